@@ -1,0 +1,166 @@
+"""Radial distribution network data (buses, branches, loads, shunts) read from package CSVs.
+
+The tables are produced by :mod:`scenarios.tools.convert_ieee123`; see
+``scenarios/data/<name>/README.md`` for provenance and modelling decisions. This module has
+no power-flow dependency: :mod:`scenarios.pandapower_net` turns the data into a pandapower net.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from functools import cached_property
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+
+import pandas as pd
+
+BASE_KVA = 1000.0
+BASE_KV = 4.16
+
+
+@dataclass(frozen=True, eq=False)
+class NetworkData:
+    """A radial network: tables indexed by bus id (branches by branch name).
+
+    Attributes:
+        name: Data set name (folder under ``scenarios/data``).
+        base_kva: Power base in kVA.
+        base_kv: Line-to-line voltage base in kV.
+        root_bus: Bus id of the slack / substation bus.
+        buses: ``name_ieee``, ``x``, ``y`` indexed by ``bus``.
+        branches: ``from_bus`` (parent), ``to_bus`` (child), ``kind`` (line|switch),
+            ``linecode``, ``length_kft``, ``r_ohm``, ``x_ohm``, ``c_nf``, ``r_pu``, ``x_pu``
+            indexed by ``branch``.
+        loads: ``p_kw``, ``q_kvar``, ``model`` (PQ/Z/I, informational) indexed by ``bus``.
+        shunts: ``q_kvar`` (capacitor injection at nominal voltage) indexed by ``bus``.
+
+    """
+
+    name: str
+    base_kva: float
+    base_kv: float
+    root_bus: int
+    buses: pd.DataFrame
+    branches: pd.DataFrame
+    loads: pd.DataFrame
+    shunts: pd.DataFrame
+
+    @property
+    def z_base_ohm(self) -> float:
+        """Impedance base in ohm."""
+        return self.base_kv**2 * 1000.0 / self.base_kva
+
+    @cached_property
+    def parent(self) -> dict[int, int]:
+        """Parent bus of every non-root bus."""
+        return {int(b.to_bus): int(b.from_bus) for b in self.branches.itertuples()}
+
+    @cached_property
+    def children(self) -> dict[int, tuple[int, ...]]:
+        """Child buses of every bus (empty tuple for leaves), sorted by id."""
+        kids: dict[int, list[int]] = {int(bus): [] for bus in self.buses.index}
+        for child, parent in self.parent.items():
+            kids.setdefault(parent, []).append(child)
+        return {bus: tuple(sorted(c)) for bus, c in kids.items()}
+
+    @cached_property
+    def branch_of(self) -> dict[int, str]:
+        """Branch label (index of :attr:`branches`) feeding each non-root bus."""
+        return {int(row.to_bus): str(label) for label, row in self.branches.iterrows()}
+
+    @cached_property
+    def bus_ids(self) -> tuple[int, ...]:
+        """Bus ids in breadth-first order from the root (parents before children)."""
+        order, queue = [], deque([self.root_bus])
+        while queue:
+            bus = queue.popleft()
+            order.append(bus)
+            queue.extend(self.children.get(bus, ()))
+        return tuple(order)
+
+    def path_to_root(self, bus: int) -> tuple[int, ...]:
+        """Buses from ``bus`` up to and including the root.
+
+        Args:
+            bus: Start bus id.
+
+        Returns:
+            ``(bus, parent(bus), ..., root_bus)``.
+
+        """
+        path = [bus]
+        while path[-1] != self.root_bus:
+            path.append(self.parent[path[-1]])
+            if len(path) > len(self.buses):
+                raise ValueError(f"no path from bus {bus} to the root")
+        return tuple(path)
+
+    def is_radial_and_connected(self) -> bool:
+        """Whether the branches form a spanning tree rooted at :attr:`root_bus`."""
+        bus_set = {int(b) for b in self.buses.index}
+        ends = set(self.branches["from_bus"]) | set(self.branches["to_bus"])
+        return (
+            len(self.branches) == len(bus_set) - 1
+            and self.branches["to_bus"].is_unique
+            and self.root_bus not in set(self.branches["to_bus"])
+            and ends <= bus_set
+            and set(self.bus_ids) == bus_set
+        )
+
+    def _per_bus(self, frame: pd.DataFrame, column: str) -> pd.Series:
+        values = frame[column].groupby(level=0).sum()
+        return values.reindex(self.buses.index, fill_value=0.0).astype(float).rename(column)
+
+    @property
+    def load_p_kw(self) -> pd.Series:
+        """Nominal active load per bus in kW (0 where there is no load)."""
+        return self._per_bus(self.loads, "p_kw")
+
+    @property
+    def load_q_kvar(self) -> pd.Series:
+        """Nominal reactive load per bus in kvar (0 where there is no load)."""
+        return self._per_bus(self.loads, "q_kvar")
+
+    @property
+    def shunt_q_kvar(self) -> pd.Series:
+        """Capacitor injection per bus in kvar at nominal voltage (0 where none)."""
+        return self._per_bus(self.shunts, "q_kvar")
+
+
+def _read(folder: Traversable, stem: str, index: str) -> pd.DataFrame:
+    with (folder / f"{stem}.csv").open("r", encoding="utf-8") as handle:
+        frame = pd.read_csv(handle, dtype={"name_ieee": str, "branch": str, "linecode": str})
+    return frame.set_index(index)
+
+
+def load_network(name: str = "ieee123") -> NetworkData:
+    """Load a built-in network data set from the ``scenarios`` package data.
+
+    Args:
+        name: Data set name, a folder under ``scenarios/data``.
+
+    Returns:
+        The network data; bus 1 is the root for ``ieee123``.
+
+    Raises:
+        FileNotFoundError: If the data set does not exist.
+
+    """
+    folder = files("scenarios") / "data" / name
+    if not (folder / "buses.csv").is_file():
+        raise FileNotFoundError(f"no network data set {name!r} in scenarios/data")
+    branches = _read(folder, "branches", "branch")
+    root = set(branches["from_bus"]) - set(branches["to_bus"])
+    if len(root) != 1:
+        raise ValueError(f"network {name!r}: expected one root bus, found {sorted(root)}")
+    return NetworkData(
+        name=name,
+        base_kva=BASE_KVA,
+        base_kv=BASE_KV,
+        root_bus=int(root.pop()),
+        buses=_read(folder, "buses", "bus"),
+        branches=branches,
+        loads=_read(folder, "loads", "bus"),
+        shunts=_read(folder, "shunts", "bus"),
+    )

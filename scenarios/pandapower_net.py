@@ -1,0 +1,112 @@
+"""Build a balanced pandapower network from :class:`scenarios.network.NetworkData`.
+
+This is the only ``scenarios`` module that imports pandapower. Conventions:
+
+* pandapower bus index = project bus id (also stored in the ``bus_id`` column), all buses at
+  ``network.base_kv``; use :func:`bus_index` rather than relying on the identity.
+* ext_grid (slack) at the root bus with ``vm_pu = v_ref_pu``.
+* ``line`` branches -> ``net.line`` from the positive-sequence totals (per-km values); the
+  data carry no thermal ratings, so ``max_i_ka`` is a large placeholder (10 kA).
+* ``switch`` branches -> closed bus-bus switches (``et="b"``), which pandapower fuses.
+* loads -> constant-PQ ``net.load`` (index = bus id); capacitors -> ``net.shunt`` with
+  negative ``q_mvar`` (pandapower counts shunt q as consumption; index = bus id).
+"""
+
+from __future__ import annotations
+
+import pandapower as pp
+from pandapower.auxiliary import pandapowerNet
+
+from scenarios.network import NetworkData
+
+KM_PER_KFT = 0.3048
+#: No line ratings in the data: a large placeholder so loading results are not meaningful.
+MAX_I_KA_PLACEHOLDER = 10.0
+
+
+def _add_buses(net: pandapowerNet, network: NetworkData) -> None:
+    for bus_id in network.bus_ids:
+        pp.create_bus(
+            net,
+            vn_kv=network.base_kv,
+            name=str(bus_id),
+            index=bus_id,
+            bus_id=bus_id,
+            name_ieee=str(network.buses.at[bus_id, "name_ieee"]),
+        )
+
+
+def _add_branches(net: pandapowerNet, network: NetworkData) -> None:
+    for label, row in network.branches.iterrows():
+        src, dst = int(row["from_bus"]), int(row["to_bus"])
+        if row["kind"] == "switch":
+            pp.create_switch(net, bus=src, element=dst, et="b", closed=True, name=str(label))
+            continue
+        length_km = float(row["length_kft"]) * KM_PER_KFT
+        pp.create_line_from_parameters(
+            net,
+            from_bus=src,
+            to_bus=dst,
+            length_km=length_km,
+            r_ohm_per_km=float(row["r_ohm"]) / length_km,
+            x_ohm_per_km=float(row["x_ohm"]) / length_km,
+            c_nf_per_km=float(row["c_nf"]) / length_km,
+            max_i_ka=MAX_I_KA_PLACEHOLDER,
+            name=str(label),
+        )
+
+
+def _add_injections(net: pandapowerNet, network: NetworkData) -> None:
+    p_kw, q_kvar = network.load_p_kw, network.load_q_kvar
+    for bus in network.loads.index.unique():
+        pp.create_load(
+            net,
+            bus=int(bus),
+            p_mw=p_kw[bus] / 1000.0,
+            q_mvar=q_kvar[bus] / 1000.0,
+            name=f"load {bus}",
+            index=int(bus),
+        )
+    q_shunt = network.shunt_q_kvar
+    for bus in network.shunts.index.unique():
+        pp.create_shunt(
+            net,
+            bus=int(bus),
+            q_mvar=-q_shunt[bus] / 1000.0,
+            p_mw=0.0,
+            vn_kv=network.base_kv,
+            name=f"cap {bus}",
+            index=int(bus),
+        )
+
+
+def build_pandapower_net(network: NetworkData, *, v_ref_pu: float = 1.0) -> pandapowerNet:
+    """Create the balanced pandapower model of ``network``.
+
+    Args:
+        network: Network data, e.g. from :func:`scenarios.network.load_network`.
+        v_ref_pu: Slack voltage magnitude at the root bus.
+
+    Returns:
+        A pandapower net ready for ``pp.runpp``.
+
+    """
+    net = pp.create_empty_network(name=network.name, f_hz=60.0, sn_mva=network.base_kva / 1000.0)
+    _add_buses(net, network)
+    _add_branches(net, network)
+    _add_injections(net, network)
+    pp.create_ext_grid(net, bus=network.root_bus, vm_pu=v_ref_pu, va_degree=0.0, name="substation")
+    return net
+
+
+def bus_index(net: pandapowerNet) -> dict[int, int]:
+    """Map project bus ids to pandapower bus indices.
+
+    Args:
+        net: A net built by :func:`build_pandapower_net`.
+
+    Returns:
+        Bus id -> ``net.bus`` index.
+
+    """
+    return {int(bus_id): int(idx) for idx, bus_id in net.bus["bus_id"].items()}

@@ -1,0 +1,1 @@
+"""gridcosim engine: models, decomposition, network validation, co-simulation, CLI."""

@@ -1,0 +1,237 @@
+"""A Pyomo model compiled once into a persistent HiGHS instance.
+
+The optimisation models are written in Pyomo (their math lives in
+:mod:`simulator.models`); the decomposition loop solves them hundreds of times with a
+changed right-hand side, a fixed binary or an added cut. Going through a Pyomo solver
+interface on every solve costs about as much as HiGHS itself on these small LPs, so the
+loop compiles each model once into a ``highspy.Highs`` object and then talks to HiGHS
+directly: row bounds are refreshed from Pyomo's mutable parameters, columns and rows
+(cuts, branch selectors) are appended, and HiGHS warm-starts from its last basis.
+
+Dual convention (pinned by a test): HiGHS's row dual is ``d objective / d rhs`` of a
+minimisation, so a binding ``>=`` row has a positive dual and a binding ``<=`` row a
+negative one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import highspy
+import numpy as np
+import pyomo.environ as pyo
+from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+
+from simulator.errors import SolverError
+
+INF = highspy.kHighsInf
+
+_STATUS = {
+    highspy.HighsModelStatus.kOptimal: "optimal",
+    highspy.HighsModelStatus.kInfeasible: "infeasible",
+    highspy.HighsModelStatus.kUnbounded: "unbounded",
+    highspy.HighsModelStatus.kUnboundedOrInfeasible: "infeasible_or_unbounded",
+    highspy.HighsModelStatus.kTimeLimit: "time_limit",
+    highspy.HighsModelStatus.kIterationLimit: "iteration_limit",
+    highspy.HighsModelStatus.kSolutionLimit: "solution_limit",
+    highspy.HighsModelStatus.kInterrupt: "interrupted",
+}
+
+#: Options used for every HiGHS instance unless a caller overrides them.
+DEFAULT_OPTIONS: dict[str, Any] = {
+    "output_flag": False,
+    "threads": 1,
+    "mip_rel_gap": 1e-9,
+    "mip_abs_gap": 1e-9,
+    "random_seed": 0,
+}
+
+
+@dataclass(frozen=True)
+class SolveOutcome:
+    """What one HiGHS run returned.
+
+    Attributes:
+        status: ``optimal``, ``infeasible``, ``time_limit``, ... (HiGHS model status).
+        objective: Objective of the incumbent, ``None`` without a primal solution.
+        bound: Proven lower bound (the MIP dual bound; the objective for an LP).
+        x: Column values, ``None`` without a primal solution.
+        row_dual: Row duals (LPs only), ``None`` otherwise.
+        wall_s: HiGHS run time.
+    """
+
+    status: str
+    objective: float | None
+    bound: float | None
+    x: np.ndarray | None
+    row_dual: np.ndarray | None
+    wall_s: float
+
+    @property
+    def has_solution(self) -> bool:
+        """Whether a primal solution is available."""
+        return self.x is not None
+
+
+class HighsModel:
+    """A linear (mixed-integer) Pyomo model held in a persistent HiGHS instance.
+
+    Args:
+        model: A Pyomo model with one minimised linear objective.
+        relax_integrality: Compile integer columns as continuous (LP relaxation).
+        options: HiGHS options on top of :data:`DEFAULT_OPTIONS`.
+    """
+
+    def __init__(self, model: pyo.ConcreteModel, *, relax_integrality: bool = False,
+                 options: dict[str, Any] | None = None):
+        self.model = model
+        self.highs = highspy.Highs()
+        for key, val in {**DEFAULT_OPTIONS, **(options or {})}.items():
+            self.highs.setOptionValue(key, val)
+        self._col: dict[int, int] = {}
+        self._row: dict[int, int] = {}
+        self._row_offset: dict[int, tuple[float, float]] = {}
+        self._n_int = 0
+        self._compile(relax_integrality)
+
+    # ----------------------------------------------------------------- compile
+    def _compile(self, relax: bool) -> None:
+        info = LinearStandardFormCompiler().write(self.model, mixed_form=True)
+        cols = info.columns
+        self._col = {id(v): j for j, v in enumerate(cols)}
+        lb = np.array([-INF if v.lb is None else v.lb for v in cols], dtype=float)
+        ub = np.array([INF if v.ub is None else v.ub for v in cols], dtype=float)
+        self.highs.addVars(len(cols), lb, ub)
+        cost = info.c.toarray().ravel() if info.c.shape[0] else np.zeros(len(cols))
+        self.highs.changeColsCost(len(cols), np.arange(len(cols), dtype=np.int32), cost)
+        self._offset = float(info.c_offset[0]) if len(info.c_offset) else 0.0
+        ints = [j for j, v in enumerate(cols) if v.is_integer() or v.is_binary()]
+        if ints and not relax:
+            self._set_integrality(ints)
+        self._add_compiled_rows(info)
+
+    def _set_integrality(self, cols: list[int]) -> None:
+        idx = np.array(cols, dtype=np.int32)
+        kinds = np.full(len(cols), highspy.HighsVarType.kInteger)
+        self.highs.changeColsIntegrality(len(cols), idx, kinds)
+        self._n_int += len(cols)
+
+    def _add_compiled_rows(self, info: Any) -> None:
+        a = info.A.tocsr()
+        merged: dict[int, list] = {}
+        order: list[int] = []
+        for r, entry in enumerate(info.rows):
+            con = entry.constraint
+            key = id(con)
+            if key not in merged:
+                merged[key] = [con, -INF, INF, r]
+                order.append(key)
+            rhs = float(info.rhs[r])
+            if entry.bound_type in (0, 1):
+                merged[key][2] = rhs
+            if entry.bound_type in (0, -1):
+                merged[key][1] = rhs
+        for key in order:
+            con, lo, hi, r = merged[key]
+            start, end = a.indptr[r], a.indptr[r + 1]
+            row = self.add_row(a.indices[start:end], a.data[start:end], lo, hi)
+            self._row[key] = row
+            self._row_offset[key] = (
+                lo - pyo.value(con.lower) if con.has_lb() else 0.0,
+                hi - pyo.value(con.upper) if con.has_ub() else 0.0,
+            )
+
+    # ----------------------------------------------------------------- access
+    @property
+    def num_cols(self) -> int:
+        """Number of columns (variables) in HiGHS."""
+        return self.highs.getNumCol()
+
+    @property
+    def num_rows(self) -> int:
+        """Number of rows (constraints) in HiGHS."""
+        return self.highs.getNumRow()
+
+    @property
+    def is_mip(self) -> bool:
+        """Whether any column is integer."""
+        return self._n_int > 0
+
+    def col(self, var: Any) -> int:
+        """Column index of a Pyomo variable."""
+        return self._col[id(var)]
+
+    def row(self, con: Any) -> int:
+        """Row index of a Pyomo constraint."""
+        return self._row[id(con)]
+
+    # ----------------------------------------------------------------- changes
+    def refresh_rows(self, cons: list[Any]) -> None:
+        """Re-read the bounds of ``cons`` from their (mutable-parameter) expressions."""
+        for con in cons:
+            off_lo, off_hi = self._row_offset[id(con)]
+            lo = pyo.value(con.lower) + off_lo if con.has_lb() else -INF
+            hi = pyo.value(con.upper) + off_hi if con.has_ub() else INF
+            self.highs.changeRowBounds(self._row[id(con)], lo, hi)
+
+    def set_col_bounds(self, col: int, lb: float, ub: float) -> None:
+        """Change one column's bounds."""
+        self.highs.changeColBounds(int(col), float(lb), float(ub))
+
+    def add_row(self, cols: Any, coefs: Any, lb: float, ub: float) -> int:
+        """Append a row ``lb <= sum coefs * x[cols] <= ub``; return its index."""
+        idx = np.asarray(cols, dtype=np.int32)
+        val = np.asarray(coefs, dtype=float)
+        self.highs.addRow(float(lb), float(ub), len(idx), idx, val)
+        return self.highs.getNumRow() - 1
+
+    def add_col(self, cost: float, lb: float, ub: float, *, integer: bool = False) -> int:
+        """Append a column (with no row entries yet); return its index."""
+        self.highs.addVar(float(lb), float(ub))
+        j = self.highs.getNumCol() - 1
+        if cost:
+            self.highs.changeColCost(j, float(cost))
+        if integer:
+            self._set_integrality([j])
+        return j
+
+    # ----------------------------------------------------------------- solve
+    def solve(self, *, time_limit_s: float | None = None) -> SolveOutcome:
+        """Run HiGHS and return the outcome; raise :class:`SolverError` on a solver error."""
+        if time_limit_s is not None:
+            self.highs.setOptionValue("time_limit", float(time_limit_s))
+        tick = time.perf_counter()
+        run_status = self.highs.run()
+        wall = time.perf_counter() - tick
+        model_status = self.highs.getModelStatus()
+        status = _STATUS.get(model_status, "error")
+        if run_status == highspy.HighsStatus.kError and status == "error":
+            text = self.highs.modelStatusToString(model_status)
+            raise SolverError(f"HiGHS failed: {text}")
+        return self._outcome(status, wall)
+
+    def _outcome(self, status: str, wall: float) -> SolveOutcome:
+        info = self.highs.getInfo()
+        if info.primal_solution_status != 2:  # 2 = kSolutionStatusFeasible
+            return SolveOutcome(status, None, None, None, None, wall)
+        sol = self.highs.getSolution()
+        obj = info.objective_function_value + self._offset
+        if self.is_mip:
+            bound = info.mip_dual_bound + self._offset
+            duals = None
+        else:
+            bound = obj
+            duals = np.asarray(sol.row_dual) if sol.dual_valid else None
+        return SolveOutcome(status, obj, bound, np.asarray(sol.col_value), duals, wall)
+
+    def value(self, outcome: SolveOutcome, var: Any) -> float:
+        """Value of a Pyomo variable in ``outcome``."""
+        return float(outcome.x[self._col[id(var)]])
+
+    def load_values(self, outcome: SolveOutcome) -> None:
+        """Copy ``outcome``'s column values into the Pyomo variables (for extraction)."""
+        for var in self.model.component_data_objects(pyo.Var, descend_into=True):
+            j = self._col.get(id(var))
+            var.set_value(None if j is None else float(outcome.x[j]), skip_validation=True)

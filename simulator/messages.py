@@ -1,0 +1,101 @@
+"""Messages exchanged between the DSO (master) and the microgrid controllers.
+
+Each message is a small frozen dataclass carrying only coupling quantities: exchange
+powers per slot, the cost estimate eta, cut coefficients and anonymous branch-node ids.
+Nothing here names a generator, a storage unit or a network element; the audit test
+checks every message of a run against that rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ExchangeBounds:
+    """What microgrid controller i publishes once per window: its PCC and its cost range."""
+
+    mg: str
+    bus: int
+    p_min_kw: float
+    p_max_kw: float
+    q_min_kvar: float
+    q_max_kvar: float
+    eta_ub_usd: float
+
+
+@dataclass(frozen=True)
+class RestoredExchange:
+    """An exchange microgrid i can actually run (MILP-feasible) and its true cost."""
+
+    p_kw: tuple[float, ...]
+    q_kvar: tuple[float, ...]
+    cost_usd: float
+
+
+@dataclass(frozen=True)
+class ExchangeProposal:
+    """The master's tentative exchange x̂_i and the branch leaf it selected for MG i."""
+
+    mg: str
+    leaf: int
+    p_kw: tuple[float, ...]
+    q_kvar: tuple[float, ...]
+    eta_usd: float
+
+
+@dataclass(frozen=True)
+class UnifiedCut:
+    """``f + Σ π_p (P − p̂) + Σ π_q (Q − q̂) + π_eta (eta − eta_hat) ≤ 0`` (if ``leaf``)."""
+
+    mg: str
+    leaf: int
+    f: float
+    pi_p: tuple[float, ...]
+    pi_q: tuple[float, ...]
+    pi_eta: float
+    p_hat_kw: tuple[float, ...]
+    q_hat_kvar: tuple[float, ...]
+    eta_hat_usd: float
+
+
+@dataclass(frozen=True)
+class RestorationCut:
+    """``Σ w_p|P − p̂| + Σ w_q|Q − q̂| + w_eta (eta − eta_hat)⁺ ≥ f`` (seed 000 (14i))."""
+
+    mg: str
+    f: float
+    w_p: float
+    w_q: float
+    w_eta: float
+    p_hat_kw: tuple[float, ...]
+    q_hat_kvar: tuple[float, ...]
+    eta_hat_usd: float
+    restored: RestoredExchange
+
+
+@dataclass(frozen=True)
+class BranchNotice:
+    """MG i split leaf ``parent`` into two anonymous children (FORMULATION §3c).
+
+    ``cuts`` are unified cuts of the children at the current proposal; children listed
+    in ``infeasible`` have an empty LP and must not be selected.
+    """
+
+    mg: str
+    parent: int
+    children: tuple[int, int]
+    cuts: tuple[UnifiedCut, ...]
+    infeasible: tuple[int, ...]
+    restored: RestoredExchange
+
+
+@dataclass(frozen=True)
+class Accept:
+    """MG i can run the proposal: its restored exchange and the true cost of it."""
+
+    mg: str
+    restored: RestoredExchange
+
+
+Response = UnifiedCut | RestorationCut | BranchNotice | Accept

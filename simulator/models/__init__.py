@@ -1,0 +1,1 @@
+"""Optimisation models: one module per model, the math in each docstring."""

@@ -1,0 +1,189 @@
+r"""DSO network model: balanced LinDistFlow on a radial feeder (FORMULATION §2, seed (9a)-(9c)).
+
+Flows in kW / kvar, squared voltages :math:`v_n` in p.u.², impedances in p.u. on the
+scenario base :math:`S_b` (kVA). For the branch l feeding bus n from its parent
+:math:`\pi(n)` and every slot t:
+
+.. math::
+    P_l = (P^L_n - c_n) - \sum_{i@n} P^{ex}_i + \sum_{k \in ch(n)} P_k \\
+    Q_l = (Q^L_n - c_n Q^L_n / P^L_n) - \sum_{i@n} Q^{ex}_i - \sum_{s@n} q_s
+          - Q^{cap}_n v_n + \sum_{k \in ch(n)} Q_k \\
+    v_n = v_{\pi(n)} - 2 (r_l P_l + x_l Q_l) / S_b, \qquad
+    V_{min}^2 \le v_n \le V_{max}^2
+
+At the root the same balance defines the substation import :math:`P^{sub}, Q^{sub}` and
+:math:`v_0 = V_{ref}^2`. Capacitors inject :math:`Q^{cap}_n v_n` (a shunt, exact in the
+squared voltage). Bounds: :math:`0 \le c_n \le P^L_n`, :math:`q_s \in [q^{min}_s,
+q^{max}_s]`, exchanges within the bounds each microgrid publishes. Optional thermal limit
+on branches with a rating :math:`S_l`: the 8-sided inner polygon of
+:math:`P_l^2 + Q_l^2 \le S_l^2`.
+
+Network cost of the window:
+:math:`\sum_t \Delta t [\lambda_t P^{sub}_t + \rho \sum_n c_{n,t}]`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+
+from scenarios.network import NetworkData
+from scenarios.schema import SVC
+from simulator.messages import ExchangeBounds
+
+
+@dataclass(frozen=True)
+class NetworkWindow:
+    """The DSO's private data for one window.
+
+    Attributes:
+        network: Topology and impedances.
+        load_kw: Active bus loads, DataFrame (bus x slot).
+        load_kvar: Reactive bus loads, DataFrame (bus x slot).
+        price_usd_per_kwh: Utility price per slot (T,).
+        slot_hours: Slot length in hours.
+        curtailment_cost_usd_per_kwh: Cost rho of curtailing bus load.
+        v_ref_pu: Substation voltage magnitude.
+        v_min_pu: Lower voltage limit.
+        v_max_pu: Upper voltage limit.
+        svcs: Static var compensators.
+        exchanges: The published PCC bounds of every microgrid.
+    """
+
+    network: NetworkData
+    load_kw: pd.DataFrame
+    load_kvar: pd.DataFrame
+    price_usd_per_kwh: np.ndarray
+    slot_hours: float
+    curtailment_cost_usd_per_kwh: float
+    v_ref_pu: float
+    v_min_pu: float
+    v_max_pu: float
+    svcs: tuple[SVC, ...]
+    exchanges: tuple[ExchangeBounds, ...]
+
+    @property
+    def slots(self) -> int:
+        """Number of slots T."""
+        return len(self.price_usd_per_kwh)
+
+
+def add_network(b: pyo.Block, w: NetworkWindow) -> None:
+    """Add LinDistFlow variables, constraints and ``b.cost_usd`` for window ``w``."""
+    add_network_variables(b, w)
+    add_power_balance_constraints(b, w)
+    add_voltage_constraints(b, w)
+    add_thermal_constraints(b, w)
+    add_network_cost(b, w)
+
+
+def add_network_variables(b: pyo.Block, w: NetworkWindow) -> None:
+    """Flows, squared voltages, substation import, SVC output, curtailment, exchanges."""
+    net = w.network
+    b.T = pyo.RangeSet(0, w.slots - 1)
+    b.N = pyo.Set(initialize=list(net.bus_ids), ordered=True)
+    b.L = pyo.Set(initialize=[n for n in net.bus_ids if n != net.root_bus], ordered=True)
+    b.CN = pyo.Set(initialize=[n for n in net.bus_ids if net.load_p_kw[n] > 0], ordered=True)
+    b.SV = pyo.RangeSet(0, len(w.svcs) - 1) if w.svcs else pyo.Set(initialize=[])
+    b.MG = pyo.Set(initialize=[e.mg for e in w.exchanges], ordered=True)
+    ex = {e.mg: e for e in w.exchanges}
+    b.p_flow = pyo.Var(b.L, b.T)
+    b.q_flow = pyo.Var(b.L, b.T)
+    b.v = pyo.Var(b.N, b.T, bounds=(w.v_min_pu**2, w.v_max_pu**2))
+    b.p_sub = pyo.Var(b.T)
+    b.q_sub = pyo.Var(b.T)
+    b.curtail = pyo.Var(b.CN, b.T, bounds=lambda b, n, t: (0.0, float(w.load_kw.at[n, t])))
+    b.q_svc = pyo.Var(b.SV, b.T, bounds=lambda b, s, t: (w.svcs[s].q_min_kvar, w.svcs[s].q_max_kvar))
+    b.p_ex = pyo.Var(b.MG, b.T, bounds=lambda b, i, t: (ex[i].p_min_kw, ex[i].p_max_kw))
+    b.q_ex = pyo.Var(b.MG, b.T, bounds=lambda b, i, t: (ex[i].q_min_kvar, ex[i].q_max_kvar))
+    for t in b.T:
+        b.v[net.root_bus, t].setlb(w.v_ref_pu**2)
+        b.v[net.root_bus, t].setub(w.v_ref_pu**2)
+
+
+def _bus_injections(w: NetworkWindow) -> tuple[dict, dict]:
+    mg_at: dict[int, list[str]] = {}
+    for e in w.exchanges:
+        mg_at.setdefault(e.bus, []).append(e.mg)
+    svc_at: dict[int, list[int]] = {}
+    for s, svc in enumerate(w.svcs):
+        svc_at.setdefault(svc.bus, []).append(s)
+    return mg_at, svc_at
+
+
+def add_power_balance_constraints(b: pyo.Block, w: NetworkWindow) -> None:
+    """Active and reactive balance at every bus (branch flow in = net load + flows out)."""
+    net = w.network
+    mg_at, svc_at = _bus_injections(w)
+    cap = net.shunt_q_kvar
+    pf = {n: float(net.load_q_kvar[n] / net.load_p_kw[n]) for n in b.CN}
+
+    def inflow_p(b: pyo.Block, n: int, t: int) -> pyo.Expression:
+        return b.p_sub[t] if n == net.root_bus else b.p_flow[n, t]
+
+    def inflow_q(b: pyo.Block, n: int, t: int) -> pyo.Expression:
+        return b.q_sub[t] if n == net.root_bus else b.q_flow[n, t]
+
+    def p_rule(b: pyo.Block, n: int, t: int) -> pyo.Expression:
+        net_load = -sum(b.p_ex[i, t] for i in mg_at.get(n, ()))
+        net_load -= b.curtail[n, t] if n in pf else 0.0
+        out = sum(b.p_flow[k, t] for k in net.children[n])
+        return inflow_p(b, n, t) - net_load - out == float(w.load_kw.at[n, t])
+
+    def q_rule(b: pyo.Block, n: int, t: int) -> pyo.Expression:
+        net_load = -sum(b.q_ex[i, t] for i in mg_at.get(n, ()))
+        net_load -= sum(b.q_svc[s, t] for s in svc_at.get(n, ()))
+        net_load -= pf[n] * b.curtail[n, t] if n in pf else 0.0
+        net_load -= float(cap[n]) * b.v[n, t] if cap[n] else 0.0
+        out = sum(b.q_flow[k, t] for k in net.children[n])
+        return inflow_q(b, n, t) - net_load - out == float(w.load_kvar.at[n, t])
+
+    b.p_balance = pyo.Constraint(b.N, b.T, rule=p_rule)
+    b.q_balance = pyo.Constraint(b.N, b.T, rule=q_rule)
+
+
+def add_voltage_constraints(b: pyo.Block, w: NetworkWindow) -> None:
+    """Voltage drop along every branch (limits are the bounds of ``v``)."""
+    net = w.network
+    br = net.branches
+    r_pu = {n: float(br.at[net.branch_of[n], "r_pu"]) for n in b.L}
+    x_pu = {n: float(br.at[net.branch_of[n], "x_pu"]) for n in b.L}
+    scale = 2.0 / net.base_kva
+
+    def drop(b: pyo.Block, n: int, t: int) -> pyo.Expression:
+        parent = net.parent[n]
+        return b.v[n, t] == b.v[parent, t] - scale * (
+            r_pu[n] * b.p_flow[n, t] + x_pu[n] * b.q_flow[n, t])
+
+    b.v_drop = pyo.Constraint(b.L, b.T, rule=drop)
+
+
+def add_thermal_constraints(b: pyo.Block, w: NetworkWindow) -> None:
+    """8-sided inner polygon of P² + Q² ≤ S² on branches that carry a rating ``s_max_kva``."""
+    br = w.network.branches
+    if "s_max_kva" not in br.columns:
+        b.thermal = pyo.ConstraintList()
+        return
+    rated = {n: float(br.at[w.network.branch_of[n], "s_max_kva"]) for n in b.L}
+    rated = {n: s for n, s in rated.items() if np.isfinite(s) and s > 0}
+    angles = [k * math.pi / 4 for k in range(8)]
+    half = math.cos(math.pi / 8)
+    b.thermal = pyo.ConstraintList()
+    for n, s_max in rated.items():
+        for t in b.T:
+            for a in angles:
+                b.thermal.add(math.cos(a) * b.p_flow[n, t] + math.sin(a) * b.q_flow[n, t]
+                              <= s_max * half)
+
+
+def add_network_cost(b: pyo.Block, w: NetworkWindow) -> None:
+    """Energy bought at the substation plus curtailment, ``b.cost_usd``."""
+    dt, rho = w.slot_hours, w.curtailment_cost_usd_per_kwh
+    b.cost_usd = pyo.Expression(expr=sum(
+        dt * float(w.price_usd_per_kwh[t]) * b.p_sub[t] for t in b.T)
+        + sum(dt * rho * b.curtail[n, t] for n in b.CN for t in b.T))
+
