@@ -16,6 +16,7 @@ class ScenarioError(GridcosimError):
 
     Args:
         problems: Human-readable messages, each naming a field path and the bad value.
+
     """
 
     def __init__(self, problems: list[str]):

@@ -8,6 +8,10 @@ loop compiles each model once into a ``highspy.Highs`` object and then talks to 
 directly: row bounds are refreshed from Pyomo's mutable parameters, columns and rows
 (cuts, branch selectors) are appended, and HiGHS warm-starts from its last basis.
 
+Pyomo variables fixed with ``Var.fix()`` are compiled as constants: re-fixing one later
+has no effect on the compiled model. Fix values through :meth:`HighsModel.set_col_bounds`
+or mutable parameters instead.
+
 Dual convention (pinned by a test): HiGHS's row dual is ``d objective / d rhs`` of a
 minimisation, so a binding ``>=`` row has a positive dual and a binding ``<=`` row a
 negative one.
@@ -39,6 +43,10 @@ _STATUS = {
     highspy.HighsModelStatus.kInterrupt: "interrupted",
 }
 
+#: Options for LPs re-solved after small changes (measured: primal simplex without presolve
+#: re-solves the cut-augmented master and the elastic LPs fastest; benchmarks/).
+LP_RESOLVE_OPTIONS: dict[str, Any] = {"presolve": "off", "simplex_strategy": 4}
+
 #: Options used for every HiGHS instance unless a caller overrides them.
 DEFAULT_OPTIONS: dict[str, Any] = {
     "output_flag": False,
@@ -60,6 +68,7 @@ class SolveOutcome:
         x: Column values, ``None`` without a primal solution.
         row_dual: Row duals (LPs only), ``None`` otherwise.
         wall_s: HiGHS run time.
+
     """
 
     status: str
@@ -82,6 +91,7 @@ class HighsModel:
         model: A Pyomo model with one minimised linear objective.
         relax_integrality: Compile integer columns as continuous (LP relaxation).
         options: HiGHS options on top of :data:`DEFAULT_OPTIONS`.
+
     """
 
     def __init__(self, model: pyo.ConcreteModel, *, relax_integrality: bool = False,
@@ -117,6 +127,7 @@ class HighsModel:
         kinds = np.full(len(cols), highspy.HighsVarType.kInteger)
         self.highs.changeColsIntegrality(len(cols), idx, kinds)
         self._n_int += len(cols)
+        self.highs.setOptionValue("presolve", "choose")  # LP re-solve options do not suit MIPs
 
     def _add_compiled_rows(self, info: Any) -> None:
         a = info.A.tocsr()
@@ -233,5 +244,7 @@ class HighsModel:
     def load_values(self, outcome: SolveOutcome) -> None:
         """Copy ``outcome``'s column values into the Pyomo variables (for extraction)."""
         for var in self.model.component_data_objects(pyo.Var, descend_into=True):
+            if var.fixed:  # compiled as a constant: its value stays as fixed
+                continue
             j = self._col.get(id(var))
             var.set_value(None if j is None else float(outcome.x[j]), skip_validation=True)

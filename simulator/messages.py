@@ -35,13 +35,20 @@ class RestoredExchange:
 
 @dataclass(frozen=True)
 class ExchangeProposal:
-    """The master's tentative exchange x̂_i and the branch leaf it selected for MG i."""
+    """The master's tentative exchange x̂_i and the branch leaf it selected for MG i.
+
+    ``sep_*`` is the in-out separation point (empty when stabilisation is off): the
+    controller tries it first and falls back to x̂ when it yields no cut that cuts off x̂.
+    """
 
     mg: str
     leaf: int
     p_kw: tuple[float, ...]
     q_kvar: tuple[float, ...]
     eta_usd: float
+    sep_p_kw: tuple[float, ...] = ()
+    sep_q_kvar: tuple[float, ...] = ()
+    sep_eta_usd: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import pyomo.environ as pyo
 
 from scenarios.schema import Microgrid
 
+
 def value(obj: Any) -> float:
     """Value of a loaded Pyomo variable or expression (0 for an unused variable)."""
     out = pyo.value(obj, exception=False)

@@ -38,6 +38,7 @@ def network_window(scenario: Scenario, network: NetworkData,
         exchanges: Bounds published by the microgrid controllers.
         start: First slot of the window.
         slots: Window length (default: the scenario horizon).
+
     """
     slots = scenario.horizon.slots if slots is None else slots
     prof = scenario.profiles

@@ -52,6 +52,7 @@ class NetworkWindow:
         v_max_pu: Upper voltage limit.
         svcs: Static var compensators.
         exchanges: The published PCC bounds of every microgrid.
+
     """
 
     network: NetworkData
@@ -97,7 +98,8 @@ def add_network_variables(b: pyo.Block, w: NetworkWindow) -> None:
     b.p_sub = pyo.Var(b.T)
     b.q_sub = pyo.Var(b.T)
     b.curtail = pyo.Var(b.CN, b.T, bounds=lambda b, n, t: (0.0, float(w.load_kw.at[n, t])))
-    b.q_svc = pyo.Var(b.SV, b.T, bounds=lambda b, s, t: (w.svcs[s].q_min_kvar, w.svcs[s].q_max_kvar))
+    b.q_svc = pyo.Var(b.SV, b.T,
+                      bounds=lambda b, s, t: (w.svcs[s].q_min_kvar, w.svcs[s].q_max_kvar))
     b.p_ex = pyo.Var(b.MG, b.T, bounds=lambda b, i, t: (ex[i].p_min_kw, ex[i].p_max_kw))
     b.q_ex = pyo.Var(b.MG, b.T, bounds=lambda b, i, t: (ex[i].q_min_kvar, ex[i].q_max_kvar))
     for t in b.T:

@@ -55,6 +55,7 @@ class MicrogridState:
         dg_on: Commitment of each generator before the window.
         dg_p_kw: Output of each generator before the window.
         e_kwh: Energy of each storage unit before the window.
+
     """
 
     dg_on: tuple[bool, ...]
@@ -83,6 +84,7 @@ class MicrogridWindow:
         slot_hours: Slot length in hours.
         curtailment_cost_usd_per_kwh: Cost rho of local load curtailment.
         state: Initial condition.
+
     """
 
     spec: Microgrid
@@ -133,9 +135,12 @@ def add_generator_constraints(b: pyo.Block, w: MicrogridWindow, relax: bool) -> 
     def p_prev(g: int, t: int) -> pyo.Expression | float:
         return b.p_g[g, t - 1] if t > 0 else float(w.state.dg_p_kw[g])
 
-    b.startup = pyo.Constraint(b.G, b.T, rule=lambda b, g, t: b.su[g, t] >= b.u[g, t] - u_prev(g, t))
-    b.p_min = pyo.Constraint(b.G, b.T, rule=lambda b, g, t: b.p_g[g, t] >= gens[g].p_min_kw * b.u[g, t])
-    b.p_max = pyo.Constraint(b.G, b.T, rule=lambda b, g, t: b.p_g[g, t] <= gens[g].p_max_kw * b.u[g, t])
+    b.startup = pyo.Constraint(
+        b.G, b.T, rule=lambda b, g, t: b.su[g, t] >= b.u[g, t] - u_prev(g, t))
+    b.p_min = pyo.Constraint(
+        b.G, b.T, rule=lambda b, g, t: b.p_g[g, t] >= gens[g].p_min_kw * b.u[g, t])
+    b.p_max = pyo.Constraint(
+        b.G, b.T, rule=lambda b, g, t: b.p_g[g, t] <= gens[g].p_max_kw * b.u[g, t])
     b.q_min = pyo.Constraint(
         b.G, b.T, rule=lambda b, g, t: b.q_g[g, t] >= gens[g].q_min_kvar * b.u[g, t])
     b.q_max = pyo.Constraint(

@@ -64,6 +64,7 @@ def solve_monolithic(net: NetworkWindow, mgs: Sequence[MicrogridWindow], *,
     Raises:
         SolverError: If HiGHS stops for a reason other than optimality, infeasibility or
             the time limit.
+
     """
     tick = time.perf_counter()
     m = build_monolithic(net, mgs)

@@ -1,0 +1,46 @@
+"""The DSO's network LP with the exchanges fixed: upper bounds and the final re-solve."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pyomo.environ as pyo
+
+from simulator.highs_model import HighsModel, SolveOutcome
+from simulator.messages import RestoredExchange
+from simulator.schedule import NetworkSchedule, extract_network
+
+
+class NetworkEvaluator:
+    """Network cost of given microgrid exchanges.
+
+    Args:
+        master_model: The Pyomo master (:func:`simulator.models.master.build_master`),
+            compiled a second time here with every eta fixed at 0, so that its objective
+            is the network cost alone and the model is not built twice.
+
+    """
+
+    def __init__(self, master_model: pyo.ConcreteModel):
+        self.model = master_model
+        self.hm = HighsModel(self.model)
+        for eta in self.model.eta.values():
+            self.hm.set_col_bounds(self.hm.col(eta), 0.0, 0.0)
+        net = self.model.net
+        self._cols = {i: ([self.hm.col(net.p_ex[i, t]) for t in net.T],
+                          [self.hm.col(net.q_ex[i, t]) for t in net.T]) for i in net.MG}
+
+    def evaluate(self, exchanges: Mapping[str, RestoredExchange]) -> SolveOutcome:
+        """Solve the network LP with every exchange fixed to the given values."""
+        for mg, (p_cols, q_cols) in self._cols.items():
+            ex = exchanges[mg]
+            for col, p in zip(p_cols, ex.p_kw, strict=True):
+                self.hm.set_col_bounds(col, p, p)
+            for col, q in zip(q_cols, ex.q_kvar, strict=True):
+                self.hm.set_col_bounds(col, q, q)
+        return self.hm.solve()
+
+    def schedule(self, outcome: SolveOutcome) -> NetworkSchedule:
+        """The network schedule of an evaluated outcome."""
+        self.hm.load_values(outcome)
+        return extract_network(self.model.net)

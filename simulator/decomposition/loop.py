@@ -1,0 +1,209 @@
+"""The DSO's iteration (seed 000, Appendix B, Steps 1-7; FORMULATION §4).
+
+Each iteration: solve the master (lower bound), send each microgrid controller its
+proposal (with an in-out separation point), add the cuts and branch notices that come
+back. Whenever every controller returned a restored (MILP-feasible) exchange, the network
+LP at those exchanges plus their true costs is an upper bound. Stop when every controller
+accepts (and the optional network validator adds no cut), when the gap closes, or at the
+iteration / time cap (status ``not_converged`` with the best feasible schedule). The
+schedule reported is always one every microgrid has restored, i.e. can actually run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from simulator.decomposition.evaluator import NetworkEvaluator
+from simulator.decomposition.master import MasterProblem, MasterSolution
+from simulator.decomposition.pool import Reply, ResponderPool
+from simulator.decomposition.records import IterationRecord, McReply, records_frame
+from simulator.decomposition.settings import DecompositionSettings
+from simulator.messages import (
+    Accept,
+    BranchNotice,
+    ExchangeProposal,
+    RestorationCut,
+    RestoredExchange,
+    UnifiedCut,
+)
+from simulator.models.lindistflow import NetworkWindow
+from simulator.schedule import NetworkSchedule, Solution
+
+#: A network validator gets the tentative network schedule and may add cuts to the master;
+#: it returns the number of cuts it added (0: the schedule is accepted).
+Validator = Callable[[MasterProblem, NetworkSchedule], int]
+
+
+@dataclass
+class _Incumbent:
+    upper_bound: float = float("inf")
+    iteration: int = -1
+    exchanges: dict[str, RestoredExchange] = field(default_factory=dict)
+
+
+@dataclass
+class _Core:
+    """In-out core point per microgrid (x_core starts at (0, 0, eta_ub))."""
+
+    points: dict[str, tuple[tuple[float, ...], tuple[float, ...], float]]
+
+    def separation(self, p: ExchangeProposal, alpha: float, step: float) -> ExchangeProposal:
+        """Attach ``alpha·x̂ + (1−alpha)·x_core`` to ``p``; move the core by ``step`` to x̂."""
+        cp, cq, ce = self.points[p.mg]
+        sep = ExchangeProposal(p.mg, p.leaf, p.p_kw, p.q_kvar, p.eta_usd,
+                               _mix(p.p_kw, cp, alpha), _mix(p.q_kvar, cq, alpha),
+                               alpha * p.eta_usd + (1 - alpha) * ce)
+        self.points[p.mg] = (_mix(p.p_kw, cp, step), _mix(p.q_kvar, cq, step),
+                             step * p.eta_usd + (1 - step) * ce)
+        return sep
+
+
+def _mix(a: tuple[float, ...], b: tuple[float, ...], alpha: float) -> tuple[float, ...]:
+    return tuple(alpha * x + (1 - alpha) * y for x, y in zip(a, b, strict=True))
+
+
+def _apply(master: MasterProblem, reply: Reply) -> tuple[McReply, RestoredExchange | None, bool]:
+    """Add what a controller returned to the master; return (record, restored, new cut?)."""
+    response, stats = reply
+    if isinstance(response, UnifiedCut):
+        master.add_unified_cut(response)
+        return McReply("unified", stats.f_d, stats.f_f), None, True
+    if isinstance(response, BranchNotice):
+        master.add_branch(response)
+        return McReply("branch", stats.f_d, stats.f_f), response.restored, True
+    if isinstance(response, RestorationCut):
+        master.add_restoration_cut(response)
+        return McReply("restoration", stats.f_d, stats.f_f), response.restored, True
+    assert isinstance(response, Accept)
+    return McReply("accept", stats.f_d, stats.f_f), response.restored, False
+
+
+class Decomposition:
+    """One window's DSO–microgrid iteration.
+
+    Args:
+        window: The DSO's window data (its ``exchanges`` are the controllers' bounds).
+        pool: The microgrid controllers.
+        settings: Tolerances, limits, stabilisation and integer method.
+        validator: Optional network validator (AC power flow) run when all accept.
+
+    """
+
+    def __init__(self, window: NetworkWindow, pool: ResponderPool,
+                 settings: DecompositionSettings, validator: Validator | None = None):
+        self.window, self.pool, self.settings, self.validator = window, pool, settings, validator
+        self.master = MasterProblem(window, time_limit_s=settings.master_time_limit_s)
+        self.evaluator = NetworkEvaluator(self.master.model)
+        self.records: list[IterationRecord] = []
+        self.best = _Incumbent()
+        self.core = _Core({e.mg: ((0.0,) * window.slots, (0.0,) * window.slots, e.eta_ub_usd)
+                           for e in window.exchanges})
+        self.validator_cuts = 0
+
+    def _upper_bound(self, restored: dict[str, RestoredExchange], iteration: int) -> None:
+        if len(restored) != len(self.window.exchanges):
+            return
+        out = self.evaluator.evaluate(restored)
+        if out.status != "optimal":
+            return
+        ub = float(out.objective) + sum(r.cost_usd for r in restored.values())
+        if ub < self.best.upper_bound:
+            self.best = _Incumbent(ub, iteration, dict(restored))
+
+    def _proposals(self, sol: MasterSolution) -> list[ExchangeProposal]:
+        props = [sol.proposals[e.mg] for e in self.window.exchanges]
+        if self.settings.stabilisation == "none":
+            return props
+        st = self.settings
+        return [self.core.separation(p, st.in_out_alpha, st.in_out_core_step) for p in props]
+
+    def _iterate(self, iteration: int) -> tuple[str | None, float]:
+        """One iteration; returns (stop status or None, lower bound)."""
+        t0 = time.perf_counter()
+        sol = self.master.solve()
+        t1 = time.perf_counter()
+        if not sol.proposals:
+            return ("infeasible" if "infeasible" in sol.status else "master_" + sol.status,
+                    float("nan"))
+        eps = self.settings.eps_rel * (1.0 + abs(sol.objective))
+        replies = self.pool.respond(self._proposals(sol), iteration, eps)
+        t2 = time.perf_counter()
+        record, restored, new_cut = {}, {}, False
+        for reply in replies:
+            rec, rest, cut = _apply(self.master, reply)
+            record[reply[0].mg] = rec
+            new_cut |= cut
+            if rest is not None:
+                restored[reply[0].mg] = rest
+        self._upper_bound(restored, iteration)
+        status = None
+        if not new_cut and self._validate(restored) == 0:
+            status = "optimal"
+        lb, ub = sol.lower_bound, self.best.upper_bound
+        gap = (ub - lb) / max(1.0, abs(ub)) if ub < float("inf") else float("inf")
+        if status is None and gap <= self.settings.rel_gap:
+            status = "optimal"
+        self.records.append(IterationRecord(
+            iteration, lb, ub, gap, record, dict(self.master.cut_counts), t1 - t0, t2 - t1,
+            time.perf_counter() - t0 - (t2 - t0)))
+        return status, lb
+
+    def _validate(self, restored: dict[str, RestoredExchange]) -> int:
+        if self.validator is None:
+            return 0
+        out = self.evaluator.evaluate(restored)
+        if out.status != "optimal":
+            return 0
+        added = self.validator(self.master, self.evaluator.schedule(out))
+        self.validator_cuts += added
+        return added
+
+    def run(self) -> Solution:
+        """Iterate to convergence or a limit; return the schedule and its statistics."""
+        tick = time.perf_counter()
+        if self.settings.warm_start_cuts:
+            for cut in self.pool.initial_cuts():
+                self.master.add_unified_cut(cut)
+        status, lb = "not_converged", float("nan")
+        for iteration in range(1, self.settings.max_iterations + 1):
+            stop, lb = self._iterate(iteration)
+            if stop is not None:
+                status = stop
+                break
+            if time.perf_counter() - tick > self.settings.time_limit_s:
+                break
+        return self._solution(status, lb, time.perf_counter() - tick)
+
+    def _solution(self, status: str, lb: float, wall_s: float) -> Solution:
+        info = {"iterations": len(self.records), "lower_bound_usd": lb,
+                "cuts": {k: int(self.master.cut_counts.get(k, 0))
+                         for k in ("unified", "restoration", "branch", "ac")},
+                "integer_method": self.settings.integer_method,
+                "stabilisation": self.settings.stabilisation}
+        if self.best.iteration < 0:
+            info["gap"] = float("inf")
+            return Solution("decomposition", status if status != "optimal" else "not_converged",
+                            float("nan"), wall_s, None, (), info)
+        out = self.evaluator.evaluate(self.best.exchanges)
+        network = self.evaluator.schedule(out)
+        mgs = tuple(self.pool.schedules({mg: self.best.iteration for mg in self.best.exchanges}))
+        objective = network.cost_usd + sum(m.cost_usd for m in mgs)
+        info["gap"] = (objective - lb) / max(1.0, abs(objective))
+        info["integer_gap_closed_by"] = _closed_by(self.master.cut_counts)
+        return Solution("decomposition", status, objective, wall_s, network, mgs, info)
+
+    def records_frame(self) -> pd.DataFrame:
+        """The iteration records as a DataFrame."""
+        return records_frame(self.records)
+
+
+def _closed_by(counts: dict[str, int]) -> str:
+    if counts.get("branch", 0):
+        return "branch"
+    if counts.get("restoration", 0):
+        return "restoration"
+    return "lp"

@@ -1,0 +1,185 @@
+"""Where the microgrid controllers' subproblems run: in-process or in worker processes.
+
+Each worker process owns a fixed set of microgrids for the whole window and keeps their
+persistent models between iterations; the models are built inside the worker (HiGHS with
+one thread each). Both pools answer the same calls with the same results.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import traceback
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from typing import Any, Protocol
+
+from simulator.decomposition.responder import MicrogridResponder, ResponseStats
+from simulator.decomposition.settings import DecompositionSettings
+from simulator.errors import SolverError
+from simulator.messages import ExchangeBounds, ExchangeProposal, Response, UnifiedCut
+from simulator.models.microgrid import MicrogridWindow
+from simulator.schedule import MicrogridSchedule
+
+Reply = tuple[Response, ResponseStats]
+
+
+class ResponderPool(Protocol):
+    """What the DSO's loop needs from the microgrid controllers."""
+
+    def bounds(self) -> list[ExchangeBounds]:
+        """The bounds every controller publishes."""
+
+    def respond(self, proposals: Sequence[ExchangeProposal], iteration: int,
+                eps: float) -> list[Reply]:
+        """One reply per proposal, in the same order."""
+
+    def schedules(self, iteration: dict[str, int]) -> list[MicrogridSchedule]:
+        """Each microgrid's schedule restored at the given iteration."""
+
+    def initial_cuts(self) -> list[UnifiedCut]:
+        """Warm-start unified cuts of every controller."""
+
+
+class _Group:
+    """A set of responders; the unit of work of one process."""
+
+    def __init__(self, windows: Sequence[MicrogridWindow], settings: DecompositionSettings):
+        self.responders = {w.spec.name: MicrogridResponder(w, settings) for w in windows}
+
+    def handle(self, command: str, payload: Any) -> Any:
+        if command == "bounds":
+            return [r.bounds() for r in self.responders.values()]
+        if command == "respond":
+            proposals, iteration, eps = payload
+            out = []
+            for p in proposals:
+                r = self.responders[p.mg]
+                out.append((r.respond(p, iteration, eps), r.last_stats))
+            return out
+        if command == "initial_cuts":
+            return [c for r in self.responders.values() for c in r.initial_cuts()]
+        if command == "schedules":
+            return [self.responders[mg].schedule(it) for mg, it in payload.items()]
+        raise ValueError(f"unknown command {command!r}")
+
+
+class LocalPool:
+    """All controllers in this process (``workers=1``)."""
+
+    def __init__(self, windows: Sequence[MicrogridWindow], settings: DecompositionSettings):
+        self._group = _Group(windows, settings)
+
+    def bounds(self) -> list[ExchangeBounds]:
+        """The bounds every controller publishes."""
+        return self._group.handle("bounds", None)
+
+    def respond(self, proposals: Sequence[ExchangeProposal], iteration: int,
+                eps: float) -> list[Reply]:
+        """One reply per proposal, in the same order."""
+        return self._group.handle("respond", (list(proposals), iteration, eps))
+
+    def schedules(self, iteration: dict[str, int]) -> list[MicrogridSchedule]:
+        """Each microgrid's schedule restored at the given iteration."""
+        return self._group.handle("schedules", iteration)
+
+    def initial_cuts(self) -> list[UnifiedCut]:
+        """Warm-start unified cuts of every controller."""
+        return self._group.handle("initial_cuts", None)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def _serve(conn: Connection, windows: list[MicrogridWindow],
+           settings: DecompositionSettings) -> None:
+    try:
+        group = _Group(windows, settings)
+        conn.send(("ok", None))
+    except Exception:  # noqa: BLE001 - reported to the parent, which raises
+        conn.send(("error", traceback.format_exc()))
+        return
+    while True:
+        command, payload = conn.recv()
+        if command == "close":
+            return
+        try:
+            conn.send(("ok", group.handle(command, payload)))
+        except Exception:  # noqa: BLE001 - reported to the parent, which raises
+            conn.send(("error", traceback.format_exc()))
+
+
+class ProcessPool:
+    """Controllers spread over ``workers`` processes, each owning a fixed set of microgrids."""
+
+    def __init__(self, windows: Sequence[MicrogridWindow], settings: DecompositionSettings,
+                 workers: int):
+        ctx = mp.get_context("spawn")
+        groups = [list(windows[k::workers]) for k in range(workers)]
+        self._owner: dict[str, int] = {}
+        self._conns: list[Connection] = []
+        self._procs = []
+        for k, group in enumerate(g for g in groups if g):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_serve, args=(child, group, settings), daemon=True)
+            proc.start()
+            self._conns.append(parent)
+            self._procs.append(proc)
+            self._owner.update({w.spec.name: k for w in group})
+        for conn in self._conns:
+            self._receive(conn)
+
+    @staticmethod
+    def _receive(conn: Connection) -> Any:
+        status, payload = conn.recv()
+        if status == "error":
+            raise SolverError(f"microgrid worker failed:\n{payload}")
+        return payload
+
+    def _broadcast(self, payloads: list[tuple[str, Any]]) -> list[Any]:
+        for conn, message in zip(self._conns, payloads, strict=True):
+            conn.send(message)
+        return [self._receive(conn) for conn in self._conns]
+
+    def bounds(self) -> list[ExchangeBounds]:
+        """The bounds every controller publishes."""
+        parts = self._broadcast([("bounds", None)] * len(self._conns))
+        return [b for part in parts for b in part]
+
+    def respond(self, proposals: Sequence[ExchangeProposal], iteration: int,
+                eps: float) -> list[Reply]:
+        """One reply per proposal, in the same order."""
+        split: list[list[ExchangeProposal]] = [[] for _ in self._conns]
+        for p in proposals:
+            split[self._owner[p.mg]].append(p)
+        parts = self._broadcast([("respond", (s, iteration, eps)) for s in split])
+        by_mg = {reply[0].mg: reply for part in parts for reply in part}
+        return [by_mg[p.mg] for p in proposals]
+
+    def schedules(self, iteration: dict[str, int]) -> list[MicrogridSchedule]:
+        """Each microgrid's schedule restored at the given iteration."""
+        split: list[dict[str, int]] = [{} for _ in self._conns]
+        for mg, it in iteration.items():
+            split[self._owner[mg]][mg] = it
+        parts = self._broadcast([("schedules", s) for s in split])
+        by_mg = {s.name: s for part in parts for s in part}
+        return [by_mg[mg] for mg in iteration]
+
+    def initial_cuts(self) -> list[UnifiedCut]:
+        """Warm-start unified cuts of every controller."""
+        parts = self._broadcast([("initial_cuts", None)] * len(self._conns))
+        return [c for part in parts for c in part]
+
+    def close(self) -> None:
+        """Stop the workers."""
+        for conn in self._conns:
+            conn.send(("close", None))
+        for proc in self._procs:
+            proc.join(timeout=5)
+
+
+def make_pool(windows: Sequence[MicrogridWindow], settings: DecompositionSettings
+              ) -> LocalPool | ProcessPool:
+    """A :class:`LocalPool` for one worker, else a :class:`ProcessPool`."""
+    if settings.workers <= 1:
+        return LocalPool(windows, settings)
+    return ProcessPool(windows, settings, settings.workers)

@@ -1,0 +1,241 @@
+"""Microgrid controller i's side of the decomposition (seed 000, Steps 3-6).
+
+The responder holds microgrid i's private window and two persistent models compiled once:
+the unified LP (§3a) and the restoration MILP (§3b). For each proposal it answers with a
+unified cut, a restoration cut, a branch notice (§3c) or an acceptance — messages that
+carry only exchanges, eta, coefficients and anonymous branch-node ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyomo.environ as pyo
+
+from simulator.decomposition.settings import DecompositionSettings
+from simulator.decomposition.tree import BranchTree
+from simulator.highs_model import LP_RESOLVE_OPTIONS, HighsModel, SolveOutcome
+from simulator.messages import (
+    Accept,
+    BranchNotice,
+    ExchangeBounds,
+    ExchangeProposal,
+    Response,
+    RestorationCut,
+    RestoredExchange,
+    UnifiedCut,
+)
+from simulator.models.elastic import binary_vars, build_elastic
+from simulator.models.microgrid import MicrogridWindow
+from simulator.schedule import MicrogridSchedule, extract_microgrid
+from simulator.windows import published_bounds
+
+
+@dataclass(frozen=True)
+class Point:
+    """A point of the coupling space of one microgrid: exchange per slot and eta."""
+
+    p_kw: tuple[float, ...]
+    q_kvar: tuple[float, ...]
+    eta_usd: float
+
+
+@dataclass(frozen=True)
+class ResponseStats:
+    """Private bookkeeping of one response (for the iteration record)."""
+
+    f_d: float
+    f_f: float | None
+    lp_solves: int
+    milp_solves: int
+
+
+class _Elastic:
+    """A compiled elastic model (unified LP or restoration MILP) with its parameter rows.
+
+    The LP and the MILP compile the same Pyomo model, with and without integrality.
+    """
+
+    def __init__(self, model: pyo.ConcreteModel, *, relax: bool):
+        self.model = model
+        self.hm = HighsModel(model, relax_integrality=relax,
+                             options=LP_RESOLVE_OPTIONS if relax else None)
+        m = self.model
+        self.rows_p = [m.couple_p[t] for t in m.mg.T]
+        self.rows_q = [m.couple_q[t] for t in m.mg.T]
+        self.binary_cols = [self.hm.col(v) for v in binary_vars(m)]
+
+    def solve_at(self, x: Point) -> SolveOutcome:
+        m = self.model
+        for t in m.mg.T:
+            m.p_hat[t] = x.p_kw[t]
+            m.q_hat[t] = x.q_kvar[t]
+        m.eta_hat = x.eta_usd
+        self.hm.refresh_rows([*self.rows_p, *self.rows_q, m.couple_eta])
+        return self.hm.solve()
+
+    def exchange(self, out: SolveOutcome) -> RestoredExchange:
+        m, hm = self.model, self.hm
+        return RestoredExchange(
+            p_kw=tuple(hm.value(out, m.mg.p_ex[t]) for t in m.mg.T),
+            q_kvar=tuple(hm.value(out, m.mg.q_ex[t]) for t in m.mg.T),
+            cost_usd=float(sum(out.x[j] * c for j, c in self._cost_terms())))
+
+    def _cost_terms(self) -> list[tuple[int, float]]:
+        if not hasattr(self, "_cost"):
+            from pyomo.repn import generate_standard_repn
+
+            repn = generate_standard_repn(self.model.mg.cost_usd.expr)
+            self._cost = [(self.hm.col(v), float(c))
+                          for v, c in zip(repn.linear_vars, repn.linear_coefs, strict=True)]
+        return self._cost
+
+
+class MicrogridResponder:
+    """Answers the master's proposals for one microgrid, keeping its data private.
+
+    Args:
+        window: The microgrid's private window data.
+        settings: Decomposition settings (weights, integer method).
+
+    """
+
+    def __init__(self, window: MicrogridWindow, settings: DecompositionSettings):
+        self.window = window
+        self.settings = settings
+        self.name = window.spec.name
+        model = build_elastic(window, settings.weights, relax=False)
+        self.lp = _Elastic(model, relax=True)
+        self.milp = _Elastic(model, relax=False)
+        self.tree = BranchTree()
+        self._restored: dict[int, SolveOutcome] = {}
+        self.last_stats = ResponseStats(0.0, None, 0, 0)
+
+    def bounds(self) -> ExchangeBounds:
+        """The PCC bounds and cost bound this controller publishes."""
+        return published_bounds(self.window)
+
+    def initial_cuts(self) -> list[UnifiedCut]:
+        """Unified cuts at probe points around a schedule the microgrid can run.
+
+        Probes: each slot's P and Q pushed to the published rating (up and down) with eta
+        at its bound, and the point itself with eta = 0. Every unified cut is valid
+        anywhere (Theorem 1), so these only spare the master from discovering the
+        microgrid's capability one iteration at a time.
+        """
+        b = self.bounds()
+        base = self.milp.solve_at(Point((0.0,) * self.window.slots, (0.0,) * self.window.slots,
+                                        b.eta_ub_usd))
+        if not base.has_solution:
+            return []
+        ex = self.milp.exchange(base)
+        cuts = []
+        for point in _probes(ex, b):
+            out = self._lp_at_leaf(0, point)
+            if out.has_solution and out.objective > 1e-9:
+                cuts.append(self._unified_cut(0, point, out))
+        return cuts
+
+    # ------------------------------------------------------------------ LP side
+    def _lp_at_leaf(self, leaf: int, x: Point) -> SolveOutcome:
+        fix = self.tree.fixings(leaf)
+        for k, col in enumerate(self.lp.binary_cols):
+            value = fix.get(k)
+            lo, hi = (0.0, 1.0) if value is None else (value, value)
+            self.lp.hm.set_col_bounds(col, lo, hi)
+        return self.lp.solve_at(x)
+
+    def _unified_cut(self, leaf: int, x: Point, out: SolveOutcome) -> UnifiedCut:
+        d = out.row_dual
+        hm, m = self.lp.hm, self.lp.model
+        return UnifiedCut(
+            mg=self.name, leaf=leaf, f=float(out.objective),
+            pi_p=tuple(float(d[hm.row(r)]) for r in self.lp.rows_p),
+            pi_q=tuple(float(d[hm.row(r)]) for r in self.lp.rows_q),
+            pi_eta=float(d[hm.row(m.couple_eta)]),
+            p_hat_kw=x.p_kw, q_hat_kvar=x.q_kvar, eta_hat_usd=x.eta_usd)
+
+    # ------------------------------------------------------------------ respond
+    def respond(self, proposal: ExchangeProposal, iteration: int, eps: float) -> Response:
+        """Seed Steps 4-6 for one proposal (with its optional in-out separation point)."""
+        x_hat = Point(proposal.p_kw, proposal.q_kvar, proposal.eta_usd)
+        separation = (Point(proposal.sep_p_kw, proposal.sep_q_kvar, proposal.sep_eta_usd)
+                      if proposal.sep_p_kw else None)
+        lp_solves = 0
+        if separation is not None:
+            out = self._lp_at_leaf(proposal.leaf, separation)
+            lp_solves += 1
+            if out.objective > eps:
+                cut = self._unified_cut(proposal.leaf, separation, out)
+                if cut_value(cut, x_hat) > eps:
+                    self.last_stats = ResponseStats(out.objective, None, lp_solves, 0)
+                    return cut
+        out = self._lp_at_leaf(proposal.leaf, x_hat)
+        lp_solves += 1
+        if out.objective > eps:
+            self.last_stats = ResponseStats(out.objective, None, lp_solves, 0)
+            return self._unified_cut(proposal.leaf, x_hat, out)
+        return self._integer_check(proposal, x_hat, out, iteration, eps, lp_solves)
+
+    def _integer_check(self, proposal: ExchangeProposal, x_hat: Point, lp_out: SolveOutcome,
+                       iteration: int, eps: float, lp_solves: int) -> Response:
+        mip = self.milp.solve_at(x_hat)
+        if not mip.has_solution:
+            raise RuntimeError(f"{self.name}: restoration MILP returned {mip.status}")
+        self._restored[iteration] = mip
+        restored = self.milp.exchange(mip)
+        f_f = max(float(mip.bound), 0.0)
+        self.last_stats = ResponseStats(float(lp_out.objective), f_f, lp_solves, 1)
+        if mip.objective <= eps:
+            return Accept(mg=self.name, restored=restored)
+        if self.settings.integer_method == "restoration":
+            w = self.settings.weights
+            return RestorationCut(
+                mg=self.name, f=f_f, w_p=w.p, w_q=w.q, w_eta=w.eta, p_hat_kw=x_hat.p_kw,
+                q_hat_kvar=x_hat.q_kvar, eta_hat_usd=x_hat.eta_usd, restored=restored)
+        return self._branch(proposal.leaf, x_hat, lp_out, restored, eps)
+
+    def _branch(self, leaf: int, x_hat: Point, lp_out: SolveOutcome,
+                restored: RestoredExchange, eps: float) -> BranchNotice:
+        values = np.array([lp_out.x[c] for c in self.lp.binary_cols])
+        frac = np.abs(values - np.round(values))
+        k = int(np.argmax(frac))
+        if frac[k] <= 1e-6:
+            raise RuntimeError(f"{self.name}: MILP rejects an LP-integral point")
+        children = self.tree.split(leaf, k)
+        cuts, infeasible = [], []
+        for child in children:
+            out = self._lp_at_leaf(child, x_hat)
+            if not out.has_solution or out.status == "infeasible":
+                infeasible.append(child)
+            elif out.objective > eps:
+                cuts.append(self._unified_cut(child, x_hat, out))
+        return BranchNotice(mg=self.name, parent=leaf, children=children, cuts=tuple(cuts),
+                            infeasible=tuple(infeasible), restored=restored)
+
+    # ------------------------------------------------------------------ schedule
+    def schedule(self, iteration: int) -> MicrogridSchedule:
+        """The schedule restored at ``iteration`` (the one the microgrid will run)."""
+        self.milp.hm.load_values(self._restored[iteration])
+        return extract_microgrid(self.milp.model.mg, self.window.spec)
+
+
+def _probes(ex: RestoredExchange, b: ExchangeBounds) -> list[Point]:
+    """Probe points for :meth:`MicrogridResponder.initial_cuts`."""
+    points = [Point(ex.p_kw, ex.q_kvar, 0.0)]
+    for t in range(len(ex.p_kw)):
+        for lo, hi, is_p in ((b.p_min_kw, b.p_max_kw, True), (b.q_min_kvar, b.q_max_kvar, False)):
+            for v in (lo, hi):
+                p, q = list(ex.p_kw), list(ex.q_kvar)
+                (p if is_p else q)[t] = v
+                points.append(Point(tuple(p), tuple(q), b.eta_ub_usd))
+    return points
+
+
+def cut_value(cut: UnifiedCut, x: Point) -> float:
+    """Left-hand side of a unified cut at ``x`` (positive: ``x`` is cut off)."""
+    pi = (*cut.pi_p, *cut.pi_q, cut.pi_eta)
+    at = (*x.p_kw, *x.q_kvar, x.eta_usd)
+    hat = (*cut.p_hat_kw, *cut.q_hat_kvar, cut.eta_hat_usd)
+    return cut.f + sum(a * (v - h) for a, v, h in zip(pi, at, hat, strict=True))

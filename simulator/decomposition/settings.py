@@ -1,0 +1,44 @@
+"""Settings of the decomposition (tolerances, limits, stabilisation, integer method)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from simulator.models.elastic import ElasticWeights
+
+
+@dataclass(frozen=True)
+class DecompositionSettings:
+    """How the DSO and the microgrid controllers iterate.
+
+    Attributes:
+        integer_method: ``branch`` (microgrid-side branching, exact, FORMULATION §3c) or
+            ``restoration`` (seed 000's distance cut, §3b).
+        stabilisation: ``in-out`` (separation point between x̂ and a core point) or ``none``.
+        in_out_alpha: Weight of x̂ in the separation point ``alpha·x̂ + (1−alpha)·x_core``.
+        in_out_core_step: After each iteration the core point moves this fraction of the
+            way to x̂ (a slow core kept the seed case at about 60 iterations, 0.5 at 190).
+        rel_gap: Stop when (UB − LB) / max(1, |UB|) is below this.
+        eps_rel: Acceptance tolerance of F_D and F_F relative to 1 + |master objective|.
+        max_iterations: Iteration cap (then status ``not_converged``).
+        time_limit_s: Wall-time limit of the loop (then status ``not_converged``).
+        master_time_limit_s: Time limit of one master MILP solve.
+        weights: Elastic slack weights of the subproblems.
+        workers: Microgrid-controller processes (1: in-process).
+        warm_start_cuts: Controllers send unified cuts at probe points before iterating.
+
+    """
+
+    integer_method: Literal["branch", "restoration"] = "branch"
+    stabilisation: Literal["in-out", "none"] = "in-out"
+    in_out_alpha: float = 0.4
+    in_out_core_step: float = 0.1
+    rel_gap: float = 1e-6
+    eps_rel: float = 1e-7
+    max_iterations: int = 500
+    time_limit_s: float = 300.0
+    master_time_limit_s: float = 60.0
+    weights: ElasticWeights = field(default_factory=ElasticWeights)
+    workers: int = 1
+    warm_start_cuts: bool = True

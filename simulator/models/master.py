@@ -1,0 +1,30 @@
+r"""The DSO's master problem (FORMULATION §2, seed 000's (9a)-(9c)).
+
+.. math::
+    \min\ \sum_t \Delta t [\lambda_t P^{sub}_t + \rho \sum_n c_{n,t}] + \sum_i \eta_i
+    \quad\text{s.t. LinDistFlow (§2)},\quad 0 \le \eta_i \le \bar\eta_i
+
+:math:`\eta_i` estimates microgrid i's cost; :math:`\bar\eta_i` is the bound it publishes
+(needed for big-M values; the lower bound 0 is valid because microgrid costs are
+non-negative, FORMULATION §9). The model starts without cuts (seed Step 1); the
+decomposition appends unified cuts, restoration cuts, branch selectors and AC cuts to
+its compiled HiGHS instance and never rebuilds it within the window.
+"""
+
+from __future__ import annotations
+
+import pyomo.environ as pyo
+
+from simulator.models.lindistflow import NetworkWindow, add_network
+
+
+def build_master(w: NetworkWindow) -> pyo.ConcreteModel:
+    """Build the master for window ``w`` (no cuts)."""
+    m = pyo.ConcreteModel(name="master")
+    m.net = pyo.Block()
+    add_network(m.net, w)
+    eta_ub = {e.mg: e.eta_ub_usd for e in w.exchanges}
+    m.eta = pyo.Var(m.net.MG, bounds=lambda m, i: (0.0, eta_ub[i]))
+    m.obj = pyo.Objective(expr=m.net.cost_usd + sum(m.eta[i] for i in m.net.MG))
+    return m
+

@@ -1,0 +1,42 @@
+"""Solve one window of a scenario by the monolithic reference or the decomposition."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from scenarios.network import load_network
+from scenarios.schema import Scenario
+from simulator.decomposition.loop import Decomposition, Validator
+from simulator.decomposition.pool import make_pool
+from simulator.decomposition.settings import DecompositionSettings
+from simulator.models.monolithic import solve_monolithic
+from simulator.schedule import Solution
+from simulator.windows import microgrid_window, network_window, published_bounds
+
+Method = Literal["monolithic", "decomposition"]
+
+
+def solve_scenario(scenario: Scenario, method: Method = "decomposition",
+                   settings: DecompositionSettings | None = None,
+                   validator: Validator | None = None) -> Solution:
+    """Solve the scenario's first window (its whole horizon) by ``method``.
+
+    Args:
+        scenario: A validated scenario.
+        method: ``monolithic`` (reference MILP) or ``decomposition``.
+        settings: Decomposition settings (ignored by the monolithic method).
+        validator: Optional network validator for the decomposition (AC cuts).
+
+    """
+    settings = settings or DecompositionSettings()
+    network = load_network(scenario.network.source)
+    mg_windows = [microgrid_window(scenario, mg) for mg in scenario.microgrids]
+    if method == "monolithic":
+        bounds = [published_bounds(w) for w in mg_windows]
+        return solve_monolithic(network_window(scenario, network, bounds), mg_windows)
+    pool = make_pool(mg_windows, settings)
+    try:
+        window = network_window(scenario, network, pool.bounds())
+        return Decomposition(window, pool, settings, validator).run()
+    finally:
+        pool.close()
