@@ -98,7 +98,8 @@ class HighsModel:
                  options: dict[str, Any] | None = None):
         self.model = model
         self.highs = highspy.Highs()
-        for key, val in {**DEFAULT_OPTIONS, **(options or {})}.items():
+        self._options = {**DEFAULT_OPTIONS, **(options or {})}
+        for key, val in self._options.items():
             self.highs.setOptionValue(key, val)
         self._col: dict[int, int] = {}
         self._row: dict[int, int] = {}
@@ -214,14 +215,33 @@ class HighsModel:
         if time_limit_s is not None:
             self.highs.setOptionValue("time_limit", float(time_limit_s))
         tick = time.perf_counter()
-        run_status = self.highs.run()
-        wall = time.perf_counter() - tick
-        model_status = self.highs.getModelStatus()
-        status = _STATUS.get(model_status, "error")
-        if run_status == highspy.HighsStatus.kError and status == "error":
-            text = self.highs.modelStatusToString(model_status)
+        status = self._run()
+        if status == "error":  # a warm start gone numerically bad: retry from scratch
+            status = self._run_from_scratch()
+        if status == "error":
+            text = self.highs.modelStatusToString(self.highs.getModelStatus())
             raise SolverError(f"HiGHS failed: {text}")
-        return self._outcome(status, wall)
+        return self._outcome(status, time.perf_counter() - tick)
+
+    def _run_from_scratch(self) -> str:
+        """Re-run without the basis, with presolve and the dual simplex."""
+        saved = {k: self._options.get(k, d) for k, d in (("presolve", "choose"),
+                                                           ("simplex_strategy", 1))}
+        if self._n_int:
+            saved["presolve"] = "choose"
+        self.highs.clearSolver()
+        self.highs.setOptionValue("presolve", "on")
+        self.highs.setOptionValue("simplex_strategy", 1)
+        try:
+            return self._run()
+        finally:
+            for key, val in saved.items():
+                self.highs.setOptionValue(key, val)
+
+    def _run(self) -> str:
+        run_status = self.highs.run()
+        status = _STATUS.get(self.highs.getModelStatus(), "error")
+        return "error" if run_status == highspy.HighsStatus.kError else status
 
     def _outcome(self, status: str, wall: float) -> SolveOutcome:
         info = self.highs.getInfo()

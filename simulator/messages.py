@@ -39,9 +39,11 @@ class ExchangeProposal:
 
     ``sep_*`` is the in-out separation point (empty when stabilisation is off): the
     controller tries it first and falls back to x̂ when it yields no cut that cuts off x̂.
+    ``tag`` is the DSO's reference number of the proposal (to ask for its schedule later).
     """
 
     mg: str
+    tag: int
     leaf: int
     p_kw: tuple[float, ...]
     q_kvar: tuple[float, ...]

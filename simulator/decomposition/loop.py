@@ -40,8 +40,10 @@ Validator = Callable[[MasterProblem, NetworkSchedule], int]
 
 @dataclass
 class _Incumbent:
+    """Best feasible combination: each microgrid's restored exchange and its iteration."""
+
     upper_bound: float = float("inf")
-    iteration: int = -1
+    tags: dict[str, int] = field(default_factory=dict)
     exchanges: dict[str, RestoredExchange] = field(default_factory=dict)
 
 
@@ -54,7 +56,7 @@ class _Core:
     def separation(self, p: ExchangeProposal, alpha: float, step: float) -> ExchangeProposal:
         """Attach ``alpha·x̂ + (1−alpha)·x_core`` to ``p``; move the core by ``step`` to x̂."""
         cp, cq, ce = self.points[p.mg]
-        sep = ExchangeProposal(p.mg, p.leaf, p.p_kw, p.q_kvar, p.eta_usd,
+        sep = ExchangeProposal(p.mg, p.tag, p.leaf, p.p_kw, p.q_kvar, p.eta_usd,
                                _mix(p.p_kw, cp, alpha), _mix(p.q_kvar, cq, alpha),
                                alpha * p.eta_usd + (1 - alpha) * ce)
         self.points[p.mg] = (_mix(p.p_kw, cp, step), _mix(p.q_kvar, cq, step),
@@ -96,66 +98,89 @@ class Decomposition:
     def __init__(self, window: NetworkWindow, pool: ResponderPool,
                  settings: DecompositionSettings, validator: Validator | None = None):
         self.window, self.pool, self.settings, self.validator = window, pool, settings, validator
-        self.master = MasterProblem(window, time_limit_s=settings.master_time_limit_s)
+        self.master = MasterProblem(window, time_limit_s=settings.master_time_limit_s,
+                                    mip_rel_gap=settings.rel_gap / 10)
         self.evaluator = NetworkEvaluator(self.master.model)
         self.records: list[IterationRecord] = []
         self.best = _Incumbent()
+        self.latest: dict[str, tuple[int, RestoredExchange]] = {}
+        self.phase = "lp"
         self.core = _Core({e.mg: ((0.0,) * window.slots, (0.0,) * window.slots, e.eta_ub_usd)
                            for e in window.exchanges})
         self.validator_cuts = 0
 
-    def _upper_bound(self, restored: dict[str, RestoredExchange], iteration: int) -> None:
-        if len(restored) != len(self.window.exchanges):
+    def _upper_bound(self, restored: dict[str, tuple[int, RestoredExchange]]) -> None:
+        """Combine each microgrid's latest restored exchange; keep the best network-feasible.
+
+        Every restored exchange is one its microgrid can run, whatever proposal it came
+        from, so any combination the network LP accepts is a valid upper bound.
+        """
+        if not restored:
             return
-        out = self.evaluator.evaluate(restored)
+        self.latest.update(restored)
+        if len(self.latest) != len(self.window.exchanges):
+            return
+        exchanges = {mg: ex for mg, (_, ex) in self.latest.items()}
+        out = self.evaluator.evaluate(exchanges)
         if out.status != "optimal":
             return
-        ub = float(out.objective) + sum(r.cost_usd for r in restored.values())
+        ub = float(out.objective) + sum(r.cost_usd for r in exchanges.values())
         if ub < self.best.upper_bound:
-            self.best = _Incumbent(ub, iteration, dict(restored))
+            self.best = _Incumbent(ub, {mg: tag for mg, (tag, _) in self.latest.items()},
+                                   exchanges)
 
     def _proposals(self, sol: MasterSolution) -> list[ExchangeProposal]:
-        props = [sol.proposals[e.mg] for e in self.window.exchanges]
+        props = sol.proposals
         if self.settings.stabilisation == "none":
             return props
         st = self.settings
         return [self.core.separation(p, st.in_out_alpha, st.in_out_core_step) for p in props]
 
     def _iterate(self, iteration: int) -> tuple[str | None, float]:
-        """One iteration; returns (stop status or None, lower bound)."""
+        """One iteration; returns (stop status or None, lower bound).
+
+        Phase ``lp`` solves the master with its branch selectors relaxed (fast warm
+        re-solves; a microgrid spread over several leaves gets one proposal per leaf);
+        once it yields no cut, phase ``mip`` branches on the selectors until the
+        microgrids accept an integral selection.
+        """
         t0 = time.perf_counter()
-        sol = self.master.solve()
+        sol = self.master.solve(relaxed=self.phase == "lp")
         t1 = time.perf_counter()
         if not sol.proposals:
             return ("infeasible" if "infeasible" in sol.status else "master_" + sol.status,
                     float("nan"))
         eps = self.settings.eps_rel * (1.0 + abs(sol.objective))
-        replies = self.pool.respond(self._proposals(sol), iteration, eps)
+        proposals = self._proposals(sol)
+        replies = self.pool.respond(proposals, eps)
         t2 = time.perf_counter()
         record, restored, new_cut = {}, {}, False
-        for reply in replies:
+        for proposal, reply in zip(proposals, replies, strict=True):
             rec, rest, cut = _apply(self.master, reply)
-            record[reply[0].mg] = rec
+            record[proposal.mg] = rec
             new_cut |= cut
             if rest is not None:
-                restored[reply[0].mg] = rest
-        self._upper_bound(restored, iteration)
+                restored[proposal.mg] = (proposal.tag, rest)
+        self._upper_bound(restored)
         status = None
-        if not new_cut and self._validate(restored) == 0:
+        if not new_cut and sol.integral and self._validate(restored) == 0:
             status = "optimal"
-        lb, ub = sol.lower_bound, self.best.upper_bound
+        elif not new_cut and self.phase == "lp":
+            self.phase = "mip"
+        lb = sol.lower_bound
+        ub = self.best.upper_bound
         gap = (ub - lb) / max(1.0, abs(ub)) if ub < float("inf") else float("inf")
         if status is None and gap <= self.settings.rel_gap:
             status = "optimal"
         self.records.append(IterationRecord(
             iteration, lb, ub, gap, record, dict(self.master.cut_counts), t1 - t0, t2 - t1,
-            time.perf_counter() - t0 - (t2 - t0)))
+            time.perf_counter() - t2))
         return status, lb
 
-    def _validate(self, restored: dict[str, RestoredExchange]) -> int:
+    def _validate(self, restored: dict[str, tuple[int, RestoredExchange]]) -> int:
         if self.validator is None:
             return 0
-        out = self.evaluator.evaluate(restored)
+        out = self.evaluator.evaluate({mg: ex for mg, (_, ex) in restored.items()})
         if out.status != "optimal":
             return 0
         added = self.validator(self.master, self.evaluator.schedule(out))
@@ -184,15 +209,15 @@ class Decomposition:
                          for k in ("unified", "restoration", "branch", "ac")},
                 "integer_method": self.settings.integer_method,
                 "stabilisation": self.settings.stabilisation}
-        if self.best.iteration < 0:
+        if not self.best.tags:
             info["gap"] = float("inf")
             return Solution("decomposition", status if status != "optimal" else "not_converged",
                             float("nan"), wall_s, None, (), info)
         out = self.evaluator.evaluate(self.best.exchanges)
         network = self.evaluator.schedule(out)
-        mgs = tuple(self.pool.schedules({mg: self.best.iteration for mg in self.best.exchanges}))
+        mgs = tuple(self.pool.schedules(self.best.tags))
         objective = network.cost_usd + sum(m.cost_usd for m in mgs)
-        info["gap"] = (objective - lb) / max(1.0, abs(objective))
+        info["gap"] = max(0.0, (objective - lb) / max(1.0, abs(objective)))
         info["integer_gap_closed_by"] = _closed_by(self.master.cut_counts)
         return Solution("decomposition", status, objective, wall_s, network, mgs, info)
 

@@ -11,23 +11,33 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+import numpy as np
+
+from simulator.decomposition.branch_and_bound import branch_and_bound
 from simulator.highs_model import INF, LP_RESOLVE_OPTIONS, HighsModel, SolveOutcome
 from simulator.messages import BranchNotice, ExchangeProposal, RestorationCut, UnifiedCut
 from simulator.models.lindistflow import NetworkWindow
 from simulator.models.master import build_master
 
 _TINY = 1e-12
+_SELECTED = 1e-6
 
 
 @dataclass(frozen=True)
 class MasterSolution:
-    """One master solve: its status, bound, objective and the proposals it implies."""
+    """One master solve: status, bound, objective and the proposals it implies.
+
+    With the binaries relaxed, a microgrid's exchange may be spread over several leaves;
+    then it gets one proposal per leaf in use (the leaf's copy divided by its selector).
+    ``integral`` tells whether every selector came out 0 or 1.
+    """
 
     status: str
     lower_bound: float
     objective: float
-    proposals: dict[str, ExchangeProposal]
-    outcome: SolveOutcome
+    proposals: list[ExchangeProposal]
+    integral: bool
+    outcome: SolveOutcome | None
 
 
 class MasterProblem:
@@ -39,7 +49,8 @@ class MasterProblem:
 
     """
 
-    def __init__(self, window: NetworkWindow, *, time_limit_s: float = 60.0):
+    def __init__(self, window: NetworkWindow, *, time_limit_s: float = 60.0,
+                 mip_rel_gap: float = 1e-7):
         self.window = window
         self.model = build_master(window)
         self.hm = HighsModel(self.model, options=LP_RESOLVE_OPTIONS)
@@ -51,8 +62,15 @@ class MasterProblem:
         self.q_cols = {i: [self.hm.col(net.q_ex[i, t]) for t in net.T] for i in net.MG}
         self.eta_col = {i: self.hm.col(self.model.eta[i]) for i in net.MG}
         self._selector: dict[tuple[str, int], int] = {}
+        self._copy: dict[tuple[str, int], list[int]] = {(i, 0): self._cols(i) for i in net.MG}
         self._children: dict[tuple[str, int], tuple[int, int]] = {}
         self.cut_counts: Counter[str] = Counter()
+        self._binaries: list[int] = []
+        self._upper: dict[int, float] = {}
+        self.rel_gap = mip_rel_gap
+        self.nodes = 0
+        self._last_x: np.ndarray | None = None
+        self._next_tag = 0
 
     # ------------------------------------------------------------------ cuts
     def _box(self, mg: str) -> tuple[list[float], list[float]]:
@@ -66,39 +84,54 @@ class MasterProblem:
         return [*self.p_cols[mg], *self.q_cols[mg], self.eta_col[mg]]
 
     def add_unified_cut(self, cut: UnifiedCut) -> None:
-        """Add ``f + π·(x − x̂) ≤ 0``, or ``≤ M (1 − y_leaf)`` for a non-root leaf."""
+        """Add ``f + π·(x − x̂) ≤ 0`` on the copy of x at the cut's branch node.
+
+        At the root the copy is x itself. At node c it is the perspective
+        ``f·y_c + π·(x_c − x̂·y_c) ≤ 0``: binding when c is selected (then x_c = x), void
+        (0 ≤ 0) when it is not.
+        """
         pi = [*cut.pi_p, *cut.pi_q, cut.pi_eta]
         x_hat = [*cut.p_hat_kw, *cut.q_hat_kvar, cut.eta_hat_usd]
-        rhs = -cut.f + sum(a * x for a, x in zip(pi, x_hat, strict=True))
+        const = cut.f - sum(a * x for a, x in zip(pi, x_hat, strict=True))
         cols, coefs = [], []
-        for col, a in zip(self._cols(cut.mg), pi, strict=True):
+        for col, a in zip(self._copy[(cut.mg, cut.leaf)], pi, strict=True):
             if abs(a) > _TINY:
                 cols.append(col)
                 coefs.append(a)
-        if cut.leaf != 0:
-            lo, hi = self._box(cut.mg)
-            big_m = cut.f + sum(max(a * (h - x), a * (low - x))
-                                for a, x, low, h in zip(pi, x_hat, lo, hi, strict=True))
-            big_m = max(big_m, 0.0)
-            cols.append(self._selector[(cut.mg, cut.leaf)])
-            coefs.append(big_m)
-            rhs += big_m
-        self.hm.add_row(cols, coefs, -INF, rhs)
+        if cut.leaf == 0:
+            self.hm.add_row(cols, coefs, -INF, -const)
+        else:
+            self.hm.add_row([*cols, self._selector[(cut.mg, cut.leaf)]], [*coefs, const],
+                            -INF, 0.0)
         self.cut_counts["unified"] += 1
 
     def add_branch(self, notice: BranchNotice) -> None:
-        """Add the two children's selectors, ``y_parent = y_c0 + y_c1``, and their cuts."""
-        ys = [self.hm.add_col(0.0, 0.0, 1.0, integer=True) for _ in notice.children]
-        for child, y in zip(notice.children, ys, strict=True):
-            self._selector[(notice.mg, child)] = y
-            if child in notice.infeasible:
-                self.hm.set_col_bounds(y, 0.0, 0.0)
-        self._children[(notice.mg, notice.parent)] = notice.children
-        if notice.parent == 0:
-            self.hm.add_row(ys, [1.0, 1.0], 1.0, 1.0)
+        """Split a node: selectors ``y_parent = y_c0 + y_c1`` and copies ``x_p = x_c0 + x_c1``.
+
+        This is the disjunctive (convex-hull) form of the leaf-conditional cuts of
+        FORMULATION §3c: each child's copy lies in ``y_c`` times the published box, so the
+        master's LP relaxation stays tight, unlike a big-M form.
+        """
+        mg, parent = notice.mg, notice.parent
+        lo, hi = self._box(mg)
+        children = []
+        for child in notice.children:
+            y = self._add_binary(0.0 if child in notice.infeasible else 1.0)
+            copy = [self.hm.add_col(0.0, -INF, INF) for _ in lo]
+            for col, low, high in zip(copy, lo, hi, strict=True):
+                self.hm.add_row([col, y], [1.0, -high], -INF, 0.0)
+                self.hm.add_row([col, y], [1.0, -low], 0.0, INF)
+            self._selector[(mg, child)] = y
+            self._copy[(mg, child)] = copy
+            children.append((y, copy))
+        (y0, x0), (y1, x1) = children
+        if parent == 0:
+            self.hm.add_row([y0, y1], [1.0, 1.0], 1.0, 1.0)
         else:
-            parent = self._selector[(notice.mg, notice.parent)]
-            self.hm.add_row([*ys, parent], [1.0, 1.0, -1.0], 0.0, 0.0)
+            self.hm.add_row([y0, y1, self._selector[(mg, parent)]], [1.0, 1.0, -1.0], 0.0, 0.0)
+        for a, b, p in zip(x0, x1, self._copy[(mg, parent)], strict=True):
+            self.hm.add_row([a, b, p], [1.0, 1.0, -1.0], 0.0, 0.0)
+        self._children[(mg, parent)] = notice.children
         self.cut_counts["branch"] += 1
         for cut in notice.cuts:
             self.add_unified_cut(cut)
@@ -126,11 +159,18 @@ class MasterProblem:
         up, down = max(high - x_hat, 0.0), max(x_hat - low, 0.0)
         plus = self.hm.add_col(0.0, 0.0, up)
         minus = self.hm.add_col(0.0, 0.0, down)
-        z = self.hm.add_col(0.0, 0.0, 1.0, integer=True)
+        z = self._add_binary(1.0)
         self.hm.add_row([col, plus, minus], [1.0, -1.0, 1.0], x_hat, x_hat)
         self.hm.add_row([plus, z], [1.0, -up], -INF, 0.0)
         self.hm.add_row([minus, z], [1.0, down], -INF, down)
         return plus, minus
+
+    def _add_binary(self, upper: float) -> int:
+        """A binary column, continuous in HiGHS and branched on by :meth:`solve`."""
+        col = self.hm.add_col(0.0, 0.0, upper)
+        self._binaries.append(col)
+        self._upper[col] = upper
+        return col
 
     def add_linear_cut(self, cols: list[int], coefs: list[float], rhs: float, kind: str) -> None:
         """Add a generic ``Σ coefs·x[cols] ≤ rhs`` (used by AC feasibility cuts)."""
@@ -138,25 +178,55 @@ class MasterProblem:
         self.cut_counts[kind] += 1
 
     # ------------------------------------------------------------------ solve
-    def _leaf(self, mg: str, x: list[float]) -> int:
-        node = 0
-        while (mg, node) in self._children:
-            c0, c1 = self._children[(mg, node)]
-            node = c0 if x[self._selector[(mg, c0)]] > 0.5 else c1
-        return node
+    def _leaves(self, mg: str, x: np.ndarray) -> list[tuple[int, float]]:
+        """Leaves in use with their selector values (the root's is 1)."""
+        out, stack = [], [(0, 1.0)]
+        while stack:
+            node, weight = stack.pop()
+            if (mg, node) not in self._children:
+                out.append((node, weight))
+                continue
+            for child in self._children[(mg, node)]:
+                y = float(x[self._selector[(mg, child)]])
+                if y > _SELECTED:
+                    stack.append((child, y))
+        return sorted(out)
 
-    def solve(self) -> MasterSolution:
-        """Solve the master; proposals are empty unless a solution was found."""
-        out = self.hm.solve(time_limit_s=self.time_limit_s)
-        if not out.has_solution or out.status not in ("optimal", "time_limit"):
-            return MasterSolution(out.status, float("nan"), float("nan"), {}, out)
+    def _proposals(self, x: np.ndarray) -> list[ExchangeProposal]:
+        props = []
+        n = len(self.slots)
+        for mg in self.p_cols:
+            for leaf, y in self._leaves(mg, x):
+                v = [float(x[c]) / y for c in self._copy[(mg, leaf)]]
+                self._next_tag += 1
+                props.append(ExchangeProposal(
+                    mg=mg, tag=self._next_tag, leaf=leaf, p_kw=tuple(v[:n]),
+                    q_kvar=tuple(v[n:2 * n]), eta_usd=v[-1]))
+        return props
+
+    def solve(self, *, relaxed: bool = False) -> MasterSolution:
+        """Solve the master (binaries relaxed, or branched on); no proposals if it fails."""
+        if self._binaries and not relaxed:
+            bb = branch_and_bound(self.hm, self._binaries, self._upper, rel_gap=self.rel_gap,
+                                  time_limit_s=self.time_limit_s, start=self._start())
+            self.nodes += bb.nodes
+            out, status, bound = bb.incumbent, bb.status, bb.bound
+        else:
+            out = self.hm.solve(time_limit_s=self.time_limit_s)
+            status, bound = out.status, out.bound
+        if out is None or not out.has_solution or out.status != "optimal":
+            return MasterSolution(status, float("nan"), float("nan"), [], False, out)
         x = out.x
-        proposals = {mg: ExchangeProposal(
-            mg=mg, leaf=self._leaf(mg, x),
-            p_kw=tuple(float(x[c]) for c in self.p_cols[mg]),
-            q_kvar=tuple(float(x[c]) for c in self.q_cols[mg]),
-            eta_usd=float(x[self.eta_col[mg]])) for mg in self.p_cols}
-        return MasterSolution(out.status, float(out.bound), float(out.objective), proposals, out)
+        self._last_x = x
+        integral = all(abs(x[c] - round(x[c])) <= 1e-6 for c in self._binaries)
+        return MasterSolution(status, float(bound), float(out.objective), self._proposals(x),
+                              integral, out)
+
+    def _start(self) -> dict[int, float] | None:
+        if self._last_x is None:
+            return None
+        last = self._last_x
+        return {c: (float(round(last[c])) if c < len(last) else 0.0) for c in self._binaries}
 
     @property
     def branch_nodes(self) -> int:

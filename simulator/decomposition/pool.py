@@ -29,12 +29,11 @@ class ResponderPool(Protocol):
     def bounds(self) -> list[ExchangeBounds]:
         """The bounds every controller publishes."""
 
-    def respond(self, proposals: Sequence[ExchangeProposal], iteration: int,
-                eps: float) -> list[Reply]:
+    def respond(self, proposals: Sequence[ExchangeProposal], eps: float) -> list[Reply]:
         """One reply per proposal, in the same order."""
 
-    def schedules(self, iteration: dict[str, int]) -> list[MicrogridSchedule]:
-        """Each microgrid's schedule restored at the given iteration."""
+    def schedules(self, tags: dict[str, int]) -> list[MicrogridSchedule]:
+        """Each microgrid's schedule restored for the proposal with the given tag."""
 
     def initial_cuts(self) -> list[UnifiedCut]:
         """Warm-start unified cuts of every controller."""
@@ -50,11 +49,11 @@ class _Group:
         if command == "bounds":
             return [r.bounds() for r in self.responders.values()]
         if command == "respond":
-            proposals, iteration, eps = payload
+            proposals, eps = payload
             out = []
             for p in proposals:
                 r = self.responders[p.mg]
-                out.append((r.respond(p, iteration, eps), r.last_stats))
+                out.append((r.respond(p, eps), r.last_stats))
             return out
         if command == "initial_cuts":
             return [c for r in self.responders.values() for c in r.initial_cuts()]
@@ -73,14 +72,13 @@ class LocalPool:
         """The bounds every controller publishes."""
         return self._group.handle("bounds", None)
 
-    def respond(self, proposals: Sequence[ExchangeProposal], iteration: int,
-                eps: float) -> list[Reply]:
+    def respond(self, proposals: Sequence[ExchangeProposal], eps: float) -> list[Reply]:
         """One reply per proposal, in the same order."""
-        return self._group.handle("respond", (list(proposals), iteration, eps))
+        return self._group.handle("respond", (list(proposals), eps))
 
-    def schedules(self, iteration: dict[str, int]) -> list[MicrogridSchedule]:
-        """Each microgrid's schedule restored at the given iteration."""
-        return self._group.handle("schedules", iteration)
+    def schedules(self, tags: dict[str, int]) -> list[MicrogridSchedule]:
+        """Each microgrid's schedule restored for the proposal with the given tag."""
+        return self._group.handle("schedules", tags)
 
     def initial_cuts(self) -> list[UnifiedCut]:
         """Warm-start unified cuts of every controller."""
@@ -145,24 +143,24 @@ class ProcessPool:
         parts = self._broadcast([("bounds", None)] * len(self._conns))
         return [b for part in parts for b in part]
 
-    def respond(self, proposals: Sequence[ExchangeProposal], iteration: int,
-                eps: float) -> list[Reply]:
+    def respond(self, proposals: Sequence[ExchangeProposal], eps: float) -> list[Reply]:
         """One reply per proposal, in the same order."""
         split: list[list[ExchangeProposal]] = [[] for _ in self._conns]
         for p in proposals:
             split[self._owner[p.mg]].append(p)
-        parts = self._broadcast([("respond", (s, iteration, eps)) for s in split])
-        by_mg = {reply[0].mg: reply for part in parts for reply in part}
-        return [by_mg[p.mg] for p in proposals]
+        parts = self._broadcast([("respond", (s, eps)) for s in split])
+        by_tag = {p.tag: reply for s, part in zip(split, parts, strict=True)
+                  for p, reply in zip(s, part, strict=True)}
+        return [by_tag[p.tag] for p in proposals]
 
-    def schedules(self, iteration: dict[str, int]) -> list[MicrogridSchedule]:
-        """Each microgrid's schedule restored at the given iteration."""
+    def schedules(self, tags: dict[str, int]) -> list[MicrogridSchedule]:
+        """Each microgrid's schedule restored for the proposal with the given tag."""
         split: list[dict[str, int]] = [{} for _ in self._conns]
-        for mg, it in iteration.items():
-            split[self._owner[mg]][mg] = it
+        for mg, tag in tags.items():
+            split[self._owner[mg]][mg] = tag
         parts = self._broadcast([("schedules", s) for s in split])
         by_mg = {s.name: s for part in parts for s in part}
-        return [by_mg[mg] for mg in iteration]
+        return [by_mg[mg] for mg in tags]
 
     def initial_cuts(self) -> list[UnifiedCut]:
         """Warm-start unified cuts of every controller."""

@@ -129,12 +129,15 @@ class MicrogridResponder:
                                         b.eta_ub_usd))
         if not base.has_solution:
             return []
-        ex = self.milp.exchange(base)
+        return self._probe_cuts(0, self.milp.exchange(base))
+
+    def _probe_cuts(self, leaf: int, around: RestoredExchange) -> list[UnifiedCut]:
+        """Unified cuts of ``leaf``'s LP at the probe points around an exchange."""
         cuts = []
-        for point in _probes(ex, b):
-            out = self._lp_at_leaf(0, point)
+        for point in _probes(around, self.bounds()):
+            out = self._lp_at_leaf(leaf, point)
             if out.has_solution and out.objective > 1e-9:
-                cuts.append(self._unified_cut(0, point, out))
+                cuts.append(self._unified_cut(leaf, point, out))
         return cuts
 
     # ------------------------------------------------------------------ LP side
@@ -157,7 +160,7 @@ class MicrogridResponder:
             p_hat_kw=x.p_kw, q_hat_kvar=x.q_kvar, eta_hat_usd=x.eta_usd)
 
     # ------------------------------------------------------------------ respond
-    def respond(self, proposal: ExchangeProposal, iteration: int, eps: float) -> Response:
+    def respond(self, proposal: ExchangeProposal, eps: float) -> Response:
         """Seed Steps 4-6 for one proposal (with its optional in-out separation point)."""
         x_hat = Point(proposal.p_kw, proposal.q_kvar, proposal.eta_usd)
         separation = (Point(proposal.sep_p_kw, proposal.sep_q_kvar, proposal.sep_eta_usd)
@@ -176,14 +179,14 @@ class MicrogridResponder:
         if out.objective > eps:
             self.last_stats = ResponseStats(out.objective, None, lp_solves, 0)
             return self._unified_cut(proposal.leaf, x_hat, out)
-        return self._integer_check(proposal, x_hat, out, iteration, eps, lp_solves)
+        return self._integer_check(proposal, x_hat, out, eps, lp_solves)
 
     def _integer_check(self, proposal: ExchangeProposal, x_hat: Point, lp_out: SolveOutcome,
-                       iteration: int, eps: float, lp_solves: int) -> Response:
+                       eps: float, lp_solves: int) -> Response:
         mip = self.milp.solve_at(x_hat)
         if not mip.has_solution:
             raise RuntimeError(f"{self.name}: restoration MILP returned {mip.status}")
-        self._restored[iteration] = mip
+        self._restored[proposal.tag] = mip
         restored = self.milp.exchange(mip)
         f_f = max(float(mip.bound), 0.0)
         self.last_stats = ResponseStats(float(lp_out.objective), f_f, lp_solves, 1)
@@ -194,14 +197,21 @@ class MicrogridResponder:
             return RestorationCut(
                 mg=self.name, f=f_f, w_p=w.p, w_q=w.q, w_eta=w.eta, p_hat_kw=x_hat.p_kw,
                 q_hat_kvar=x_hat.q_kvar, eta_hat_usd=x_hat.eta_usd, restored=restored)
-        return self._branch(proposal.leaf, x_hat, lp_out, restored, eps)
+        return self._branch(proposal.leaf, x_hat, lp_out, mip, restored, eps)
 
-    def _branch(self, leaf: int, x_hat: Point, lp_out: SolveOutcome,
+    def _branch(self, leaf: int, x_hat: Point, lp_out: SolveOutcome, mip: SolveOutcome,
                 restored: RestoredExchange, eps: float) -> BranchNotice:
+        """Split the leaf on the fractional binary farthest from the restored MILP point.
+
+        One child then holds the MILP's nearest runnable schedule, the other cuts away
+        the LP's fractional answer; ties go to the most fractional binary.
+        """
         values = np.array([lp_out.x[c] for c in self.lp.binary_cols])
+        target = np.array([mip.x[c] for c in self.milp.binary_cols])
         frac = np.abs(values - np.round(values))
-        k = int(np.argmax(frac))
-        if frac[k] <= 1e-6:
+        score = np.where(frac > 1e-6, np.abs(values - target) + 1e-3 * frac, -1.0)
+        k = int(np.argmax(score))
+        if score[k] < 0:
             raise RuntimeError(f"{self.name}: MILP rejects an LP-integral point")
         children = self.tree.split(leaf, k)
         cuts, infeasible = [], []
@@ -215,9 +225,9 @@ class MicrogridResponder:
                             infeasible=tuple(infeasible), restored=restored)
 
     # ------------------------------------------------------------------ schedule
-    def schedule(self, iteration: int) -> MicrogridSchedule:
-        """The schedule restored at ``iteration`` (the one the microgrid will run)."""
-        self.milp.hm.load_values(self._restored[iteration])
+    def schedule(self, tag: int) -> MicrogridSchedule:
+        """The schedule restored for proposal ``tag`` (the one the microgrid will run)."""
+        self.milp.hm.load_values(self._restored[tag])
         return extract_microgrid(self.milp.model.mg, self.window.spec)
 
 

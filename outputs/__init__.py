@@ -1,0 +1,1 @@
+"""What a run emits: tables, HDF5 trajectories (writer and reader)."""

@@ -1,0 +1,89 @@
+"""Command line: ``gridcosim solve | scenarios`` (and the co-simulation commands).
+
+Scenario problems are reported one per line on stderr with exit code 2 and no traceback;
+solver trouble is reported as a status in the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from simulator.errors import GridcosimError, ScenarioError
+
+EXIT_SCENARIO = 2
+EXIT_ERROR = 1
+
+
+def _add_solve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("solve", help="solve one window (the scenario horizon)")
+    p.add_argument("scenario", help="built-in scenario name or path to a TOML file")
+    p.add_argument("--method", choices=("monolithic", "decomposition"), default="decomposition")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--workers", type=int, default=1, help="microgrid controller processes")
+    p.add_argument("--integer-method", choices=("branch", "restoration"), default="branch")
+    p.add_argument("--stabilisation", choices=("in-out", "none"), default="in-out")
+    p.add_argument("--max-iterations", type=int, default=500)
+    p.add_argument("--time-limit", type=float, default=300.0, help="seconds")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``gridcosim`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="gridcosim", description="Co-simulation of DSO-coordinated networked microgrids.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_solve(sub)
+    sub.add_parser("scenarios", help="list the built-in scenarios")
+    return parser
+
+
+def _cmd_scenarios(_: argparse.Namespace) -> int:
+    from scenarios import builtin_names, load_scenario
+
+    for name in builtin_names():
+        print(f"{name:28s} {load_scenario(name).description}")
+    return 0
+
+
+def _cmd_solve(args: argparse.Namespace) -> int:
+    from scenarios import load_scenario
+    from simulator.decomposition.settings import DecompositionSettings
+    from simulator.solve import solve_scenario
+
+    scenario = load_scenario(args.scenario)
+    settings = DecompositionSettings(
+        integer_method=args.integer_method, stabilisation=args.stabilisation,
+        max_iterations=args.max_iterations, time_limit_s=args.time_limit,
+        workers=args.workers)
+    solution = solve_scenario(scenario, args.method, settings)
+    if args.json:
+        print(json.dumps({"scenario": scenario.name, **solution.to_json_dict()}))
+    else:
+        from outputs.tables import solution_table
+
+        print(solution_table(scenario.name, solution))
+    return 0 if solution.status in ("optimal", "not_converged") else EXIT_ERROR
+
+
+_COMMANDS = {"solve": _cmd_solve, "scenarios": _cmd_scenarios}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gridcosim`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except ScenarioError as err:
+        print(f"gridcosim: invalid scenario {getattr(args, 'scenario', '')!s}:", file=sys.stderr)
+        for problem in err.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return EXIT_SCENARIO
+    except GridcosimError as err:
+        print(f"gridcosim: {err}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
