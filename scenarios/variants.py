@@ -27,8 +27,8 @@ def startup_x6(s: Scenario) -> Scenario:
 
 
 def stressed(s: Scenario) -> Scenario:
-    """Loads x1.6 and a 0.95-1.05 p.u. band: the network binds and curtailment appears."""
-    net = s.network.model_copy(update={"load_scale": 1.6, "v_min_pu": 0.95, "v_max_pu": 1.05})
+    """Loads x2 and a 0.95-1.05 p.u. band: voltages bind and load curtailment appears."""
+    net = s.network.model_copy(update={"load_scale": 2.0, "v_min_pu": 0.95, "v_max_pu": 1.05})
     return s.model_copy(update={"network": net, "name": f"{s.name}+stressed"})
 
 

@@ -33,9 +33,10 @@ from simulator.messages import (
 from simulator.models.lindistflow import NetworkWindow
 from simulator.schedule import NetworkSchedule, Solution
 
-#: A network validator gets the tentative network schedule and may add cuts to the master;
-#: it returns the number of cuts it added (0: the schedule is accepted).
-Validator = Callable[[MasterProblem, NetworkSchedule], int]
+#: A network validator gets the tentative schedule (the DSO's network schedule and every
+#: microgrid's restored exchange) and may add cuts to the master; it returns the number of
+#: cuts it added (0: the schedule is accepted).
+Validator = Callable[[MasterProblem, NetworkSchedule, dict[str, RestoredExchange]], int]
 
 
 @dataclass
@@ -180,10 +181,11 @@ class Decomposition:
     def _validate(self, restored: dict[str, tuple[int, RestoredExchange]]) -> int:
         if self.validator is None:
             return 0
-        out = self.evaluator.evaluate({mg: ex for mg, (_, ex) in restored.items()})
+        exchanges = {mg: ex for mg, (_, ex) in restored.items()}
+        out = self.evaluator.evaluate(exchanges)
         if out.status != "optimal":
             return 0
-        added = self.validator(self.master, self.evaluator.schedule(out))
+        added = self.validator(self.master, self.evaluator.schedule(out), exchanges)
         self.validator_cuts += added
         return added
 
