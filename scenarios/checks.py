@@ -49,7 +49,9 @@ def check_profiles(scenario: Scenario) -> list[str]:
 
     """
     slots = scenario.horizon.slots
-    problems = []
+    problems: list[str] = []
+    if scenario.profiles is None:
+        return problems
     for field in PROFILE_FIELDS:
         found = len(getattr(scenario.profiles, field))
         if found != slots:

@@ -137,6 +137,7 @@ class Microgrid(_Frozen):
     generators: tuple[Generator, ...] = ()
     renewables: tuple[Renewable, ...] = ()
     storage: tuple[Storage, ...] = ()
+    local_load_class: CustomerClass = "residential"
 
 
 class Profiles(_Frozen):
@@ -146,6 +147,27 @@ class Profiles(_Frozen):
     price: tuple[Multiplier, ...]
     load: tuple[Multiplier, ...]
     renewables: tuple[Multiplier, ...]
+
+
+CustomerClass = Literal["residential", "commercial", "industrial", "agricultural"]
+
+
+class Timeseries(_Frozen):
+    """Multi-day profiles from a shipped profile set (instead of per-slot multipliers).
+
+    Bus loads follow the shape of their customer class, renewables the shape of their
+    kind, the utility price the set's price shape (times ``profiles_price_usd_per_kwh``).
+    Loads and renewables are scaled so that their peak over the run equals the nominal
+    value; the price shape so that its mean is 1.
+    """
+
+    profile_set: str = "simbench_2weeks"
+    start_day: Annotated[int, Field(ge=0)] = 0
+    days: Annotated[int, Field(gt=0)] = 7
+    price_usd_per_kwh: Positive = 0.11
+    customer_classes: dict[CustomerClass, tuple[int, ...]] = Field(
+        default_factory=dict,
+        description="buses per class; unlisted load buses are assigned by bus id (docs)")
 
 
 class Horizon(_Frozen):
@@ -164,8 +186,23 @@ class Scenario(_Frozen):
     curtailment_cost_usd_per_mwh: NonNegative = 500.0
     svcs: tuple[SVC, ...] = ()
     microgrids: tuple[Microgrid, ...]
-    profiles: Profiles
+    profiles: Profiles | None = None
+    timeseries: Timeseries | None = None
     horizon: Horizon = Horizon()
+
+    @model_validator(mode="after")
+    def _one_time_source(self) -> Scenario:
+        if (self.profiles is None) == (self.timeseries is None):
+            raise ValueError("give exactly one of [profiles] (per-slot multipliers) or "
+                             "[timeseries] (multi-day profile set)")
+        return self
+
+    @property
+    def total_slots(self) -> int:
+        """Slots the scenario's time series cover."""
+        if self.timeseries is not None:
+            return int(round(self.timeseries.days * 24 / self.horizon.slot_hours))
+        return self.horizon.slots
 
     @property
     def curtailment_cost_usd_per_kwh(self) -> float:

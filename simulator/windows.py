@@ -2,8 +2,9 @@
 
 The DSO gets a :class:`~simulator.models.lindistflow.NetworkWindow` (network, bus loads,
 prices, SVCs and the bounds the microgrids publish); each microgrid controller gets its own
-:class:`~simulator.models.microgrid.MicrogridWindow`. Profiles are per-slot multipliers of
-nominal values (FORMULATION §8).
+:class:`~simulator.models.microgrid.MicrogridWindow`. Values come from the scenario's
+:class:`~scenarios.series.ScenarioSeries` (forecasts); the co-simulation applies realised
+deviations itself.
 """
 
 from __future__ import annotations
@@ -15,70 +16,67 @@ import pandas as pd
 
 from scenarios.network import NetworkData
 from scenarios.schema import Microgrid, Scenario
+from scenarios.series import ScenarioSeries, scenario_series
 from simulator.messages import ExchangeBounds
 from simulator.models.lindistflow import NetworkWindow
 from simulator.models.microgrid import MicrogridState, MicrogridWindow
 
 
-def _profile(values: Sequence[float], start: int, slots: int, name: str) -> np.ndarray:
-    out = np.asarray(values[start:start + slots], dtype=float)
-    if len(out) != slots:
-        raise ValueError(f"profile {name} has {len(values)} slots; window needs {start}+{slots}")
-    return out
+def _span(series: ScenarioSeries, start: int, slots: int) -> slice:
+    if start < 0 or start + slots > series.slots:
+        raise ValueError(f"window {start}..{start + slots - 1} outside the scenario's "
+                         f"{series.slots} slots")
+    return slice(start, start + slots)
+
+
+def bus_loads(scenario: Scenario, network: NetworkData, series: ScenarioSeries,
+              start: int, slots: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Forecast bus loads (kW, kvar) of a window, DataFrames bus x slot (0-based)."""
+    span = _span(series, start, slots)
+    buses = list(network.bus_ids)
+    p_nom = network.load_p_kw.reindex(buses).to_numpy()
+    q_nom = network.load_q_kvar.reindex(buses).to_numpy()
+    mult = np.array([series.load[series.bus_class.get(b, "residential")].to_numpy()[span]
+                     for b in buses]) * scenario.network.load_scale
+    cols = range(slots)
+    return (pd.DataFrame(p_nom[:, None] * mult, index=buses, columns=cols),
+            pd.DataFrame(q_nom[:, None] * mult, index=buses, columns=cols))
 
 
 def network_window(scenario: Scenario, network: NetworkData,
                    exchanges: Sequence[ExchangeBounds], start: int = 0,
-                   slots: int | None = None) -> NetworkWindow:
-    """The DSO's data for slots ``start .. start + slots - 1``.
-
-    Args:
-        scenario: Validated scenario.
-        network: Its network data.
-        exchanges: Bounds published by the microgrid controllers.
-        start: First slot of the window.
-        slots: Window length (default: the scenario horizon).
-
-    """
+                   slots: int | None = None, series: ScenarioSeries | None = None
+                   ) -> NetworkWindow:
+    """The DSO's data for slots ``start .. start + slots - 1`` (default: the horizon)."""
     slots = scenario.horizon.slots if slots is None else slots
-    prof = scenario.profiles
-    load_mult = _profile(prof.load, start, slots, "load") * scenario.network.load_scale
-    price = _profile(prof.price, start, slots, "price") * prof.price_usd_per_kwh
-    buses = list(network.bus_ids)
-    p_nom = network.load_p_kw.reindex(buses).to_numpy()
-    q_nom = network.load_q_kvar.reindex(buses).to_numpy()
+    series = series if series is not None else scenario_series(scenario, network)
+    load_kw, load_kvar = bus_loads(scenario, network, series, start, slots)
     spec = scenario.network
     return NetworkWindow(
-        network=network,
-        load_kw=pd.DataFrame(np.outer(p_nom, load_mult), index=buses, columns=range(slots)),
-        load_kvar=pd.DataFrame(np.outer(q_nom, load_mult), index=buses, columns=range(slots)),
-        price_usd_per_kwh=price,
+        network=network, load_kw=load_kw, load_kvar=load_kvar,
+        price_usd_per_kwh=series.price_usd_per_kwh.to_numpy()[_span(series, start, slots)],
         slot_hours=scenario.horizon.slot_hours,
         curtailment_cost_usd_per_kwh=scenario.curtailment_cost_usd_per_kwh,
         v_ref_pu=spec.v_ref_pu, v_min_pu=spec.v_min_pu, v_max_pu=spec.v_max_pu,
-        svcs=scenario.svcs,
-        exchanges=tuple(exchanges),
-    )
+        svcs=scenario.svcs, exchanges=tuple(exchanges))
 
 
 def microgrid_window(scenario: Scenario, mg: Microgrid, state: MicrogridState | None = None,
-                     start: int = 0, slots: int | None = None) -> MicrogridWindow:
-    """Microgrid ``mg``'s private data for slots ``start .. start + slots - 1``."""
+                     start: int = 0, slots: int | None = None,
+                     series: ScenarioSeries | None = None) -> MicrogridWindow:
+    """Microgrid ``mg``'s private forecast data for slots ``start .. start + slots - 1``."""
     slots = scenario.horizon.slots if slots is None else slots
-    prof = scenario.profiles
-    re_mult = _profile(prof.renewables, start, slots, "renewables")
-    load_mult = _profile(prof.load, start, slots, "load")
-    renewable_kw = np.array([r.forecast_kw * re_mult for r in mg.renewables]).reshape(
-        len(mg.renewables), slots)
+    series = series if series is not None else scenario_series(scenario)
+    span = _span(series, start, slots)
+    load_mult = series.load[mg.local_load_class].to_numpy()[span]
+    renewable_kw = np.array([r.forecast_kw * series.renewables[r.kind].to_numpy()[span]
+                             for r in mg.renewables]).reshape(len(mg.renewables), slots)
     return MicrogridWindow(
-        spec=mg,
-        renewable_kw=renewable_kw,
-        load_kw=mg.local_load_kw * load_mult,
-        load_kvar=mg.local_load_kvar * load_mult,
+        spec=mg, renewable_kw=renewable_kw,
+        load_kw=mg.local_load_kw * load_mult, load_kvar=mg.local_load_kvar * load_mult,
         slot_hours=scenario.horizon.slot_hours,
         curtailment_cost_usd_per_kwh=scenario.curtailment_cost_usd_per_kwh,
-        state=state if state is not None else MicrogridState.initial(mg),
-    )
+        state=state if state is not None else MicrogridState.initial(mg))
 
 
 def published_bounds(w: MicrogridWindow) -> ExchangeBounds:
@@ -88,5 +86,4 @@ def published_bounds(w: MicrogridWindow) -> ExchangeBounds:
         mg=spec.name, bus=spec.bus,
         p_min_kw=-spec.pcc_p_max_kw, p_max_kw=spec.pcc_p_max_kw,
         q_min_kvar=-spec.pcc_q_max_kvar, q_max_kvar=spec.pcc_q_max_kvar,
-        eta_ub_usd=w.cost_upper_bound_usd(),
-    )
+        eta_ub_usd=w.cost_upper_bound_usd())

@@ -369,8 +369,8 @@ MALFORMED = [
     ),
     pytest.param(
         deleting("profiles"),
-        "profiles",
-        ("Field required",),
+        "scenario",
+        ("exactly one of [profiles]", "[timeseries]"),
         id="missing-profiles-section",
     ),
     pytest.param(
