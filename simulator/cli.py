@@ -29,13 +29,29 @@ def _add_solve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--time-limit", type=float, default=300.0, help="seconds")
 
 
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="co-simulate a scenario on a rolling horizon")
+    p.add_argument("scenario", help="built-in scenario name or path to a TOML file")
+    p.add_argument("--days", type=float, default=None, help="days to simulate (default: all)")
+    p.add_argument("--horizon", type=int, default=None, help="window length H in slots")
+    p.add_argument("--commit", type=int, default=1, help="slots K committed per window")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--noise", type=float, default=0.0, help="relative std of realised values")
+    p.add_argument("--out", default=None, help="HDF5 file (default: <scenario>.h5)")
+    p.add_argument("--workers", type=int, default=1, help="microgrid controller processes")
+    p.add_argument("--no-progress", action="store_true")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``gridcosim`` argument parser."""
     parser = argparse.ArgumentParser(
         prog="gridcosim", description="Co-simulation of DSO-coordinated networked microgrids.")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_solve(sub)
+    _add_run(sub)
     sub.add_parser("scenarios", help="list the built-in scenarios")
+    inspect = sub.add_parser("inspect", help="summarise an HDF5 trajectory")
+    inspect.add_argument("file")
     return parser
 
 
@@ -67,7 +83,33 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     return 0 if solution.status in ("optimal", "not_converged") else EXIT_ERROR
 
 
-_COMMANDS = {"solve": _cmd_solve, "scenarios": _cmd_scenarios}
+def _cmd_run(args: argparse.Namespace) -> int:
+    from scenarios import load_scenario
+    from simulator.decomposition.settings import DecompositionSettings
+    from simulator.runner import run_scenario
+
+    scenario = load_scenario(args.scenario)
+    slots = None
+    if args.days is not None:
+        slots = max(1, int(round(args.days * 24 / scenario.horizon.slot_hours)))
+    out = args.out or f"{scenario.name}.h5"
+    status = run_scenario(
+        scenario, out, slots=slots, horizon=args.horizon, commit=args.commit, seed=args.seed,
+        noise=args.noise, decomposition=DecompositionSettings(workers=args.workers),
+        progress=not args.no_progress)
+    print(f"run {status}; trajectory written to {out}")
+    return 0 if status == "finished" else EXIT_ERROR
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from outputs.hdf5 import summary
+
+    print(summary(args.file))
+    return 0
+
+
+_COMMANDS = {"solve": _cmd_solve, "scenarios": _cmd_scenarios, "run": _cmd_run,
+             "inspect": _cmd_inspect}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

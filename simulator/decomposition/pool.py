@@ -38,14 +38,22 @@ class ResponderPool(Protocol):
     def initial_cuts(self) -> list[UnifiedCut]:
         """Warm-start unified cuts of every controller."""
 
+    def load(self, windows: Sequence[MicrogridWindow]) -> None:
+        """Start a new window with new private data."""
+
 
 class _Group:
     """A set of responders; the unit of work of one process."""
 
     def __init__(self, windows: Sequence[MicrogridWindow], settings: DecompositionSettings):
+        self.settings = settings
         self.responders = {w.spec.name: MicrogridResponder(w, settings) for w in windows}
 
     def handle(self, command: str, payload: Any) -> Any:
+        if command == "load":
+            self.responders = {w.spec.name: MicrogridResponder(w, self.settings)
+                               for w in payload}
+            return None
         if command == "bounds":
             return [r.bounds() for r in self.responders.values()]
         if command == "respond":
@@ -83,6 +91,10 @@ class LocalPool:
     def initial_cuts(self) -> list[UnifiedCut]:
         """Warm-start unified cuts of every controller."""
         return self._group.handle("initial_cuts", None)
+
+    def load(self, windows: Sequence[MicrogridWindow]) -> None:
+        """Start a new window: every controller builds its models for its new data."""
+        self._group.handle("load", list(windows))
 
     def close(self) -> None:
         """Nothing to release."""
@@ -166,6 +178,13 @@ class ProcessPool:
         """Warm-start unified cuts of every controller."""
         parts = self._broadcast([("initial_cuts", None)] * len(self._conns))
         return [c for part in parts for c in part]
+
+    def load(self, windows: Sequence[MicrogridWindow]) -> None:
+        """Start a new window: each worker rebuilds the models of the microgrids it owns."""
+        split: list[list[MicrogridWindow]] = [[] for _ in self._conns]
+        for w in windows:
+            split[self._owner[w.spec.name]].append(w)
+        self._broadcast([("load", part) for part in split])
 
     def close(self) -> None:
         """Stop the workers."""

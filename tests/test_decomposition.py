@@ -1,0 +1,331 @@
+"""The decomposition (FORMULATION §3a-§4) against the monolithic reference.
+
+Every expected objective comes from :func:`simulator.models.monolithic.solve_monolithic`
+on the same data, never from numbers copied from earlier output. Every schedule the
+decomposition reports is re-checked by :mod:`tests.feasibility` (plain numpy, no Pyomo).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from scenarios import variants
+from scenarios.loader import load_scenario
+from scenarios.network import NetworkData, load_network
+from scenarios.schema import Scenario
+from simulator.decomposition.loop import Decomposition
+from simulator.decomposition.pool import make_pool
+from simulator.decomposition.settings import DecompositionSettings
+from simulator.models.lindistflow import NetworkWindow
+from simulator.models.microgrid import MicrogridWindow
+from simulator.schedule import MicrogridSchedule, Solution
+from simulator.solve import solve_scenario
+from simulator.windows import microgrid_window, network_window, published_bounds
+from tests.feasibility import (
+    check_microgrid_schedule,
+    check_network_schedule,
+    recompute_cost_usd,
+    recompute_network_cost_usd,
+)
+
+REL = 1e-6
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def rel_diff(a: float, b: float) -> float:
+    return abs(a - b) / max(1.0, abs(b))
+
+
+def mg_windows(scenario: Scenario) -> dict[str, MicrogridWindow]:
+    return {mg.name: microgrid_window(scenario, mg) for mg in scenario.microgrids}
+
+
+def net_window(scenario: Scenario, network: NetworkData) -> NetworkWindow:
+    bounds = [published_bounds(w) for w in mg_windows(scenario).values()]
+    return network_window(scenario, network, bounds)
+
+
+def by_name(sol: Solution) -> dict[str, MicrogridSchedule]:
+    return {s.name: s for s in sol.microgrids}
+
+
+def microgrid_problems(scenario: Scenario, sol: Solution) -> list[str]:
+    """Every violation in the solution's microgrid schedules (each microgrid exactly once)."""
+    windows = mg_windows(scenario)
+    scheds = by_name(sol)
+    problems = []
+    if sorted(scheds) != sorted(windows) or len(sol.microgrids) != len(windows):
+        problems.append(f"schedules for {sorted(scheds)}, scenario has {sorted(windows)}")
+    for name, w in windows.items():
+        if name in scheds:
+            problems += check_microgrid_schedule(
+                w.spec, scheds[name], w.renewable_kw, w.load_kw, w.load_kvar, w.slot_hours,
+                w.curtailment_cost_usd_per_kwh, w.state)
+    return problems
+
+
+def network_problems(scenario: Scenario, network: NetworkData, sol: Solution) -> list[str]:
+    w = net_window(scenario, network)
+    return check_network_schedule(sol.network, w.network, w.load_kw, w.load_kvar, w.svcs,
+                                  w.v_min_pu, w.v_max_pu, w.v_ref_pu, sol.microgrids)
+
+
+def recomputed_objective(scenario: Scenario, network: NetworkData, sol: Solution) -> float:
+    w = net_window(scenario, network)
+    total = recompute_network_cost_usd(sol.network, w.price_usd_per_kwh, w.slot_hours,
+                                       w.curtailment_cost_usd_per_kwh)
+    for name, mw in mg_windows(scenario).items():
+        total += recompute_cost_usd(mw.spec, by_name(sol)[name], mw.slot_hours,
+                                    mw.curtailment_cost_usd_per_kwh, mw.state)
+    return total
+
+
+def run_decomposition(scenario: Scenario, network: NetworkData,
+                      settings: DecompositionSettings) -> tuple[Solution, Decomposition]:
+    """What :func:`simulator.solve.solve_scenario` does, keeping the loop for its records."""
+    pool = make_pool(list(mg_windows(scenario).values()), settings)
+    try:
+        dec = Decomposition(network_window(scenario, network, pool.bounds()), pool, settings)
+        return dec.run(), dec
+    finally:
+        pool.close()
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def base() -> Scenario:
+    return load_scenario("ieee123-nmg")
+
+
+@pytest.fixture(scope="module")
+def network(base: Scenario) -> NetworkData:
+    return load_network(base.network.source)
+
+
+@pytest.fixture(scope="module")
+def seed_reference(base: Scenario) -> Solution:
+    sol = solve_scenario(base, "monolithic")
+    assert sol.status == "optimal"
+    return sol
+
+
+@pytest.fixture(scope="module")
+def seed_run(base: Scenario, network: NetworkData) -> tuple[Solution, Decomposition]:
+    return run_decomposition(base, network, DecompositionSettings())
+
+
+# ---------------------------------------------------------------------------- seed case
+
+
+def test_seed_objective_equals_monolithic(seed_run: tuple[Solution, Decomposition],
+                                          seed_reference: Solution) -> None:
+    sol, _ = seed_run
+    assert sol.status == "optimal"
+    assert sol.method == "decomposition"
+    assert rel_diff(sol.objective_usd, seed_reference.objective_usd) <= REL, (
+        sol.objective_usd, seed_reference.objective_usd)
+    assert 0.0 <= sol.info["gap"] <= 1e-6
+    # the lower bound of the last master is a bound on the reference too
+    assert sol.info["lower_bound_usd"] <= seed_reference.objective_usd * (1 + 1e-9)
+
+
+def test_seed_schedules_feasible(base: Scenario, network: NetworkData,
+                                 seed_run: tuple[Solution, Decomposition]) -> None:
+    sol, _ = seed_run
+    assert microgrid_problems(base, sol) == []
+    assert network_problems(base, network, sol) == []
+    # the objective is what the reported schedules cost, recomputed from scratch
+    assert rel_diff(recomputed_objective(base, network, sol), sol.objective_usd) <= REL
+
+
+def test_seed_iteration_records(seed_run: tuple[Solution, Decomposition]) -> None:
+    sol, dec = seed_run
+    frame = dec.records_frame()
+    assert len(frame) == len(dec.records) == sol.info["iterations"] > 0
+    assert list(frame["iteration"]) == list(range(1, len(frame) + 1))
+    finite = frame[frame["upper_bound"] < math.inf]
+    assert len(finite) > 0, "no upper bound was ever found"
+    violations = finite[finite["lower_bound"] > finite["upper_bound"]
+                        + 1e-9 * finite["upper_bound"].abs()]
+    assert violations.empty, violations[["iteration", "lower_bound", "upper_bound"]]
+    # the incumbent only improves
+    ub = list(finite["upper_bound"])
+    assert all(b <= a for a, b in zip(ub, ub[1:], strict=False))
+    cut_cols = [c for c in frame.columns if c.startswith("cuts_")]
+    assert "cuts_unified" in cut_cols
+    for col in cut_cols:
+        counts = frame[col].fillna(0)
+        assert counts.is_monotonic_increasing, col
+    # the record's final cut counts are the ones reported
+    last = dec.records[-1].cuts
+    for kind, n in sol.info["cuts"].items():
+        assert last.get(kind, 0) == n, kind
+    for rec in dec.records:
+        assert rec.master_s >= 0 and rec.subproblem_s >= 0 and rec.overhead_s >= 0
+
+
+# ---------------------------------------------------------------------------- variants
+
+
+@dataclass(frozen=True)
+class Variant:
+    build: Callable[[Scenario], Scenario]
+
+
+VARIANTS: dict[str, Variant] = {
+    "startup_x6": Variant(variants.startup_x6),
+    "stressed": Variant(variants.stressed),
+    "small_pcc_150": Variant(lambda s: variants.small_pcc(s, 150.0, 100.0)),
+    **{f"perturbed_{k}": Variant(lambda s, k=k: variants.perturbed(s, k))
+       for k in (0, 2, 3, 4, 5, 6, 7, 8, 10, 11)},
+}
+SLOW_VARIANTS: dict[str, Variant] = {
+    "perturbed_1": Variant(lambda s: variants.perturbed(s, 1)),
+    "small_pcc_60": Variant(variants.small_pcc),
+}
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    scenario: Scenario
+    reference: Solution
+    solution: Solution
+
+
+@pytest.fixture(scope="module")
+def variant_cache() -> dict[str, VariantResult]:
+    return {}
+
+
+@pytest.fixture(scope="module")
+def solve_variant(base: Scenario, variant_cache: dict[str, VariantResult]
+                  ) -> Callable[[str], VariantResult]:
+    """Solve each variant once per module (monolithic and decomposition)."""
+
+    def get(name: str) -> VariantResult:
+        if name not in variant_cache:
+            spec = VARIANTS.get(name) or SLOW_VARIANTS[name]
+            scenario = spec.build(base)
+            variant_cache[name] = VariantResult(
+                scenario, solve_scenario(scenario, "monolithic"),
+                solve_scenario(scenario, "decomposition"))
+        return variant_cache[name]
+
+    return get
+
+
+def check_variant(result: VariantResult) -> None:
+    ref, sol = result.reference, result.solution
+    assert ref.status == "optimal"
+    assert sol.status == "optimal", sol.info
+    assert rel_diff(sol.objective_usd, ref.objective_usd) <= REL, (
+        sol.objective_usd, ref.objective_usd, sol.info)
+    assert sol.info["gap"] <= 1e-6
+    assert microgrid_problems(result.scenario, sol) == []
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_variant_equals_monolithic(name: str, solve_variant: Callable[[str], VariantResult]
+                                   ) -> None:
+    result = solve_variant(name)
+    check_variant(result)
+    if name == "stressed":
+        curtailed = sum(sum(c) for c in result.reference.network.curtail_kw.values())
+        assert curtailed > 0, "the stressed variant should force load curtailment"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(SLOW_VARIANTS))
+def test_slow_variant_equals_monolithic(name: str,
+                                        solve_variant: Callable[[str], VariantResult]) -> None:
+    check_variant(solve_variant(name))
+
+
+def test_some_variant_needs_integer_machinery(
+        solve_variant: Callable[[str], VariantResult],
+        variant_cache: dict[str, VariantResult]) -> None:
+    """At least one variant's LP relaxation is not exact: branching had to close the gap."""
+    for name in VARIANTS:
+        solve_variant(name)
+    print("\nvariant              iterations  branches  unified  closed by    wall s")
+    for name, res in variant_cache.items():
+        info = res.solution.info
+        print(f"{name:<20} {info['iterations']:>10} {info['cuts']['branch']:>9} "
+              f"{info['cuts']['unified']:>8}  {info.get('integer_gap_closed_by', '-'):<10} "
+              f"{res.solution.wall_s:>7.2f}")
+    branched = [n for n, r in variant_cache.items() if r.solution.info["cuts"]["branch"] > 0]
+    assert branched, "no variant exercised microgrid-side branching"
+    for name in branched:
+        assert variant_cache[name].solution.info["integer_gap_closed_by"] == "branch", name
+
+
+# ---------------------------------------------------------------------------- restoration
+
+
+def test_restoration_method_never_reports_an_unrunnable_schedule(
+        base: Scenario, network: NetworkData,
+        solve_variant: Callable[[str], VariantResult]) -> None:
+    """Seed 000's distance cuts (§3b) may stall; whatever they report must be runnable."""
+    result = solve_variant("startup_x6")
+    scenario, ref = result.scenario, result.reference
+    settings = DecompositionSettings(integer_method="restoration", time_limit_s=20.0)
+    sol = solve_scenario(scenario, "decomposition", settings)
+    closed_by = sol.info.get("integer_gap_closed_by")
+    print(f"\nrestoration on startup_x6: status {sol.status}, objective {sol.objective_usd:.6f}"
+          f" (reference {ref.objective_usd:.6f}), gap {sol.info['gap']:.3e}, "
+          f"iterations {sol.info['iterations']}, cuts {sol.info['cuts']}, "
+          f"closed by {closed_by}")
+    assert sol.status in {"optimal", "not_converged"}
+    assert sol.info["integer_method"] == "restoration"
+    assert sol.info["cuts"]["branch"] == 0
+    if sol.microgrids:
+        assert math.isfinite(sol.objective_usd)
+        assert microgrid_problems(scenario, sol) == []
+        assert network_problems(scenario, network, sol) == []
+        assert sol.objective_usd >= ref.objective_usd - REL * abs(ref.objective_usd)
+        assert closed_by in {"restoration", "lp"}
+        assert sol.info["gap"] >= 0.0
+    if sol.status == "optimal":
+        assert rel_diff(sol.objective_usd, ref.objective_usd) <= REL
+
+
+# ---------------------------------------------------------------------------- workers
+
+
+def test_two_workers_give_the_same_schedule(base: Scenario,
+                                            seed_run: tuple[Solution, Decomposition]) -> None:
+    one, _ = seed_run
+    two = solve_scenario(base, "decomposition", DecompositionSettings(workers=2))
+    assert two.status == "optimal"
+    assert rel_diff(two.objective_usd, one.objective_usd) <= 1e-9
+    first, second = by_name(one), by_name(two)
+    assert sorted(first) == sorted(second)
+    for name, sched in first.items():
+        other = second[name]
+        assert len(other.p_ex_kw) == len(sched.p_ex_kw)
+        for t, (a, b) in enumerate(zip(sched.p_ex_kw, other.p_ex_kw, strict=True)):
+            assert abs(a - b) <= 1e-6, (name, t, a, b)
+
+
+# ---------------------------------------------------------------------------- stabilisation
+
+
+def test_without_stabilisation_same_optimum_more_iterations(
+        base: Scenario, network: NetworkData, seed_run: tuple[Solution, Decomposition],
+        seed_reference: Solution) -> None:
+    in_out, _ = seed_run
+    plain, _ = run_decomposition(base, network, DecompositionSettings(stabilisation="none"))
+    print(f"\nseed iterations: in-out {in_out.info['iterations']}, "
+          f"none {plain.info['iterations']}")
+    assert plain.status == "optimal"
+    assert plain.info["stabilisation"] == "none"
+    assert rel_diff(plain.objective_usd, seed_reference.objective_usd) <= REL
+    assert microgrid_problems(base, plain) == []
+    assert plain.info["iterations"] > in_out.info["iterations"]
