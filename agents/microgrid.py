@@ -57,7 +57,7 @@ class MicrogridControllerAgent(mesa.Agent):
 
     def window(self, scenario: Scenario, series: ScenarioSeries, start: int,
                slots: int) -> MicrogridWindow:
-        """This MC's private forecast window (never handed to the DSO)."""
+        """The private forecast window of this MC (never handed to the DSO)."""
         return microgrid_window(scenario, self.spec, self.state(), start, slots, series)
 
     def decide(self, schedule: MicrogridSchedule, start: int) -> None:

@@ -37,6 +37,7 @@ class ScenarioSeries:
         renewables: Renewable multiplier per kind (columns :data:`KINDS`).
         bus_class: Customer class of every load bus.
         slot_hours: Slot length.
+
     """
 
     price_usd_per_kwh: pd.Series

@@ -12,7 +12,7 @@ day-ahead scheduling.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import mesa
 import numpy as np
@@ -40,6 +40,7 @@ class RunSettings:
         seed: Seed of the model's one random generator.
         noise: Relative standard deviation of realised loads and renewables (0: none).
         decomposition: Settings of the DSO–microgrid iteration.
+
     """
 
     slots: int | None = None
@@ -47,7 +48,7 @@ class RunSettings:
     commit: int = 1
     seed: int = 0
     noise: float = 0.0
-    decomposition: DecompositionSettings = DecompositionSettings()
+    decomposition: DecompositionSettings = field(default_factory=DecompositionSettings)
 
 
 class CoSimulation(mesa.Model):
@@ -58,10 +59,12 @@ class CoSimulation(mesa.Model):
         settings: Run settings.
         recorder: Optional callable ``recorder(model, slot)`` called after every slot and
             ``recorder.window(model, report)`` after every coordinated window.
+
     """
 
-    def __init__(self, scenario: Scenario, settings: RunSettings = RunSettings(),
+    def __init__(self, scenario: Scenario, settings: RunSettings | None = None,
                  recorder: object | None = None):
+        settings = settings or RunSettings()
         super().__init__(rng=settings.seed)
         self.scenario, self.settings, self.recorder = scenario, settings, recorder
         network: NetworkData = load_network(scenario.network.source)

@@ -15,14 +15,14 @@ from simulator.recording import Recorder
 def run_scenario(scenario: Scenario, out: str | Path, *, slots: int | None = None,
                  horizon: int | None = None, commit: int = 1, seed: int = 0,
                  noise: float = 0.0,
-                 decomposition: DecompositionSettings = DecompositionSettings(),
+                 decomposition: DecompositionSettings | None = None,
                  progress: bool = True) -> str:
     """Simulate ``scenario`` and write its trajectory to ``out``; return the run status.
 
     The file is flushed after every window, so it stays readable whatever happens later.
     """
     settings = RunSettings(slots=slots, horizon=horizon, commit=commit, seed=seed,
-                           noise=noise, decomposition=decomposition)
+                           noise=noise, decomposition=decomposition or DecompositionSettings())
     model = CoSimulation(scenario, settings)
     recorder = Recorder(out, model)
     model.recorder = recorder

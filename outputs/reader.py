@@ -1,0 +1,254 @@
+"""Read HDF5 trajectories written by :class:`outputs.hdf5.TrajectoryWriter` into pandas.
+
+Files are opened read-only without HDF5 file locking, so a run's file can be read while the
+run is still writing it: the reader then sees the state at the last flush (a read that
+coincides with a flush may fail and can simply be retried).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from outputs.hdf5 import BOOL_ATTR, COLUMNS_ATTR, CONVERGENCE, IDS, TIME, WINDOW
+
+_SINCE_RE = re.compile(r"^hours since (?P<ref>\S.*)$")
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """A run's trajectory as pandas objects.
+
+    Attributes:
+        attrs: Root attributes (``gridcosim_version``, ``scenario``, ``scenario_json``,
+            ``seed`` (None if unset), ``created_utc``, ``complete``, ...).
+        time: Slot start times: a DatetimeIndex named ``time`` when the units carry a
+            reference date (and ``read(..., timestamps=True)``), else float hours.
+        groups: ``kind -> variable -> DataFrame`` (index ``time``, one column per entity id).
+        convergence: One row per window, index ``window``, columns as written.
+        time_h: Slot start times in float hours, as stored.
+        time_units: The ``units`` attribute of ``/time``.
+    """
+
+    attrs: dict[str, Any]
+    time: pd.Index
+    groups: dict[str, dict[str, pd.DataFrame]]
+    convergence: pd.DataFrame
+    time_h: np.ndarray
+    time_units: str
+
+    def frame(self, kind: str, var: str) -> pd.DataFrame:
+        """The ``(time, entity)`` DataFrame of one variable of one kind.
+
+        Raises:
+            KeyError: If the kind or variable is not in the file (message lists what is).
+        """
+        try:
+            variables = self.groups[kind]
+        except KeyError:
+            raise KeyError(f"no kind {kind!r}; kinds: {sorted(self.groups)}") from None
+        try:
+            return variables[var]
+        except KeyError:
+            raise KeyError(f"no variable {kind}/{var}; variables: {list(variables)}") from None
+
+    def ids(self, kind: str) -> list[str]:
+        """Entity ids of one kind, in column order."""
+        return list(self.frame_columns(kind))
+
+    def frame_columns(self, kind: str) -> pd.Index:
+        """The entity-id column index shared by all variables of a kind."""
+        return self._ids[kind]
+
+    @property
+    def _ids(self) -> dict[str, pd.Index]:
+        return self.attrs["_ids"] if "_ids" in self.attrs else {}
+
+    @property
+    def slots(self) -> int:
+        """Number of slots in the file."""
+        return len(self.time_h)
+
+
+def _attr_value(value: Any) -> Any:
+    if isinstance(value, h5py.Empty):
+        return None
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.ndarray):
+        return [_attr_value(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _time_index(time_h: np.ndarray, units: str, timestamps: bool) -> pd.Index:
+    match = _SINCE_RE.match(units)
+    if timestamps and match:
+        try:
+            ref = pd.Timestamp(match["ref"])
+        except ValueError:
+            ref = None
+        if ref is not None:
+            ms = np.rint(time_h * 3.6e6).astype(np.int64)
+            return pd.DatetimeIndex(ref + pd.to_timedelta(ms, unit="ms"), name=TIME)
+    return pd.Index(time_h, dtype=np.float64, name=TIME)
+
+
+def _strings(ds: h5py.Dataset, n: int | None = None) -> list[str]:
+    data = ds.asstr()[: n if n is not None else ds.shape[0]]
+    return [str(s) for s in data]
+
+
+def _variables(group: h5py.Group) -> list[str]:
+    if "variables" in group.attrs:
+        return [str(v) for v in _attr_value(group.attrs["variables"])]
+    return sorted(k for k, v in group.items()
+                  if isinstance(v, h5py.Dataset) and k not in (TIME, IDS) and v.ndim == 2)
+
+
+def _kinds(f: h5py.File) -> list[str]:
+    return [k for k, v in f.items() if isinstance(v, h5py.Group) and IDS in v]
+
+
+def _convergence(f: h5py.File) -> pd.DataFrame:
+    if CONVERGENCE not in f:
+        return pd.DataFrame(index=pd.RangeIndex(0, name=WINDOW))
+    conv = f[CONVERGENCE]
+    n = conv[WINDOW].shape[0] if WINDOW in conv else 0
+    columns = [str(c) for c in _attr_value(conv.attrs.get(COLUMNS_ATTR, []))]
+    data: dict[str, Any] = {}
+    for name in columns:
+        if name not in conv:
+            continue
+        ds = conv[name]
+        if h5py.check_string_dtype(ds.dtype) is not None:
+            data[name] = pd.Series(_strings(ds, n), dtype=object)
+        else:
+            values = ds[:n]
+            if ds.attrs.get(BOOL_ATTR) == "bool":
+                values = values.astype(bool)
+            data[name] = values
+    return pd.DataFrame(data, index=pd.RangeIndex(n, name=WINDOW), columns=list(data))
+
+
+def read(path: str | Path, *, timestamps: bool = True,
+         kinds: list[str] | None = None) -> Trajectory:
+    """Read a trajectory file into a :class:`Trajectory` of DataFrames.
+
+    Args:
+        path: The ``.h5`` file.
+        timestamps: Index by timestamps when ``/time`` units are ``hours since <date>``;
+            False (or units without a date) indexes by float hours.
+        kinds: Read only these entity kinds (default: all).
+
+    Returns:
+        The trajectory up to the file's last flush.
+    """
+    with h5py.File(path, "r", locking=False) as f:
+        attrs = {k: _attr_value(v) for k, v in f.attrs.items()}
+        if "seed" not in attrs:
+            attrs["seed"] = None
+        time_ds = f[TIME]
+        time_h = np.asarray(time_ds[()], dtype=np.float64)
+        n = time_h.shape[0]
+        units = str(_attr_value(time_ds.attrs.get("units", "hours")))
+        index = _time_index(time_h, units, timestamps)
+        groups: dict[str, dict[str, pd.DataFrame]] = {}
+        ids_by_kind: dict[str, pd.Index] = {}
+        for kind in _kinds(f):
+            if kinds is not None and kind not in kinds:
+                continue
+            group = f[kind]
+            columns = pd.Index(_strings(group[IDS]), dtype=object, name=kind)
+            ids_by_kind[kind] = columns
+            frames: dict[str, pd.DataFrame] = {}
+            for var in _variables(group):
+                values = group[var][:n]
+                if values.shape[0] != n:
+                    raise ValueError(f"{path}: {kind}/{var} has {values.shape[0]} slots, "
+                                     f"/time has {n}")
+                frames[var] = pd.DataFrame(values, index=index, columns=columns, copy=False)
+            groups[kind] = frames
+        convergence = _convergence(f)
+    attrs["_ids"] = ids_by_kind
+    return Trajectory(attrs=attrs, time=index, groups=groups, convergence=convergence,
+                      time_h=time_h, time_units=units)
+
+
+def _format_time(value: float, units: str) -> str:
+    index = _time_index(np.array([value]), units, True)
+    if isinstance(index, pd.DatetimeIndex):
+        return index[0].strftime("%Y-%m-%d %H:%M")
+    return f"{value:g} h"
+
+
+def summary(path: str | Path) -> str:
+    """A short text description of a trajectory file (``gridcosim inspect FILE.h5``).
+
+    Lists slots and time span, agents per kind, total cost (the sum of every kind's
+    ``cost_usd``, substation included), convergence statuses and total iterations.
+    """
+    path = Path(path)
+    with h5py.File(path, "r", locking=False) as f:
+        attrs = {k: _attr_value(v) for k, v in f.attrs.items()}
+        time_ds = f[TIME]
+        time_h = np.asarray(time_ds[()], dtype=np.float64)
+        units = str(_attr_value(time_ds.attrs.get("units", "hours")))
+        agents: dict[str, int] = {}
+        costs: dict[str, float] = {}
+        for kind in _kinds(f):
+            group = f[kind]
+            agents[kind] = group[IDS].shape[0]
+            if "cost_usd" in group:
+                costs[kind] = float(np.nansum(group["cost_usd"][: len(time_h)]))
+        conv = _convergence(f)
+
+    n = len(time_h)
+    complete = "complete" if attrs.get("complete") else "INCOMPLETE (interrupted or running)"
+    seed = attrs.get("seed")
+    lines = [
+        f"file        {path.name}  [{complete}]",
+        f"scenario    {attrs.get('scenario', '?')}  seed {seed if seed is not None else '-'}"
+        f"  gridcosim {attrs.get('gridcosim_version', '?')}  created {attrs.get('created_utc')}",
+    ]
+    if n:
+        step = float(np.median(np.diff(time_h))) if n > 1 else None
+        end = time_h[-1] + (step or 0.0)
+        step_text = f", slot {step:g} h" if step is not None else ""
+        lines.append(f"slots       {n}  ({_format_time(time_h[0], units)} -> "
+                     f"{_format_time(end, units)}{step_text})")
+    else:
+        lines.append("slots       0")
+    lines.append("agents      " + (", ".join(f"{k} {v}" for k, v in agents.items()) or "none"))
+    if costs:
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in costs.items())
+        lines.append(f"cost        total {sum(costs.values()):.2f} USD  ({parts})")
+    else:
+        lines.append("cost        no cost_usd variables")
+    windows = len(conv)
+    if windows and "status" in conv:
+        counts = Counter(conv["status"])
+        text = ", ".join(f"{s} {c}" for s, c in counts.most_common())
+        lines.append(f"windows     {windows}  statuses: {text}")
+    else:
+        lines.append(f"windows     {windows}")
+    if windows and "iterations" in conv:
+        it = conv["iterations"].to_numpy()
+        lines.append(f"iterations  total {int(np.nansum(it))}  (max {int(np.nanmax(it))} "
+                     f"per window)")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+
+    for name in sys.argv[1:]:
+        print(summary(name))
