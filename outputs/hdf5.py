@@ -30,12 +30,15 @@ IDS = "ids"
 CONVERGENCE = "convergence"
 WINDOW = "window"
 COLUMNS_ATTR = "columns"
+KINDS_ATTR = "kinds"
+VARIABLES_ATTR = "variables"
 BOOL_ATTR = "gridcosim_dtype"
+ORIGIN_ATTR = "time_origin"
 RESERVED_GROUPS = frozenset({TIME, CONVERGENCE})
 RESERVED_VARIABLES = frozenset({TIME, IDS})
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_TIME_UNITS_RE = re.compile(r"^hours( since \S.*)?$")
+_TIME_UNITS_RE = re.compile(r"^hours(?: since (?P<origin>\S.*))?$")
 
 # Name suffix -> CF-style ``units`` attribute written on each variable (first match wins).
 UNIT_SUFFIXES: tuple[tuple[str, str], ...] = (
@@ -55,7 +58,7 @@ UNIT_SUFFIXES: tuple[tuple[str, str], ...] = (
 )
 _DIMENSIONLESS = frozenset({"on", "soc", "status"})
 
-_CHUNK_BYTES = 256 * 1024
+_CHUNK_BYTES = 32 * 1024
 _CONVERGENCE_CHUNK = 256
 
 
@@ -70,9 +73,51 @@ def units_of(name: str) -> str | None:
 
 
 def time_chunk(n_entities: int) -> int:
-    """Slots per chunk: a power of two in [16, 1024], about 256 KiB of float64 per chunk."""
+    """Slots per chunk: a power of two in [16, 1024], about 32 KiB of float64 per chunk.
+
+    Small chunks keep a flush cheap: HDF5 writes every touched chunk whole.
+    """
     target = _CHUNK_BYTES // (8 * max(n_entities, 1))
     return 1 << min(10, max(4, target.bit_length() - 1))
+
+
+def _append_rows(ds: h5py.Dataset, old: int, data: np.ndarray) -> None:
+    """Grow ``ds`` along axis 0 and write C-contiguous ``data`` at row ``old``.
+
+    Uses the low-level API: ``Dataset.resize`` and slice assignment cost ~10x more in Python.
+    """
+    dsid = ds.id
+    dsid.set_extent((old + data.shape[0],) + data.shape[1:])
+    if data.size == 0:
+        return
+    fspace = dsid.get_space()
+    fspace.select_hyperslab((old,) + (0,) * (data.ndim - 1), data.shape)
+    dsid.write(h5py.h5s.create_simple(data.shape), fspace, data)
+
+
+def _cf_time_units(time_units: str) -> tuple[str, str | None]:
+    """CF ``units`` for ``time_units`` and, if its reference is not a date, that reference.
+
+    ``"hours since 2016-01-04T00:00:00"`` is kept. ``"hours since start of run"`` is not
+    decodable by CF tools (xarray raises), so it is stored as ``"hours"`` with the reference
+    text in the ``time_origin`` attribute.
+
+    Raises:
+        ValueError: If the units are not hours.
+
+    """
+    match = _TIME_UNITS_RE.match(time_units)
+    if not match:
+        raise ValueError(f"time_units must be 'hours since <ISO time>' or 'hours', "
+                         f"got {time_units!r}")
+    origin = match["origin"]
+    if origin is None:
+        return time_units, None
+    try:
+        datetime.fromisoformat(origin.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return "hours", origin
+    return time_units, None
 
 
 def _check_name(name: str, what: str) -> None:
@@ -80,13 +125,22 @@ def _check_name(name: str, what: str) -> None:
         raise ValueError(f"{what} {name!r} is not a valid name (letters, digits, underscore)")
 
 
-class _Column:
-    """One convergence column: its stored dtype and the conversion of a cell value."""
+class _NeedsFloat(Exception):
+    """An integer column received None or a non-integral number."""
 
-    __slots__ = ("name", "kind")
+
+class _Column:
+    """One convergence column: its stored dtype and the conversion of a cell value.
+
+    An integer column that receives None or a non-integral number becomes a float column
+    (``promoted``; its dataset, if already written, is rewritten as float64 at the next flush).
+    """
+
+    __slots__ = ("name", "kind", "promoted")
 
     def __init__(self, name: str, value: object) -> None:
         self.name = name
+        self.promoted = False
         if isinstance(value, bool | np.bool_):
             self.kind = "bool"
         elif isinstance(value, int | np.integer):
@@ -100,7 +154,11 @@ class _Column:
 
     def convert(self, value: object) -> object:
         if self.kind == "float":
-            return math.nan if value is None else float(value)  # type: ignore[arg-type]
+            if value is None:
+                return math.nan
+            if isinstance(value, str | bytes) or not np.isscalar(value):
+                raise ValueError(f"convergence column {self.name!r}: {value!r} is not a number")
+            return float(value)  # type: ignore[arg-type]
         if self.kind == "str":
             return "" if value is None else str(value)
         if self.kind == "bool":
@@ -109,9 +167,11 @@ class _Column:
             return int(bool(value))
         if isinstance(value, bool | np.bool_ | int | np.integer):
             return int(value)
-        if isinstance(value, float | np.floating) and float(value).is_integer():
-            return int(value)
-        raise ValueError(f"convergence column {self.name!r}: {value!r} is not an integer")
+        if value is None or isinstance(value, float | np.floating):
+            if value is not None and float(value).is_integer():
+                return int(value)
+            raise _NeedsFloat
+        raise ValueError(f"convergence column {self.name!r}: {value!r} is not a number")
 
     def dtype(self) -> Any:
         return {"bool": np.int8, "int": np.int64, "float": np.float64,
@@ -122,11 +182,12 @@ def _flatten(row: Mapping[str, object]) -> dict[str, object]:
     """Flatten one level of nested mappings: ``{"cuts": {"ac": 2}}`` -> ``{"cuts_ac": 2}``."""
     flat: dict[str, object] = {}
     for key, value in row.items():
-        if isinstance(value, Mapping):
-            for sub, inner in value.items():
-                flat[f"{key}_{sub}"] = inner
-        else:
-            flat[str(key)] = value
+        items = ([(f"{key}_{sub}", inner) for sub, inner in value.items()]
+                 if isinstance(value, Mapping) else [(str(key), value)])
+        for name, inner in items:
+            if name in flat:
+                raise ValueError(f"convergence column {name!r} given twice")
+            flat[name] = inner
     return flat
 
 
@@ -167,17 +228,19 @@ class TrajectoryWriter:
         seed: Random seed of the run, or None (stored as an empty attribute).
         entities: Entity ids per kind (``"storage" -> ["ess1", ...]``); defines the groups.
         variables: Variable names per kind; every kind must also be in ``entities``.
-        time_units: ``"hours since <ISO timestamp>"`` (or just ``"hours"``); times are float hours.
+        time_units: ``"hours since <ISO timestamp>"`` or ``"hours"``; times are float hours.
+            A reference that is not a date (``"hours since start of run"``) is stored as
+            ``units = "hours"`` plus a ``time_origin`` attribute, so CF tools still decode.
         version: gridcosim version string.
         buffer_slots: Initial capacity of the in-memory buffer in slots. It grows when more
             slots are appended between two flushes; the file is only written by ``flush``.
+
     """
 
     def __init__(self, path: str | Path, *, scenario: str, scenario_json: str, seed: int | None,
                  entities: Mapping[str, Sequence[str]], variables: Mapping[str, Sequence[str]],
                  time_units: str, version: str, buffer_slots: int = 64) -> None:
-        if not _TIME_UNITS_RE.match(time_units):
-            raise ValueError(f"time_units must be 'hours since <ISO time>', got {time_units!r}")
+        self._time_units, self._time_origin = _cf_time_units(time_units)
         if buffer_slots < 1:
             raise ValueError("buffer_slots must be at least 1")
         json.loads(scenario_json)  # fail early on a malformed config string
@@ -202,7 +265,6 @@ class TrajectoryWriter:
             self._kinds[kind] = _Kind(kind, ids, names)
 
         self.path = Path(path)
-        self._time_units = time_units
         self._cap = buffer_slots
         self._len = 0  # buffered slots
         self._written = 0  # slots in the file
@@ -228,6 +290,8 @@ class TrajectoryWriter:
                                   dtype=np.float64)
         ds.attrs["units"] = self._time_units
         ds.attrs["long_name"] = "slot start time"
+        if self._time_origin is not None:
+            ds.attrs[ORIGIN_ATTR] = self._time_origin
         ds.make_scale(TIME)
         return ds
 
@@ -242,10 +306,11 @@ class TrajectoryWriter:
         f.attrs["layout"] = LAYOUT
         f.attrs["layout_version"] = np.int64(LAYOUT_VERSION)
         f.attrs["complete"] = np.int8(0)
+        f.attrs[KINDS_ATTR] = np.array(list(self._kinds), dtype=h5py.string_dtype())
         self._root_time = self._time_scale(f)
         for kind in self._kinds.values():
             group = f.create_group(kind.name)
-            group.attrs["variables"] = np.array(kind.variables, dtype=h5py.string_dtype())
+            group.attrs[VARIABLES_ATTR] = np.array(kind.variables, dtype=h5py.string_dtype())
             kind.time_ds = self._time_scale(group)
             ids = group.create_dataset(IDS, data=np.array(kind.ids, dtype=object),
                                        dtype=h5py.string_dtype())
@@ -261,6 +326,7 @@ class TrajectoryWriter:
                     ds.attrs["units"] = units
                 ds.dims[0].attach_scale(kind.time_ds)
                 ds.dims[1].attach_scale(ids)
+                ds.dims[0].label, ds.dims[1].label = TIME, IDS
                 kind.datasets.append(ds)
                 kind.buffers.append(np.empty((self._cap, kind.n)))
         conv = f.create_group(CONVERGENCE)
@@ -295,6 +361,7 @@ class TrajectoryWriter:
 
         Raises:
             ValueError: On a missing, unknown or misshapen kind/variable, or bad times.
+
         """
         self._check_open()
         t = np.asarray(time_h, dtype=np.float64)
@@ -356,6 +423,7 @@ class TrajectoryWriter:
 
         Raises:
             ValueError: If the keys differ from the first row's or a value does not convert.
+
         """
         self._check_open()
         flat = _flatten(row)
@@ -371,42 +439,65 @@ class TrajectoryWriter:
                 names = [c.name for c in columns]
                 raise ValueError(f"convergence row keys {sorted(flat)} differ from the first "
                                  f"row's {names}")
-        cells = [c.convert(flat[c.name]) for c in columns]
+        cells = []
+        for j, col in enumerate(columns):
+            try:
+                cells.append(col.convert(flat[col.name]))
+            except _NeedsFloat:
+                col.kind, col.promoted = "float", True
+                for r in self._rows:
+                    r[j] = float(r[j])  # type: ignore[arg-type]
+                cells.append(col.convert(flat[col.name]))
         self._columns = columns
         self._rows.append(cells)
 
     # ---- writing ------------------------------------------------------------------------
+
+    def _create_column(self, conv: h5py.Group, col: _Column,
+                       data: np.ndarray | None = None) -> None:
+        window = conv[WINDOW]
+        ds = conv.create_dataset(col.name, shape=(0,), maxshape=(None,),
+                                 chunks=(_CONVERGENCE_CHUNK,), dtype=col.dtype())
+        if data is not None:
+            _append_rows(ds, 0, data)
+        if col.kind == "bool":
+            ds.attrs[BOOL_ATTR] = "bool"
+        units = units_of(col.name)
+        if units is not None and col.kind in ("int", "float"):
+            ds.attrs["units"] = units
+        ds.dims[0].attach_scale(window)
+        ds.dims[0].label = WINDOW
 
     def _flush_convergence(self) -> None:
         if not self._rows or self._columns is None:
             return
         conv = self._file[CONVERGENCE]
         if not self._columns_created:
-            window = conv[WINDOW]
             for col in self._columns:
-                ds = conv.create_dataset(col.name, shape=(0,), maxshape=(None,),
-                                         chunks=(_CONVERGENCE_CHUNK,), dtype=col.dtype())
-                if col.kind == "bool":
-                    ds.attrs[BOOL_ATTR] = "bool"
-                units = units_of(col.name)
-                if units is not None and col.kind == "float":
-                    ds.attrs["units"] = units
-                ds.dims[0].attach_scale(window)
+                self._create_column(conv, col)
             conv.attrs[COLUMNS_ATTR] = np.array([c.name for c in self._columns],
                                                 dtype=h5py.string_dtype())
             self._columns_created = True
+        for col in self._columns:
+            if col.promoted:  # int column turned float: rewrite it
+                ds = conv[col.name]
+                if ds.dtype != np.float64:
+                    data = ds[()].astype(np.float64)
+                    ds.dims[0].detach_scale(conv[WINDOW])
+                    del conv[col.name]
+                    self._create_column(conv, col, data)
+                col.promoted = False
         old, k = self._windows_written, len(self._rows)
         new = old + k
         for j, col in enumerate(self._columns):
             ds = conv[col.name]
             cells = [r[j] for r in self._rows]
-            data = (np.array(cells, dtype=object) if col.kind == "str"
-                    else np.asarray(cells, dtype=col.dtype()))
-            ds.resize((new,))
-            ds[old:new] = data
-        window = conv[WINDOW]
-        window.resize((new,))
-        window[old:new] = np.arange(old, new)
+            if col.kind == "str":
+                ds.resize((new,))
+                ds[old:new] = np.array(cells, dtype=object)
+            else:
+                _append_rows(ds, old, np.asarray(cells, dtype=col.dtype()))
+        _append_rows(conv[WINDOW], old, np.arange(old, new, dtype=np.int64))
         self._windows_written = new
         self._rows.clear()
 
@@ -420,15 +511,13 @@ class TrajectoryWriter:
         n = self._len
         if n:
             old, new = self._written, self._written + n
+            times = self._time_buf[:n]
             for kind in self._kinds.values():
                 for ds, buf in zip(kind.datasets, kind.buffers, strict=True):
-                    ds.resize((new, kind.n))
-                    ds[old:new] = buf[:n]
+                    _append_rows(ds, old, buf[:n])
                 assert kind.time_ds is not None
-                kind.time_ds.resize((new,))
-                kind.time_ds[old:new] = self._time_buf[:n]
-            self._root_time.resize((new,))
-            self._root_time[old:new] = self._time_buf[:n]
+                _append_rows(kind.time_ds, old, times)
+            _append_rows(self._root_time, old, times)
             self._written = new
             self._len = 0
         self._flush_convergence()
@@ -465,3 +554,17 @@ class TrajectoryWriter:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+def read(path: str | Path, **kwargs: Any) -> Any:
+    """Read a trajectory file; see :func:`outputs.reader.read` (re-exported here)."""
+    from outputs.reader import read as _read
+
+    return _read(path, **kwargs)
+
+
+def summary(path: str | Path) -> str:
+    """Text summary of a trajectory file; see :func:`outputs.reader.summary`."""
+    from outputs.reader import summary as _summary
+
+    return _summary(path)

@@ -17,9 +17,24 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from outputs.hdf5 import BOOL_ATTR, COLUMNS_ATTR, CONVERGENCE, IDS, TIME, WINDOW
+from outputs.hdf5 import (
+    BOOL_ATTR,
+    COLUMNS_ATTR,
+    CONVERGENCE,
+    IDS,
+    KINDS_ATTR,
+    ORIGIN_ATTR,
+    TIME,
+    VARIABLES_ATTR,
+    WINDOW,
+)
 
 _SINCE_RE = re.compile(r"^hours since (?P<ref>\S.*)$")
+
+# Kinds whose cost_usd is already part of another kind's cost_usd (a microgrid's cost includes
+# its generators', renewables' and storage units'); summary() leaves them out of the total
+# when that kind records cost_usd.
+COST_PARENT = {"generator": "microgrid", "renewable": "microgrid", "storage": "microgrid"}
 
 
 @dataclass(frozen=True)
@@ -35,6 +50,8 @@ class Trajectory:
         convergence: One row per window, index ``window``, columns as written.
         time_h: Slot start times in float hours, as stored.
         time_units: The ``units`` attribute of ``/time``.
+        entity_ids: ``kind -> ids`` (also for kinds without variables).
+
     """
 
     attrs: dict[str, Any]
@@ -43,12 +60,14 @@ class Trajectory:
     convergence: pd.DataFrame
     time_h: np.ndarray
     time_units: str
+    entity_ids: dict[str, list[str]]
 
     def frame(self, kind: str, var: str) -> pd.DataFrame:
         """The ``(time, entity)`` DataFrame of one variable of one kind.
 
         Raises:
             KeyError: If the kind or variable is not in the file (message lists what is).
+
         """
         try:
             variables = self.groups[kind]
@@ -59,22 +78,24 @@ class Trajectory:
         except KeyError:
             raise KeyError(f"no variable {kind}/{var}; variables: {list(variables)}") from None
 
-    def ids(self, kind: str) -> list[str]:
-        """Entity ids of one kind, in column order."""
-        return list(self.frame_columns(kind))
-
-    def frame_columns(self, kind: str) -> pd.Index:
-        """The entity-id column index shared by all variables of a kind."""
-        return self._ids[kind]
-
-    @property
-    def _ids(self) -> dict[str, pd.Index]:
-        return self.attrs["_ids"] if "_ids" in self.attrs else {}
-
     @property
     def slots(self) -> int:
         """Number of slots in the file."""
         return len(self.time_h)
+
+
+def _open(path: str | Path) -> h5py.File:
+    """Open read-only without file locking (a running writer holds a lock).
+
+    Within the process that is writing the file, HDF5 refuses mismatched locking flags; the
+    file is then opened with default locking, which shares the writer's open file.
+    """
+    try:
+        return h5py.File(path, "r", locking=False)
+    except OSError as err:
+        if "locking" not in str(err):
+            raise
+        return h5py.File(path, "r")
 
 
 def _attr_value(value: Any) -> Any:
@@ -108,14 +129,24 @@ def _strings(ds: h5py.Dataset, n: int | None = None) -> list[str]:
 
 
 def _variables(group: h5py.Group) -> list[str]:
-    if "variables" in group.attrs:
-        return [str(v) for v in _attr_value(group.attrs["variables"])]
+    if VARIABLES_ATTR in group.attrs:
+        return [str(v) for v in _as_list(group.attrs[VARIABLES_ATTR])]
     return sorted(k for k, v in group.items()
                   if isinstance(v, h5py.Dataset) and k not in (TIME, IDS) and v.ndim == 2)
 
 
+def _as_list(value: Any) -> list[Any]:
+    value = _attr_value(value)
+    return value if isinstance(value, list) else [value]
+
+
 def _kinds(f: h5py.File) -> list[str]:
-    return [k for k, v in f.items() if isinstance(v, h5py.Group) and IDS in v]
+    """Entity kinds in writer order (root attribute ``kinds``), else groups holding ``ids``."""
+    found = [k for k, v in f.items() if isinstance(v, h5py.Group) and IDS in v]
+    if KINDS_ATTR in f.attrs:
+        order = [str(k) for k in _as_list(f.attrs[KINDS_ATTR])]
+        return [k for k in order if k in found] + [k for k in found if k not in order]
+    return found
 
 
 def _convergence(f: h5py.File) -> pd.DataFrame:
@@ -123,7 +154,7 @@ def _convergence(f: h5py.File) -> pd.DataFrame:
         return pd.DataFrame(index=pd.RangeIndex(0, name=WINDOW))
     conv = f[CONVERGENCE]
     n = conv[WINDOW].shape[0] if WINDOW in conv else 0
-    columns = [str(c) for c in _attr_value(conv.attrs.get(COLUMNS_ATTR, []))]
+    columns = [str(c) for c in _as_list(conv.attrs.get(COLUMNS_ATTR, []))]
     data: dict[str, Any] = {}
     for name in columns:
         if name not in conv:
@@ -151,8 +182,9 @@ def read(path: str | Path, *, timestamps: bool = True,
 
     Returns:
         The trajectory up to the file's last flush.
+
     """
-    with h5py.File(path, "r", locking=False) as f:
+    with _open(path) as f:
         attrs = {k: _attr_value(v) for k, v in f.attrs.items()}
         if "seed" not in attrs:
             attrs["seed"] = None
@@ -162,13 +194,13 @@ def read(path: str | Path, *, timestamps: bool = True,
         units = str(_attr_value(time_ds.attrs.get("units", "hours")))
         index = _time_index(time_h, units, timestamps)
         groups: dict[str, dict[str, pd.DataFrame]] = {}
-        ids_by_kind: dict[str, pd.Index] = {}
+        ids_by_kind: dict[str, list[str]] = {}
         for kind in _kinds(f):
             if kinds is not None and kind not in kinds:
                 continue
             group = f[kind]
             columns = pd.Index(_strings(group[IDS]), dtype=object, name=kind)
-            ids_by_kind[kind] = columns
+            ids_by_kind[kind] = list(columns)
             frames: dict[str, pd.DataFrame] = {}
             for var in _variables(group):
                 values = group[var][:n]
@@ -178,9 +210,8 @@ def read(path: str | Path, *, timestamps: bool = True,
                 frames[var] = pd.DataFrame(values, index=index, columns=columns, copy=False)
             groups[kind] = frames
         convergence = _convergence(f)
-    attrs["_ids"] = ids_by_kind
     return Trajectory(attrs=attrs, time=index, groups=groups, convergence=convergence,
-                      time_h=time_h, time_units=units)
+                      time_h=time_h, time_units=units, entity_ids=ids_by_kind)
 
 
 def _format_time(value: float, units: str) -> str:
@@ -193,15 +224,18 @@ def _format_time(value: float, units: str) -> str:
 def summary(path: str | Path) -> str:
     """A short text description of a trajectory file (``gridcosim inspect FILE.h5``).
 
-    Lists slots and time span, agents per kind, total cost (the sum of every kind's
-    ``cost_usd``, substation included), convergence statuses and total iterations.
+    Lists slots and time span, agents per kind, total cost, convergence statuses and total
+    iterations. The total cost sums ``cost_usd`` over every kind (substation included),
+    except generator, renewable and storage costs when ``microgrid/cost_usd`` exists, since
+    a microgrid's cost already includes them (see :data:`COST_PARENT`).
     """
     path = Path(path)
-    with h5py.File(path, "r", locking=False) as f:
+    with _open(path) as f:
         attrs = {k: _attr_value(v) for k, v in f.attrs.items()}
         time_ds = f[TIME]
         time_h = np.asarray(time_ds[()], dtype=np.float64)
         units = str(_attr_value(time_ds.attrs.get("units", "hours")))
+        origin = _attr_value(time_ds.attrs.get(ORIGIN_ATTR))
         agents: dict[str, int] = {}
         costs: dict[str, float] = {}
         for kind in _kinds(f):
@@ -223,14 +257,19 @@ def summary(path: str | Path) -> str:
         step = float(np.median(np.diff(time_h))) if n > 1 else None
         end = time_h[-1] + (step or 0.0)
         step_text = f", slot {step:g} h" if step is not None else ""
+        if origin:
+            step_text += f", hours since {origin}"
         lines.append(f"slots       {n}  ({_format_time(time_h[0], units)} -> "
                      f"{_format_time(end, units)}{step_text})")
     else:
         lines.append("slots       0")
     lines.append("agents      " + (", ".join(f"{k} {v}" for k, v in agents.items()) or "none"))
     if costs:
-        parts = ", ".join(f"{k} {v:.2f}" for k, v in costs.items())
-        lines.append(f"cost        total {sum(costs.values()):.2f} USD  ({parts})")
+        counted = {k: v for k, v in costs.items() if COST_PARENT.get(k) not in costs}
+        parts = ", ".join(f"{k} {v:.2f}" + ("" if k in counted else
+                                             f" (in {COST_PARENT[k]})")
+                          for k, v in costs.items())
+        lines.append(f"cost        total {sum(counted.values()):.2f} USD  ({parts})")
     else:
         lines.append("cost        no cost_usd variables")
     windows = len(conv)
@@ -241,9 +280,10 @@ def summary(path: str | Path) -> str:
     else:
         lines.append(f"windows     {windows}")
     if windows and "iterations" in conv:
-        it = conv["iterations"].to_numpy()
-        lines.append(f"iterations  total {int(np.nansum(it))}  (max {int(np.nanmax(it))} "
-                     f"per window)")
+        it = conv["iterations"].to_numpy(dtype=np.float64)
+        if np.isfinite(it).any():
+            lines.append(f"iterations  total {int(np.nansum(it))}  "
+                         f"(max {int(np.nanmax(it))} per window)")
     return "\n".join(lines)
 
 

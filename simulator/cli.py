@@ -27,6 +27,8 @@ def _add_solve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stabilisation", choices=("in-out", "none"), default="in-out")
     p.add_argument("--max-iterations", type=int, default=500)
     p.add_argument("--time-limit", type=float, default=300.0, help="seconds")
+    p.add_argument("--ac", action="store_true",
+                   help="validate with AC power flows and add AC feasibility cuts")
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
@@ -73,7 +75,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         integer_method=args.integer_method, stabilisation=args.stabilisation,
         max_iterations=args.max_iterations, time_limit_s=args.time_limit,
         workers=args.workers)
-    solution = solve_scenario(scenario, args.method, settings)
+    solution = solve_scenario(scenario, args.method, settings, ac=args.ac)
     if args.json:
         print(json.dumps({"scenario": scenario.name, **solution.to_json_dict()}))
     else:

@@ -199,6 +199,14 @@ class HighsModel:
         self.highs.addRow(float(lb), float(ub), len(idx), idx, val)
         return self.highs.getNumRow() - 1
 
+    def set_col_cost(self, col: int, cost: float) -> None:
+        """Change one column's objective coefficient."""
+        self.highs.changeColCost(int(col), float(cost))
+
+    def col_cost(self, col: int) -> float:
+        """One column's objective coefficient."""
+        return float(self.highs.getLp().col_cost_[int(col)])
+
     def add_col(self, cost: float, lb: float, ub: float, *, integer: bool = False) -> int:
         """Append a column (with no row entries yet); return its index."""
         self.highs.addVar(float(lb), float(ub))

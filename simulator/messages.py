@@ -40,6 +40,8 @@ class ExchangeProposal:
     ``sep_*`` is the in-out separation point (empty when stabilisation is off): the
     controller tries it first and falls back to x̂ when it yields no cut that cuts off x̂.
     ``tag`` is the DSO's reference number of the proposal (to ask for its schedule later).
+    ``restore`` asks the controller to return a restored (runnable) exchange near x̂
+    even when it answers with a unified cut (for the upper bound).
     """
 
     mg: str
@@ -51,6 +53,7 @@ class ExchangeProposal:
     sep_p_kw: tuple[float, ...] = ()
     sep_q_kvar: tuple[float, ...] = ()
     sep_eta_usd: float = 0.0
+    restore: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class UnifiedCut:
     p_hat_kw: tuple[float, ...]
     q_hat_kvar: tuple[float, ...]
     eta_hat_usd: float
+    restored: RestoredExchange | None = None
 
 
 @dataclass(frozen=True)

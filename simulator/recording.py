@@ -81,7 +81,6 @@ class Recorder:
                "wall_s": report.wall_s}
         row.update({f"cuts_{k}": int(report.cuts.get(k, 0))
                     for k in ("unified", "restoration", "branch", "ac")})
-        self._writer.flush()
         self._writer.append_convergence(row)
         self._writer.flush()
         self.wall_s += time.perf_counter() - tick

@@ -18,7 +18,7 @@ Method = Literal["monolithic", "decomposition"]
 
 def solve_scenario(scenario: Scenario, method: Method = "decomposition",
                    settings: DecompositionSettings | None = None,
-                   validator: Validator | None = None) -> Solution:
+                   validator: Validator | None = None, *, ac: bool = False) -> Solution:
     """Solve the scenario's first window (its whole horizon) by ``method``.
 
     Args:
@@ -26,6 +26,9 @@ def solve_scenario(scenario: Scenario, method: Method = "decomposition",
         method: ``monolithic`` (reference MILP) or ``decomposition``.
         settings: Decomposition settings (ignored by the monolithic method).
         validator: Optional network validator for the decomposition (AC cuts).
+        ac: Validate with AC power flows (:mod:`simulator.validation`): the decomposition
+            adds AC feasibility cuts until the schedule is AC-feasible; the monolithic
+            method only reports the AC check of its schedule in ``info["ac"]``.
 
     """
     settings = settings or DecompositionSettings()
@@ -33,10 +36,20 @@ def solve_scenario(scenario: Scenario, method: Method = "decomposition",
     mg_windows = [microgrid_window(scenario, mg) for mg in scenario.microgrids]
     if method == "monolithic":
         bounds = [published_bounds(w) for w in mg_windows]
-        return solve_monolithic(network_window(scenario, network, bounds), mg_windows)
+        window = network_window(scenario, network, bounds)
+        solution = solve_monolithic(window, mg_windows)
+        if ac:
+            from simulator.validation.ac_loop import ac_check_info
+
+            solution.info["ac"] = ac_check_info(window, solution)
+        return solution
     pool = make_pool(mg_windows, settings)
     try:
         window = network_window(scenario, network, pool.bounds())
+        if ac:
+            from simulator.validation.ac_loop import ac_decomposition
+
+            return ac_decomposition(window, pool, settings).run()
         return Decomposition(window, pool, settings, validator).run()
     finally:
         pool.close()

@@ -76,7 +76,8 @@ def microgrid_window(scenario: Scenario, mg: Microgrid, state: MicrogridState | 
         load_kw=mg.local_load_kw * load_mult, load_kvar=mg.local_load_kvar * load_mult,
         slot_hours=scenario.horizon.slot_hours,
         curtailment_cost_usd_per_kwh=scenario.curtailment_cost_usd_per_kwh,
-        state=state if state is not None else MicrogridState.initial(mg))
+        state=state if state is not None else MicrogridState.initial(mg),
+        price_usd_per_kwh=series.price_usd_per_kwh.to_numpy()[span])
 
 
 def published_bounds(w: MicrogridWindow) -> ExchangeBounds:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
@@ -74,7 +74,7 @@ def _apply(master: MasterProblem, reply: Reply) -> tuple[McReply, RestoredExchan
     response, stats = reply
     if isinstance(response, UnifiedCut):
         master.add_unified_cut(response)
-        return McReply("unified", stats.f_d, stats.f_f), None, True
+        return McReply("unified", stats.f_d, stats.f_f), response.restored, True
     if isinstance(response, BranchNotice):
         master.add_branch(response)
         return McReply("branch", stats.f_d, stats.f_f), response.restored, True
@@ -153,6 +153,8 @@ class Decomposition:
                     float("nan"))
         eps = self.settings.eps_rel * (1.0 + abs(sol.objective))
         proposals = self._proposals(sol)
+        if self.settings.restore_every and iteration % self.settings.restore_every == 0:
+            proposals = [replace(p, restore=True) for p in proposals]
         replies = self.pool.respond(proposals, eps)
         t2 = time.perf_counter()
         record, restored, new_cut = {}, {}, False
@@ -192,9 +194,13 @@ class Decomposition:
     def run(self) -> Solution:
         """Iterate to convergence or a limit; return the schedule and its statistics."""
         tick = time.perf_counter()
-        if self.settings.warm_start_cuts:
-            for cut in self.pool.initial_cuts():
-                self.master.add_unified_cut(cut)
+        starts = {}
+        for message in self.pool.initial_cuts(self.settings.warm_start_cuts):
+            if isinstance(message, Accept):
+                starts[message.mg] = (0, message.restored)
+            else:
+                self.master.add_unified_cut(message)
+        self._upper_bound(starts)
         status, lb = "not_converged", float("nan")
         for iteration in range(1, self.settings.max_iterations + 1):
             stop, lb = self._iterate(iteration)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,6 +19,9 @@ from simulator.highs_model import INF, LP_RESOLVE_OPTIONS, HighsModel, SolveOutc
 from simulator.messages import BranchNotice, ExchangeProposal, RestorationCut, UnifiedCut
 from simulator.models.lindistflow import NetworkWindow
 from simulator.models.master import build_master
+
+if TYPE_CHECKING:
+    from simulator.validation.cut import ACFeasibilityCut
 
 _TINY = 1e-12
 _SELECTED = 1e-6
@@ -176,6 +180,29 @@ class MasterProblem:
         """Add a generic ``Σ coefs·x[cols] ≤ rhs`` (used by AC feasibility cuts)."""
         self.hm.add_row(cols, coefs, -INF, rhs)
         self.cut_counts[kind] += 1
+
+    def slot_variables(self, slot: int) -> dict[tuple[str, str | int], Any]:
+        """Pyomo variables of one slot an AC feasibility cut may use, by key.
+
+        Keys: ``("p_ex", mg)``, ``("q_ex", mg)``, ``("q_svc", s)``, ``("curtail", bus)``.
+        """
+        net = self.model.net
+        out: dict[tuple[str, str | int], Any] = {}
+        out.update({("p_ex", i): net.p_ex[i, slot] for i in net.MG})
+        out.update({("q_ex", i): net.q_ex[i, slot] for i in net.MG})
+        out.update({("q_svc", s): net.q_svc[s, slot] for s in net.SV})
+        out.update({("curtail", n): net.curtail[n, slot] for n in net.CN})
+        return out
+
+    def slot_columns(self, slot: int) -> dict[tuple[str, str | int], int]:
+        """Master column of each of :meth:`slot_variables`, by key."""
+        return {key: self.hm.col(var) for key, var in self.slot_variables(slot).items()}
+
+    def add_ac_cut(self, cut: ACFeasibilityCut) -> None:
+        """Add an AC feasibility cut (FORMULATION §6) on its slot's columns (kind ``ac``)."""
+        keys, coefs, rhs = cut.row()
+        cols = self.slot_columns(cut.slot)
+        self.add_linear_cut([cols[k] for k in keys], coefs, rhs, "ac")
 
     # ------------------------------------------------------------------ solve
     def _leaves(self, mg: str, x: np.ndarray) -> list[tuple[int, float]]:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from simulator.decomposition.responder import MicrogridResponder, ResponseStats
 from simulator.decomposition.settings import DecompositionSettings
 from simulator.errors import SolverError
-from simulator.messages import ExchangeBounds, ExchangeProposal, Response, UnifiedCut
+from simulator.messages import Accept, ExchangeBounds, ExchangeProposal, Response, UnifiedCut
 from simulator.models.microgrid import MicrogridWindow
 from simulator.schedule import MicrogridSchedule
 
@@ -35,8 +35,8 @@ class ResponderPool(Protocol):
     def schedules(self, tags: dict[str, int]) -> list[MicrogridSchedule]:
         """Each microgrid's schedule restored for the proposal with the given tag."""
 
-    def initial_cuts(self) -> list[UnifiedCut]:
-        """Warm-start unified cuts of every controller."""
+    def initial_cuts(self, warm_start: bool = True) -> list[UnifiedCut | Accept]:
+        """Each controller's runnable starting point and (optionally) warm-start cuts."""
 
     def load(self, windows: Sequence[MicrogridWindow]) -> None:
         """Start a new window with new private data."""
@@ -64,7 +64,7 @@ class _Group:
                 out.append((r.respond(p, eps), r.last_stats))
             return out
         if command == "initial_cuts":
-            return [c for r in self.responders.values() for c in r.initial_cuts()]
+            return [c for r in self.responders.values() for c in r.initial_cuts(payload)]
         if command == "schedules":
             return [self.responders[mg].schedule(it) for mg, it in payload.items()]
         raise ValueError(f"unknown command {command!r}")
@@ -88,9 +88,9 @@ class LocalPool:
         """Each microgrid's schedule restored for the proposal with the given tag."""
         return self._group.handle("schedules", tags)
 
-    def initial_cuts(self) -> list[UnifiedCut]:
-        """Warm-start unified cuts of every controller."""
-        return self._group.handle("initial_cuts", None)
+    def initial_cuts(self, warm_start: bool = True) -> list[UnifiedCut | Accept]:
+        """Each controller's runnable starting point and (optionally) warm-start cuts."""
+        return self._group.handle("initial_cuts", warm_start)
 
     def load(self, windows: Sequence[MicrogridWindow]) -> None:
         """Start a new window: every controller builds its models for its new data."""
@@ -174,9 +174,9 @@ class ProcessPool:
         by_mg = {s.name: s for part in parts for s in part}
         return [by_mg[mg] for mg in tags]
 
-    def initial_cuts(self) -> list[UnifiedCut]:
-        """Warm-start unified cuts of every controller."""
-        parts = self._broadcast([("initial_cuts", None)] * len(self._conns))
+    def initial_cuts(self, warm_start: bool = True) -> list[UnifiedCut | Accept]:
+        """Each controller's runnable starting point and (optionally) warm-start cuts."""
+        parts = self._broadcast([("initial_cuts", warm_start)] * len(self._conns))
         return [c for part in parts for c in part]
 
     def load(self, windows: Sequence[MicrogridWindow]) -> None:

@@ -8,7 +8,7 @@ carry only exchanges, eta, coefficients and anonymous branch-node ids.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyomo.environ as pyo
@@ -116,20 +116,62 @@ class MicrogridResponder:
         """The PCC bounds and cost bound this controller publishes."""
         return published_bounds(self.window)
 
-    def initial_cuts(self) -> list[UnifiedCut]:
-        """Unified cuts at probe points around a schedule the microgrid can run.
+    def initial_cuts(self, warm_start: bool = True) -> list[UnifiedCut | Accept]:
+        """A runnable schedule near zero exchange, then unified cuts at probes around it.
 
-        Probes: each slot's P and Q pushed to the published rating (up and down) with eta
-        at its bound, and the point itself with eta = 0. Every unified cut is valid
-        anywhere (Theorem 1), so these only spare the master from discovering the
+        The schedule (an :class:`Accept` stored under tag 0) gives the DSO a first upper
+        bound. Probes: each slot's P and Q pushed to the published rating (up and down)
+        with eta at its bound, and the point itself with eta = 0. Every unified cut is
+        valid anywhere (Theorem 1), so these only spare the master from discovering the
         microgrid's capability one iteration at a time.
         """
         b = self.bounds()
-        base = self.milp.solve_at(Point((0.0,) * self.window.slots, (0.0,) * self.window.slots,
-                                        b.eta_ub_usd))
+        zero = (0.0,) * self.window.slots
+        base = self.milp.solve_at(Point(zero, zero, b.eta_ub_usd))
         if not base.has_solution:
             return []
-        return self._probe_cuts(0, self.milp.exchange(base))
+        self._restored[0] = base
+        restored = self.milp.exchange(base)
+        cuts = [*self._probe_cuts(0, restored), *self._price_cuts()] if warm_start else []
+        return [Accept(mg=self.name, restored=restored), *cuts]
+
+    def _price_cuts(self, levels: tuple[float, ...] = (0.7, 1.0, 1.4)) -> list[UnifiedCut]:
+        """Optimality cuts at the microgrid's LP price response to the public price signal.
+
+        For each level m the LP maximises ``m·λ·P_ex·Δt − C`` (exchange free); the unified
+        cut at (P*, Q*, eta = 0) then supports the microgrid's cost function where the
+        master's first proposals are likely to land.
+        """
+        price = self.window.price_usd_per_kwh
+        if price is None:
+            return []
+        cuts = []
+        for m in levels:
+            point = self._price_response(m * np.asarray(price))
+            if point is not None:
+                out = self._lp_at_leaf(0, point)
+                if out.has_solution and out.objective > 1e-9:
+                    cuts.append(self._unified_cut(0, point, out))
+        return cuts
+
+    def _price_response(self, price: np.ndarray) -> Point | None:
+        hm, m, w_eta = self.lp.hm, self.lp.model, self.settings.weights.eta
+        slack_cols = [hm.col(v) for name in ("sp_plus", "sp_minus", "sq_plus", "sq_minus")
+                      for v in getattr(m, name).values()]
+        p_cols = [hm.col(m.mg.p_ex[t]) for t in m.mg.T]
+        saved = {c: hm.col_cost(c) for c in slack_cols + p_cols}
+        for c in slack_cols:
+            hm.set_col_cost(c, 0.0)
+        for c, lam in zip(p_cols, price, strict=True):
+            hm.set_col_cost(c, -w_eta * lam * self.window.slot_hours)
+        zero = (0.0,) * self.window.slots
+        out = self._lp_at_leaf(0, Point(zero, zero, 0.0))
+        for c, cost in saved.items():
+            hm.set_col_cost(c, cost)
+        if not out.has_solution:
+            return None
+        return Point(tuple(hm.value(out, m.mg.p_ex[t]) for t in m.mg.T),
+                     tuple(hm.value(out, m.mg.q_ex[t]) for t in m.mg.T), 0.0)
 
     def _probe_cuts(self, leaf: int, around: RestoredExchange) -> list[UnifiedCut]:
         """Unified cuts of ``leaf``'s LP at the probe points around an exchange."""
@@ -178,8 +220,17 @@ class MicrogridResponder:
         lp_solves += 1
         if out.objective > eps:
             self.last_stats = ResponseStats(out.objective, None, lp_solves, 0)
-            return self._unified_cut(proposal.leaf, x_hat, out)
+            cut = self._unified_cut(proposal.leaf, x_hat, out)
+            return self._with_restored(cut, proposal) if proposal.restore else cut
         return self._integer_check(proposal, x_hat, out, eps, lp_solves)
+
+    def _with_restored(self, cut: UnifiedCut, proposal: ExchangeProposal) -> UnifiedCut:
+        """Attach the runnable exchange nearest to x̂ (restoration MILP) to a cut."""
+        mip = self.milp.solve_at(Point(proposal.p_kw, proposal.q_kvar, proposal.eta_usd))
+        if not mip.has_solution:
+            return cut
+        self._restored[proposal.tag] = mip
+        return replace(cut, restored=self.milp.exchange(mip))
 
     def _integer_check(self, proposal: ExchangeProposal, x_hat: Point, lp_out: SolveOutcome,
                        eps: float, lp_solves: int) -> Response:

@@ -94,6 +94,7 @@ class MicrogridWindow:
     slot_hours: float
     curtailment_cost_usd_per_kwh: float
     state: MicrogridState
+    price_usd_per_kwh: np.ndarray | None = None
 
     @property
     def slots(self) -> int:

@@ -1,0 +1,179 @@
+"""The decomposition with AC validation (seed 000 Step 7; FORMULATION §6).
+
+:class:`ACDecomposition` is :class:`~simulator.decomposition.loop.Decomposition` with an
+:class:`~simulator.validation.ac_cuts.ACCutGenerator` as its validator, plus three rules
+the plain validator hook cannot express:
+
+1. **AC cuts also bind the network LP** that prices exchange combinations (the
+   evaluator). Otherwise it would re-optimise SVCs and curtailment without them, hand the
+   validator the same violating schedule again and the loop would repeat one cut forever.
+2. **Only AC-feasible schedules become incumbents.** The loop stops when the gap between
+   the master's bound and the best incumbent closes; an incumbent the AC power flow rejects
+   would stop it with an AC-infeasible schedule.
+3. **The reported schedule is the one that was validated** (not re-optimised at the end
+   under cuts added later).
+
+Outcome: ``optimal`` when every microgrid accepts and every slot has ``E_t <= tol_pu``
+(or the gap to an AC-feasible incumbent closes); ``infeasible`` when AC cuts leave the
+master no solution (the run then reports the best AC-feasible incumbent, if any);
+``not_converged`` at the iteration or time cap. AC cuts are first-order models, not valid
+inequalities, so the master's bound is a bound of the cut-augmented LinDistFlow problem.
+``Solution.info["ac"]`` holds the AC report of the reported schedule (per slot: status,
+E_t, losses, LinDistFlow-vs-AC voltage gap; AC voltages by bus) and counters;
+:meth:`ACDecomposition.records_frame` adds per-iteration AC columns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from simulator.decomposition.loop import Decomposition
+from simulator.decomposition.pool import ResponderPool
+from simulator.decomposition.settings import DecompositionSettings
+from simulator.highs_model import INF, SolveOutcome
+from simulator.messages import RestoredExchange
+from simulator.models.lindistflow import NetworkWindow
+from simulator.schedule import NetworkSchedule, Solution
+from simulator.validation.ac_cuts import ACCutGenerator, window_validator
+from simulator.validation.cut import ACFeasibilityCut
+from simulator.validation.results import ValidationReport
+
+
+class _Validated:
+    """Stands in for the evaluator once the loop is over: the validated incumbent schedule."""
+
+    def __init__(self, schedule: NetworkSchedule):
+        self._schedule = schedule
+
+    def evaluate(self, exchanges: dict[str, RestoredExchange]) -> None:
+        return None
+
+    def schedule(self, outcome: SolveOutcome | None) -> NetworkSchedule:
+        return self._schedule
+
+
+class ACDecomposition(Decomposition):
+    """One window's DSO–microgrid iteration with AC validation and AC feasibility cuts.
+
+    Args:
+        window: The DSO's window data.
+        pool: The microgrid controllers.
+        settings: Decomposition settings.
+        cuts: The AC cut generator of this window.
+
+    """
+
+    def __init__(self, window: NetworkWindow, pool: ResponderPool,
+                 settings: DecompositionSettings, cuts: ACCutGenerator):
+        super().__init__(window, pool, settings, validator=cuts)
+        self.cuts = cuts
+        self.best_report: ValidationReport | None = None
+        self._best_schedule: NetworkSchedule | None = None
+        self._iteration_reports: dict[int, ValidationReport] = {}
+
+    # ------------------------------------------------------------ overrides
+    def _upper_bound(self, restored: dict[str, tuple[int, RestoredExchange]]) -> None:
+        """Keep a new incumbent only if its schedule passes the AC validation."""
+        previous = self.best
+        super()._upper_bound(restored)
+        if self.best is previous:
+            return
+        out = self.evaluator.evaluate(self.best.exchanges)
+        schedule = self.evaluator.schedule(out)
+        report = self.cuts.check(schedule, self.best.exchanges)
+        if not report.feasible:
+            self.best = previous
+            return
+        self._best_schedule, self.best_report = schedule, report
+
+    def _validate(self, restored: dict[str, tuple[int, RestoredExchange]]) -> int:
+        """Validate the accepted exchanges; mirror the cuts into the evaluator."""
+        exchanges = {mg: ex for mg, (_, ex) in restored.items()}
+        out = self.evaluator.evaluate(exchanges)
+        if out.status != "optimal":  # the AC cuts leave no schedule at these exchanges
+            return 1
+        added = self.cuts(self.master, self.evaluator.schedule(out), exchanges)
+        for cut in self.cuts.last_cuts:
+            self._mirror(cut)
+        self._iteration_reports[len(self.records) + 1] = self.cuts.last_report
+        self.validator_cuts += added
+        return added
+
+    def _mirror(self, cut: ACFeasibilityCut) -> None:
+        """Add ``cut`` to the evaluator's LP too (same Pyomo variables, its own columns)."""
+        keys, coefs, rhs = cut.row()
+        variables = self.master.slot_variables(cut.slot)
+        cols = [self.evaluator.hm.col(variables[k]) for k in keys]
+        self.evaluator.hm.add_row(cols, coefs, -INF, rhs)
+
+    def _solution(self, status: str, lb: float, wall_s: float) -> Solution:
+        """The base solution, built on the validated incumbent schedule, plus ``info["ac"]``."""
+        if self._best_schedule is not None:
+            self.evaluator = _Validated(self._best_schedule)  # the loop is over
+        solution = super()._solution(status, lb, wall_s)
+        solution.info["ac"] = self.ac_info()
+        return solution
+
+    # -------------------------------------------------------------- reports
+    def ac_info(self) -> dict[str, Any]:
+        """JSON-friendly AC summary: counters and the reported schedule's AC report."""
+        return {
+            "validations": len(self.cuts.history),
+            "power_flows": self.cuts.validator.power_flows,
+            "cuts": int(self.master.cut_counts.get("ac", 0)),
+            "pf_failed_cuts": sum(c.source == "pf_failed" for _, cuts in self.cuts.history
+                                  for c in cuts),
+            "final": None if self.best_report is None else self.best_report.summary(),
+        }
+
+    def records_frame(self) -> pd.DataFrame:
+        """Iteration records plus, where a validation ran, its AC figures."""
+        frame = super().records_frame()
+        rows = {}
+        for iteration, report in self._iteration_reports.items():
+            slots = report.slot_frame()
+            rows[iteration] = {
+                "ac_feasible": report.feasible,
+                "ac_violation_pu": float(slots["violation_pu"].fillna(0.0).sum()),
+                "ac_pf_failed": report.power_flows_failed,
+                "ac_losses_kw": float(slots["losses_kw"].sum()),
+                "ac_max_vm_gap_pu": float(slots["max_abs_vm_gap_pu"].max()),
+            }
+        if frame.empty or not rows:
+            return frame
+        extra = pd.DataFrame.from_dict(rows, orient="index")
+        return frame.merge(extra, left_on="iteration", right_index=True, how="left")
+
+
+def ac_decomposition(window: NetworkWindow, pool: ResponderPool, settings: DecompositionSettings,
+                     **cut_options: Any) -> ACDecomposition:
+    """An :class:`ACDecomposition` with a validator built for ``window``.
+
+    Args:
+        window: The DSO's window.
+        pool: The microgrid controllers.
+        settings: Decomposition settings.
+        **cut_options: Options of :class:`ACCutGenerator` (``tol_pu``, ``margin_pu``, ...).
+
+    """
+    cuts = ACCutGenerator(window_validator(window), window, **cut_options)
+    return ACDecomposition(window, pool, settings, cuts)
+
+
+def ac_check_info(window: NetworkWindow, solution: Solution) -> dict[str, Any]:
+    """AC check (no cuts) of a finished solution, e.g. the monolithic LinDistFlow optimum.
+
+    Returns:
+        ``{"power_flows": n, "final": report summary}`` (``final`` is ``None`` when the
+        solution has no network schedule).
+
+    """
+    if solution.network is None:
+        return {"power_flows": 0, "final": None}
+    cuts = ACCutGenerator(window_validator(window), window)
+    exchanges = {m.name: RestoredExchange(m.p_ex_kw, m.q_ex_kvar, m.cost_usd)
+                 for m in solution.microgrids}
+    report = cuts.check(solution.network, exchanges)
+    return {"power_flows": cuts.validator.power_flows, "final": report.summary()}
