@@ -41,6 +41,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--noise", type=float, default=0.0, help="relative std of realised values")
     p.add_argument("--out", default=None, help="HDF5 file (default: <scenario>.h5)")
     p.add_argument("--workers", type=int, default=1, help="microgrid controller processes")
+    p.add_argument("--window-time-limit", type=float, default=60.0,
+                   help="seconds per coordinated window (then its best runnable schedule)")
+    p.add_argument("--max-iterations", type=int, default=500, help="per window")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -97,7 +100,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out = args.out or f"{scenario.name}.h5"
     status = run_scenario(
         scenario, out, slots=slots, horizon=args.horizon, commit=args.commit, seed=args.seed,
-        noise=args.noise, decomposition=DecompositionSettings(workers=args.workers),
+        noise=args.noise, decomposition=DecompositionSettings(
+            workers=args.workers, time_limit_s=args.window_time_limit,
+            max_iterations=args.max_iterations),
         progress=not args.no_progress)
     print(f"run {status}; trajectory written to {out}")
     return 0 if status == "finished" else EXIT_ERROR
