@@ -43,7 +43,9 @@ class DSOAgent(mesa.Agent):
                  series: ScenarioSeries, settings: DecompositionSettings,
                  validator: Validator | None = None):
         super().__init__(model)
-        self._scenario, self._network, self._series = scenario, network, series
+        # the DSO keeps the scenario without its microgrids: their units are private
+        self._scenario = scenario.model_copy(update={"microgrids": ()})
+        self._network, self._series = network, series
         self._settings, self._validator = settings, validator
         self.plan: NetworkSchedule | None = None
         self.plan_start = 0

@@ -88,9 +88,17 @@ class MicrogridControllerAgent(mesa.Agent):
 
     def _cover_with_storage(self, plan: MicrogridSchedule, k: int, shortfall: float,
                             slot_hours: float) -> float:
-        """Discharge more (or charge less) to cover a renewable shortfall; return the rest."""
+        """Discharge more (or charge less) to cover a renewable shortfall; return the rest.
+
+        Earlier covers of the same plan leave less energy than planned, so the planned
+        discharge is capped at what the stored energy still allows; the cap adds to the
+        shortfall.
+        """
         for s, agent in zip(plan.storage, self.storage, strict=True):
-            extra = min(shortfall, max(0.0, agent.max_discharge_kw(slot_hours) - s.p_kw[k]))
-            agent.commit(s.p_kw[k] + extra, slot_hours)
+            limit = agent.max_discharge_kw(slot_hours)
+            planned = min(s.p_kw[k], limit)
+            shortfall += s.p_kw[k] - planned
+            extra = min(shortfall, max(0.0, limit - planned))
+            agent.commit(planned + extra, slot_hours)
             shortfall -= extra
         return shortfall

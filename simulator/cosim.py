@@ -26,7 +26,12 @@ from scenarios.schema import Scenario
 from scenarios.series import ScenarioSeries, scenario_series
 from simulator.decomposition.pool import make_pool
 from simulator.decomposition.settings import DecompositionSettings
+from simulator.errors import GridcosimError
 from simulator.windows import bus_loads
+
+
+class RunSettingsError(GridcosimError, ValueError):
+    """Run settings that cannot drive a run (the CLI reports them without a traceback)."""
 
 
 @dataclass(frozen=True)
@@ -71,8 +76,11 @@ class CoSimulation(mesa.Model):
         self.series: ScenarioSeries = scenario_series(scenario, network)
         self.total_slots = min(settings.slots or self.series.slots, self.series.slots)
         self.horizon = settings.horizon or scenario.horizon.slots
+        if settings.horizon is not None and settings.horizon < 1:
+            raise RunSettingsError(f"horizon ({settings.horizon}) must be at least 1")
         if not 1 <= settings.commit <= self.horizon:
-            raise ValueError(f"commit ({settings.commit}) must be in 1..horizon ({self.horizon})")
+            raise RunSettingsError(
+                f"commit ({settings.commit}) must be in 1..horizon ({self.horizon})")
         self.slot = 0
         self.status = "running"
         self.dso = DSOAgent(self, scenario, network, self.series, settings.decomposition)

@@ -1,8 +1,10 @@
 """Record a co-simulation into an HDF5 trajectory (one file per run).
 
 The recorder reads each agent's public state after every slot and appends one row per
-entity kind; after each coordinated window it appends a convergence row and flushes, so
-an interrupted run leaves a readable file with every window committed before it.
+entity kind; after each coordinated window it appends a convergence row. The file is
+flushed after the last committed slot of every window (and on close), so it always holds
+whole committed windows, each convergence row with its slots: an interrupted run leaves a
+readable file with every window committed before it.
 """
 
 from __future__ import annotations
@@ -64,16 +66,23 @@ class Recorder:
         }
 
     def __call__(self, model: object, slot: int) -> None:
-        """Append slot ``slot``."""
+        """Append slot ``slot``; flush if it is the last committed slot of its window."""
         tick = time.perf_counter()
         rows = _slot_values(model, slot)
         self._writer.append_slots([slot * model.series.slot_hours],
                                   {k: {v: np.atleast_2d(a) for v, a in d.items()}
                                    for k, d in rows.items()})
+        committed = slot + 1 - model.dso.plan_start
+        if committed % model.settings.commit == 0 or slot + 1 >= model.total_slots:
+            self._writer.flush()
         self.wall_s += time.perf_counter() - tick
 
     def window(self, model: object, report: WindowReport) -> None:
-        """Append the convergence row of a coordinated window and flush."""
+        """Append the convergence row of a coordinated window.
+
+        It is flushed with the window's last committed slot (or on close, for a failed
+        window), so the file never holds a row whose slots were not committed.
+        """
         tick = time.perf_counter()
         row = {"start_slot": report.start, "slots": report.slots,
                "iterations": report.iterations, "status": report.status,
@@ -82,7 +91,6 @@ class Recorder:
         row.update({f"cuts_{k}": int(report.cuts.get(k, 0))
                     for k in ("unified", "restoration", "branch", "ac")})
         self._writer.append_convergence(row)
-        self._writer.flush()
         self.wall_s += time.perf_counter() - tick
 
     def close(self) -> None:

@@ -64,14 +64,17 @@ class ACCutGenerator:
         validator: The AC validator of the window's feeder (see :func:`window_validator`).
         window: The DSO's window (loads, PCCs, SVCs, band).
         tol_pu: ``epsilon_AC``: a slot is accepted when ``E_t <= tol_pu``.
-        margin_pu: Right-hand side margin ``m`` of every cut (0: the seed's cut).
+        margin_pu: Right-hand side margin ``m`` of every cut (0: the seed's cut). The
+            default aims 1e-5 p.u. inside the band, so that the accepted schedule lies
+            inside it rather than up to ``tol_pu`` outside (cost: +0.3 $ of 3900 $ on
+            ieee123-nmg-stressed).
         sensitivity: ``jacobian`` (AC, default) or ``lindistflow`` (seed 001 (B8)-(B11)).
         failed_step_pu: Mean-voltage rise a cut asks for after a failed power flow.
 
     """
 
     def __init__(self, validator: NetworkValidator, window: NetworkWindow, *,
-                 tol_pu: float = 1e-6, margin_pu: float = 0.0,
+                 tol_pu: float = 1e-6, margin_pu: float = 1e-5,
                  sensitivity: Sensitivity = "jacobian", failed_step_pu: float = 0.01):
         self.validator, self.window = validator, window
         self.tol_pu, self.margin_pu = tol_pu, margin_pu

@@ -69,6 +69,7 @@ class ACDecomposition(Decomposition):
                  settings: DecompositionSettings, cuts: ACCutGenerator):
         super().__init__(window, pool, settings, validator=cuts)
         self.cuts = cuts
+        self.master.cut_counts["ac"] = 0  # every iteration record counts AC cuts, even 0
         self.best_report: ValidationReport | None = None
         self._best_schedule: NetworkSchedule | None = None
         self._iteration_reports: dict[int, ValidationReport] = {}
@@ -89,7 +90,12 @@ class ACDecomposition(Decomposition):
         self._best_schedule, self.best_report = schedule, report
 
     def _validate(self, restored: dict[str, tuple[int, RestoredExchange]]) -> int:
-        """Validate the accepted exchanges; mirror the cuts into the evaluator."""
+        """Validate the accepted exchanges; mirror the cuts into the evaluator.
+
+        If the evaluator finds no network schedule under the mirrored cuts at these
+        exchanges (the master found one at its proposals: a tolerance artefact), the
+        schedule is not accepted (1 is returned without a cut) and the loop goes on.
+        """
         exchanges = {mg: ex for mg, (_, ex) in restored.items()}
         out = self.evaluator.evaluate(exchanges)
         if out.status != "optimal":  # the AC cuts leave no schedule at these exchanges
@@ -129,7 +135,12 @@ class ACDecomposition(Decomposition):
         }
 
     def records_frame(self) -> pd.DataFrame:
-        """Iteration records plus, where a validation ran, its AC figures."""
+        """Iteration records plus, where a validation ran, its AC figures.
+
+        Columns ``ac_feasible``, ``ac_violation_pu`` (sum of E_t), ``ac_pf_failed``
+        (slots whose power flow failed), ``ac_losses_kw`` and ``ac_max_vm_gap_pu`` (over the
+        converged slots); empty (NaN) in iterations without a validation.
+        """
         frame = super().records_frame()
         rows = {}
         for iteration, report in self._iteration_reports.items():

@@ -44,7 +44,8 @@ class CompiledFeeder:
     Args:
         network: The feeder (see :func:`scenarios.pandapower_net.build_pandapower_net`).
         v_ref_pu: Substation (ext_grid) voltage magnitude.
-        mg_buses: Bus id of every microgrid's PCC, by microgrid name.
+        mg_buses: Bus id of every microgrid's PCC, by microgrid name, in the order of
+            ``OperatingPoint.mg_kw``.
         svc_buses: Bus id of every SVC, in the scenario's SVC order.
         max_iterations: Newton-Raphson iteration cap per slot.
         tolerance_pu: Newton-Raphson mismatch tolerance (p.u.).
@@ -85,6 +86,10 @@ class CompiledFeeder:
             raise PowerFlowError("the validator expects one slack bus and no PV buses")
         if not math.isclose(float(ppci["baseMVA"]) * 1000.0, self.base_kva):
             raise PowerFlowError("pandapower base power differs from the network base_kva")
+        self._keep(ppci)
+
+    def _keep(self, ppci: dict) -> None:
+        """Admittances, node sets, bus -> node lookup and line rows of the internal ppc."""
         self.ybus = _canonical_csc(ppci["Ybus"])
         self.yf, self.yt = sparse.csr_matrix(ppci["Yf"]), sparse.csr_matrix(ppci["Yt"])
         self.ref = np.asarray(ppci["ref"], dtype=np.int32)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pandapower as pp
 from pandapower.auxiliary import pandapowerNet
 
 from scenarios.network import NetworkData
@@ -172,8 +173,6 @@ class NetworkValidator:
     # ---------------------------------------------------------------- reference
     def run_pandapower(self, point: OperatingPoint) -> pandapowerNet:
         """Write ``point`` into the net and run a plain ``pandapower.runpp`` (slow reference)."""
-        import pandapower as pp
-
         net = self.feeder.apply(point)
         pp.runpp(net, numba=False)
         return net

@@ -1,0 +1,160 @@
+"""Wall time of a rolling-horizon co-simulation and where it goes.
+
+Run from the repository root::
+
+    python benchmarks/bench_cosim.py [--scenario ieee123-nmg-week] [--days 7] [--horizon 24]
+        [--commit 1] [--window-time-limit 20] [--max-iterations 200] [--workers 1]
+        [--seed 0] [--noise 0] [--out FILE.h5]
+
+The run is the one ``gridcosim run`` makes (``CoSimulation`` + ``Recorder``), without a
+progress bar. The table splits the wall time of the stepping loop:
+
+* optimisation: the sum of every coordinated window's decomposition wall time
+  (``WindowReport.wall_s`` in ``model.dso.reports``, the loop of FORMULATION §4);
+* power flow: AC power flows of a network validator. The co-simulation's DSO runs without
+  an AC validator (``DSOAgent(validator=None)``), so this row is 0 by construction;
+* agents: everything else in the loop (``total - optimisation - power flow - recording``),
+  shown in two parts: ``window build`` is the re-planning outside the decomposition loop
+  (each controller's private window and its models loaded into the pool, the DSO's
+  network window, the master and evaluator built, warm-start cuts), ``slot execution``
+  the agents' observe/commit of every slot and the clock;
+* HDF5 recording: ``Recorder.wall_s`` (reading agent state, appending, flushing).
+
+Model construction (network, series, agents) and opening the file are timed separately
+as ``setup``. The full default case (7 days, H = 24, K = 1: 168 windows of up to 24 slots)
+takes hours; try ``--days 1 --horizon 6 --commit 1`` first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+try:
+    import simulator  # noqa: F401
+except ImportError:  # package not installed: run from a checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scenarios.loader import load_scenario  # noqa: E402
+from simulator.cosim import CoSimulation, RunSettings  # noqa: E402
+from simulator.decomposition.settings import DecompositionSettings  # noqa: E402
+from simulator.recording import Recorder  # noqa: E402
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--scenario", default="ieee123-nmg-week")
+    p.add_argument("--days", type=float, default=7.0)
+    p.add_argument("--horizon", type=int, default=24)
+    p.add_argument("--commit", type=int, default=1)
+    p.add_argument("--window-time-limit", type=float, default=20.0)
+    p.add_argument("--max-iterations", type=int, default=200)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--noise", type=float, default=0.0)
+    p.add_argument("--out", default=None, help="HDF5 file (default: a temporary file)")
+    return p.parse_args(argv)
+
+
+def _timed(func: Callable[..., Any], timers: dict[str, float], key: str
+           ) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        tick = time.perf_counter()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            timers[key] += time.perf_counter() - tick
+    return wrapper
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    scenario = load_scenario(args.scenario)
+    slots = max(1, int(round(args.days * 24 / scenario.horizon.slot_hours)))
+    settings = RunSettings(
+        slots=slots, horizon=args.horizon, commit=args.commit, seed=args.seed,
+        noise=args.noise, decomposition=DecompositionSettings(
+            workers=args.workers, time_limit_s=args.window_time_limit,
+            max_iterations=args.max_iterations))
+    tmp = None
+    if args.out is None:
+        tmp = tempfile.TemporaryDirectory(prefix="bench_cosim_")
+        out = Path(tmp.name) / f"{scenario.name}.h5"
+    else:
+        out = Path(args.out)
+
+    tick = time.perf_counter()
+    model = CoSimulation(scenario, settings)
+    recorder = Recorder(out, model)
+    model.recorder = recorder
+    setup_s = time.perf_counter() - tick
+    setup_rec_s = recorder.wall_s  # opening the file and writing the layout
+
+    timers = {"replan": 0.0, "record_window": 0.0}
+    model._replan = _timed(model._replan, timers, "replan")
+    recorder.window = _timed(recorder.window, timers, "record_window")
+
+    tick = time.perf_counter()
+    try:
+        while model.running:
+            model.step()
+    finally:
+        model.close()
+        recorder.close()
+    total_s = time.perf_counter() - tick
+
+    reports = model.dso.reports
+    optimisation_s = sum(r.wall_s for r in reports)
+    powerflow_s = 0.0  # no AC validator in the co-simulation's DSO
+    recording_s = recorder.wall_s - setup_rec_s
+    agents_s = total_s - optimisation_s - powerflow_s - recording_s
+    build_s = timers["replan"] - timers["record_window"] - optimisation_s - powerflow_s
+    slots_s = agents_s - build_s
+
+    print(f"scenario {scenario.name}: {model.slot} of {model.total_slots} slots, "
+          f"H = {model.horizon}, K = {args.commit}, window time limit "
+          f"{args.window_time_limit:g} s, max {args.max_iterations} iterations, "
+          f"workers {args.workers}, noise {args.noise:g}, seed {args.seed}")
+    print(f"run status {model.status}; file {out if tmp is None else '(temporary)'}")
+    print()
+    print(f"{'part':<16}{'seconds':>10}{'% of run':>10}")
+    for name, sec in (("optimisation", optimisation_s), ("power flow", powerflow_s),
+                      ("agents", agents_s), ("HDF5 recording", recording_s),
+                      ("total (run)", total_s)):
+        print(f"{name:<16}{sec:>10.2f}{100 * sec / total_s:>9.1f}%")
+        if name == "agents":
+            for sub, val in (("window build", build_s), ("slot execution", slots_s)):
+                print(f"  {sub:<14}{val:>10.2f}{100 * val / total_s:>9.1f}%")
+    print(f"{'setup':<16}{setup_s:>10.2f}{'':>10}  (model build + file layout, not in run)")
+    print("power flow: 0 -- the co-simulation's DSO uses no AC validator")
+    print()
+    statuses = Counter(r.status for r in reports)
+    iterations = [r.iterations for r in reports]
+    walls = [r.wall_s for r in reports]
+    print(f"windows {len(reports)}: " + ", ".join(f"{s} {n}" for s, n in sorted(statuses.items()))
+          + f"  (optimal {statuses.get('optimal', 0)}, "
+          f"not_converged {statuses.get('not_converged', 0)})")
+    if reports:
+        print(f"iterations per window: total {sum(iterations)}, mean "
+              f"{sum(iterations) / len(reports):.1f}, max {max(iterations)}")
+        print(f"window wall: mean {sum(walls) / len(walls):.2f} s, max {max(walls):.2f} s")
+        gaps = [(r.cost_usd - r.lower_bound_usd) / max(1.0, abs(r.cost_usd)) for r in reports
+                if r.status != "optimal"]
+        if gaps:
+            print(f"relative gap of non-optimal windows: max {max(gaps):.2e}")
+    cost = model.dso.cost_usd + sum(mc.cost_usd for mc in model.microgrids)
+    print(f"realised cost {cost:.2f} USD (substation {model.dso.cost_usd:.2f}, "
+          f"microgrids {cost - model.dso.cost_usd:.2f})")
+    if tmp is not None:
+        tmp.cleanup()
+    return 0 if model.status == "finished" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
