@@ -1,9 +1,11 @@
 """The distribution system operator (DSO) agent.
 
 The DSO owns the network (topology, impedances, bus loads, SVCs, limits) and runs the
-decomposition's master side. It talks to the microgrid controllers only through the
-engine's pool of responders and its messages: it does not import the microgrid or DER
-agent modules and never holds a microgrid's units.
+decomposition's master side; it checks every planned window with AC power flows
+(pandapower) and, if asked, adds AC feasibility cuts until the plan is AC-feasible. It
+talks to the microgrid controllers only through the engine's pool of responders and its
+messages: it does not import the microgrid or DER agent modules and never holds a
+microgrid's units.
 """
 
 from __future__ import annotations
@@ -15,10 +17,15 @@ import mesa
 from scenarios.network import NetworkData
 from scenarios.schema import Scenario
 from scenarios.series import ScenarioSeries
-from simulator.decomposition.loop import Decomposition, Validator
+from simulator.decomposition.loop import Decomposition
 from simulator.decomposition.pool import ResponderPool
 from simulator.decomposition.settings import DecompositionSettings
+from simulator.messages import RestoredExchange
 from simulator.schedule import NetworkSchedule, Solution
+from simulator.validation.ac_cuts import ACCutGenerator, window_validator
+from simulator.validation.ac_loop import ACDecomposition
+from simulator.validation.results import ValidationReport
+from simulator.validation.validator import NetworkValidator
 from simulator.windows import network_window
 
 
@@ -40,13 +47,14 @@ class DSOAgent(mesa.Agent):
     """Coordinates each window with the microgrid controllers and keeps the network plan."""
 
     def __init__(self, model: mesa.Model, scenario: Scenario, network: NetworkData,
-                 series: ScenarioSeries, settings: DecompositionSettings,
-                 validator: Validator | None = None):
+                 series: ScenarioSeries, settings: DecompositionSettings, ac_cuts: bool = False):
         super().__init__(model)
         # the DSO keeps the scenario without its microgrids: their units are private
         self._scenario = scenario.model_copy(update={"microgrids": ()})
         self._network, self._series = network, series
-        self._settings, self._validator = settings, validator
+        self._settings, self._ac_cuts = settings, ac_cuts
+        self._validator: NetworkValidator | None = None
+        self.ac_report: ValidationReport | None = None
         self.plan: NetworkSchedule | None = None
         self.plan_start = 0
         self.reports: list[WindowReport] = []
@@ -61,13 +69,28 @@ class DSOAgent(mesa.Agent):
         """Run the decomposition over ``slots`` slots from ``start``; keep the network plan."""
         window = network_window(self._scenario, self._network, pool.bounds(), start, slots,
                                 self._series)
-        solution = Decomposition(window, pool, self._settings, self._validator).run()
+        if self._validator is None:  # the pandapower feeder is built once per run
+            self._validator = window_validator(window)
+        cuts = ACCutGenerator(self._validator, window)
+        engine = (ACDecomposition(window, pool, self._settings, cuts) if self._ac_cuts
+                  else Decomposition(window, pool, self._settings))
+        solution = engine.run()
         self.plan, self.plan_start = solution.network, start
+        self.ac_report = self._check(cuts, solution)
         info = solution.info
         self.reports.append(WindowReport(
             start, slots, solution.status, info.get("iterations", 0), info.get("cuts", {}),
             info.get("lower_bound_usd", float("nan")), solution.objective_usd, solution.wall_s))
         return solution
+
+    @staticmethod
+    def _check(cuts: ACCutGenerator, solution: Solution) -> ValidationReport | None:
+        """AC power flows of the planned schedule (recorded as ``bus/vm_pu``)."""
+        if solution.network is None:
+            return None
+        exchanges = {m.name: RestoredExchange(m.p_ex_kw, m.q_ex_kvar, m.cost_usd)
+                     for m in solution.microgrids}
+        return cuts.check(solution.network, exchanges)
 
     def commit(self, slot: int, load_deviation_kw: float, exchange_deviation_kw: float
                ) -> tuple[float, float]:

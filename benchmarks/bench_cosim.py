@@ -137,9 +137,13 @@ def main(argv: list[str] | None = None) -> int:
     statuses = Counter(r.status for r in reports)
     iterations = [r.iterations for r in reports]
     walls = [r.wall_s for r in reports]
-    print(f"windows {len(reports)}: " + ", ".join(f"{s} {n}" for s, n in sorted(statuses.items()))
-          + f"  (optimal {statuses.get('optimal', 0)}, "
-          f"not_converged {statuses.get('not_converged', 0)})")
+    others = "".join(f", {st} {n}" for st, n in sorted(statuses.items())
+                     if st not in ("optimal", "not_converged"))
+    print(f"windows {len(reports)}: optimal {statuses.get('optimal', 0)}, not_converged "
+          f"{statuses.get('not_converged', 0)}{others}")
+    late = [r.start for r in reports if r.status != "optimal"]
+    if late:
+        print(f"non-optimal windows start at slots {late}")
     if reports:
         print(f"iterations per window: total {sum(iterations)}, mean "
               f"{sum(iterations) / len(reports):.1f}, max {max(iterations)}")

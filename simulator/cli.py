@@ -44,6 +44,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--window-time-limit", type=float, default=60.0,
                    help="seconds per coordinated window (then its best runnable schedule)")
     p.add_argument("--max-iterations", type=int, default=500, help="per window")
+    p.add_argument("--ac", action="store_true",
+                   help="add AC feasibility cuts until every window's plan is AC-feasible")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -100,7 +102,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out = args.out or f"{scenario.name}.h5"
     status = run_scenario(
         scenario, out, slots=slots, horizon=args.horizon, commit=args.commit, seed=args.seed,
-        noise=args.noise, decomposition=DecompositionSettings(
+        noise=args.noise, ac_cuts=args.ac, decomposition=DecompositionSettings(
             workers=args.workers, time_limit_s=args.window_time_limit,
             max_iterations=args.max_iterations),
         progress=not args.no_progress)

@@ -44,6 +44,8 @@ class RunSettings:
         commit: Slots K committed per window (1: receding horizon; H: day-ahead).
         seed: Seed of the model's one random generator.
         noise: Relative standard deviation of realised loads and renewables (0: none).
+        ac_cuts: Add AC feasibility cuts until each window's plan is AC-feasible (the AC
+            voltages of the plan are recorded either way).
         decomposition: Settings of the DSO–microgrid iteration.
 
     """
@@ -53,6 +55,7 @@ class RunSettings:
     commit: int = 1
     seed: int = 0
     noise: float = 0.0
+    ac_cuts: bool = False
     decomposition: DecompositionSettings = field(default_factory=DecompositionSettings)
 
 
@@ -83,7 +86,8 @@ class CoSimulation(mesa.Model):
                 f"commit ({settings.commit}) must be in 1..horizon ({self.horizon})")
         self.slot = 0
         self.status = "running"
-        self.dso = DSOAgent(self, scenario, network, self.series, settings.decomposition)
+        self.dso = DSOAgent(self, scenario, network, self.series, settings.decomposition,
+                            ac_cuts=settings.ac_cuts)
         self.prices = PriceSignalAgent(self, self.series.price_usd_per_kwh)
         self.microgrids = [MicrogridControllerAgent(self, mg) for mg in scenario.microgrids]
         self.customers = self._customers(network)

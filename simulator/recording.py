@@ -25,7 +25,8 @@ VARIABLES = {
     "storage": ("p_kw", "e_kwh"),
     "customer": ("p_kw", "q_kvar"),
     "bus": ("vm_lin_pu", "vm_pu"),
-    "substation": ("p_kw", "q_kvar", "price_usd_per_kwh", "cost_usd"),
+    "substation": ("p_kw", "q_kvar", "price_usd_per_kwh", "cost_usd", "ac_losses_kw",
+                   "max_abs_vm_gap_pu"),
     "svc": ("q_kvar",),
 }
 
@@ -106,6 +107,11 @@ def _slot_values(model: object, slot: int) -> dict[str, dict[str, np.ndarray]]:
     res = [r for mc in mcs for r in mc.renewables]
     ess = [s for mc in mcs for s in mc.storage]
     vm_lin = [plan.vm_pu[b][k] for b in dso.bus_ids]
+    vm_ac, losses, gap = [np.nan] * len(vm_lin), np.nan, np.nan
+    report = dso.ac_report
+    if report is not None and report.slots[k].ok:
+        vm_ac = report.vm_pu_table().loc[k, list(dso.bus_ids)].to_numpy()
+        losses, gap = report.slots[k].losses_kw, report.vm_gap_pu(k)
     return {
         "microgrid": {"p_ex_kw": [mc.last.p_ex_kw for mc in mcs],
                       "q_ex_kvar": [mc.last.q_ex_kvar for mc in mcs],
@@ -119,10 +125,11 @@ def _slot_values(model: object, slot: int) -> dict[str, dict[str, np.ndarray]]:
         "storage": {"p_kw": [s.p_kw for s in ess], "e_kwh": [s.e_kwh for s in ess]},
         "customer": {"p_kw": [c.p_kw for c in model.customers],
                      "q_kvar": [c.q_kvar for c in model.customers]},
-        "bus": {"vm_lin_pu": vm_lin, "vm_pu": [np.nan] * len(vm_lin)},
+        "bus": {"vm_lin_pu": vm_lin, "vm_pu": vm_ac},
         "substation": {"p_kw": [model.substation_p_kw], "q_kvar": [plan.q_sub_kvar[k]],
                        "price_usd_per_kwh": [float(model.series.price_usd_per_kwh.iloc[slot])],
-                       "cost_usd": [model.substation_cost_usd]},
+                       "cost_usd": [model.substation_cost_usd],
+                       "ac_losses_kw": [losses], "max_abs_vm_gap_pu": [gap]},
         "svc": {"q_kvar": [q[k] for q in plan.q_svc_kvar]},
     }
 

@@ -14,7 +14,7 @@ from simulator.recording import Recorder
 
 def run_scenario(scenario: Scenario, out: str | Path, *, slots: int | None = None,
                  horizon: int | None = None, commit: int = 1, seed: int = 0,
-                 noise: float = 0.0,
+                 noise: float = 0.0, ac_cuts: bool = False,
                  decomposition: DecompositionSettings | None = None,
                  progress: bool = True) -> str:
     """Simulate ``scenario`` and write its trajectory to ``out``; return the run status.
@@ -22,7 +22,8 @@ def run_scenario(scenario: Scenario, out: str | Path, *, slots: int | None = Non
     The file is flushed after every window, so it stays readable whatever happens later.
     """
     settings = RunSettings(slots=slots, horizon=horizon, commit=commit, seed=seed,
-                           noise=noise, decomposition=decomposition or DecompositionSettings())
+                           noise=noise, ac_cuts=ac_cuts,
+                           decomposition=decomposition or DecompositionSettings())
     model = CoSimulation(scenario, settings)
     recorder = Recorder(out, model)
     model.recorder = recorder
