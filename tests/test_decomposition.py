@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 import multiprocessing as mp
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from multiprocessing.pool import AsyncResult
+from multiprocessing.connection import Connection
 
 import pytest
 
@@ -274,14 +275,19 @@ RESTORATION_TEST = "test_restoration_method_never_reports_an_unrunnable_schedule
 RESTORATION_SETTINGS = DecompositionSettings(integer_method="restoration", time_limit_s=20.0)
 
 
-def _restoration_run() -> Solution:
-    """startup_x6 with seed 000's distance cuts (runs in a background process)."""
-    scenario = variants.startup_x6(load_scenario("ieee123-nmg"))
-    return solve_scenario(scenario, "decomposition", RESTORATION_SETTINGS)
+def _restoration_run(conn: Connection) -> None:
+    """startup_x6 with seed 000's distance cuts, in a background process."""
+    try:
+        scenario = variants.startup_x6(load_scenario("ieee123-nmg"))
+        conn.send(("ok", solve_scenario(scenario, "decomposition", RESTORATION_SETTINGS)))
+    except Exception:  # noqa: BLE001 - reported to the test, which fails
+        conn.send(("error", traceback.format_exc()))
+    finally:
+        conn.close()
 
 
 @pytest.fixture(scope="module", autouse=True)
-def restoration_result(request: pytest.FixtureRequest) -> Iterator[AsyncResult | None]:
+def restoration_result(request: pytest.FixtureRequest) -> Iterator[Connection | None]:
     """Start the restoration run when the module starts, if its test is selected.
 
     It stops only at its 20 s time limit (the distance cuts stall, FORMULATION §3b), so it
@@ -291,22 +297,30 @@ def restoration_result(request: pytest.FixtureRequest) -> Iterator[AsyncResult |
     if not any(item.name == RESTORATION_TEST for item in request.session.items):
         yield None
         return
-    pool = mp.get_context("spawn").Pool(1)
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_restoration_run, args=(child,), daemon=True)
+    proc.start()
+    child.close()
     try:
-        yield pool.apply_async(_restoration_run)
+        yield parent
     finally:
-        pool.terminate()
-        pool.join()
+        parent.close()
+        if proc.is_alive():
+            proc.terminate()
+        proc.join(timeout=10)
 
 
 def test_restoration_method_never_reports_an_unrunnable_schedule(
-        network: NetworkData, restoration_result: AsyncResult | None,
+        network: NetworkData, restoration_result: Connection | None,
         solve_variant: Callable[[str], VariantResult]) -> None:
     """Seed 000's distance cuts (§3b) may stall; whatever they report must be runnable."""
     assert restoration_result is not None
     result = solve_variant("startup_x6")
     scenario, ref = result.scenario, result.reference
-    sol = restoration_result.get(timeout=600)
+    assert restoration_result.poll(600), "the restoration run did not finish"
+    status, sol = restoration_result.recv()
+    assert status == "ok", sol
     closed_by = sol.info.get("integer_gap_closed_by")
     print(f"\nrestoration on startup_x6: status {sol.status}, objective {sol.objective_usd:.6f}"
           f" (reference {ref.objective_usd:.6f}), gap {sol.info['gap']:.3e}, "

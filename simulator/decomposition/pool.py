@@ -125,6 +125,7 @@ class ProcessPool:
                  workers: int):
         ctx = mp.get_context("spawn")
         groups = [list(windows[k::workers]) for k in range(workers)]
+        self._order = [w.spec.name for w in windows]
         self._owner: dict[str, int] = {}
         self._conns: list[Connection] = []
         self._procs = []
@@ -140,7 +141,10 @@ class ProcessPool:
 
     @staticmethod
     def _receive(conn: Connection) -> Any:
-        status, payload = conn.recv()
+        try:
+            status, payload = conn.recv()
+        except EOFError as err:
+            raise SolverError("a microgrid worker process died (see its stderr)") from err
         if status == "error":
             raise SolverError(f"microgrid worker failed:\n{payload}")
         return payload
@@ -153,7 +157,7 @@ class ProcessPool:
     def bounds(self) -> list[ExchangeBounds]:
         """The bounds every controller publishes."""
         parts = self._broadcast([("bounds", None)] * len(self._conns))
-        return [b for part in parts for b in part]
+        return self._in_order([b for part in parts for b in part])
 
     def respond(self, proposals: Sequence[ExchangeProposal], eps: float) -> list[Reply]:
         """One reply per proposal, in the same order."""
@@ -177,7 +181,12 @@ class ProcessPool:
     def initial_cuts(self, warm_start: bool = True) -> list[UnifiedCut | Accept]:
         """Each controller's runnable starting point and (optionally) warm-start cuts."""
         parts = self._broadcast([("initial_cuts", warm_start)] * len(self._conns))
-        return [c for part in parts for c in part]
+        return self._in_order([c for part in parts for c in part])
+
+    def _in_order(self, messages: list[Any]) -> list[Any]:
+        """Messages sorted by microgrid in scenario order (as a :class:`LocalPool` gives)."""
+        rank = {mg: k for k, mg in enumerate(self._order)}
+        return sorted(messages, key=lambda m: rank[m.mg])
 
     def load(self, windows: Sequence[MicrogridWindow]) -> None:
         """Start a new window: each worker rebuilds the models of the microgrids it owns."""

@@ -110,6 +110,7 @@ class MicrogridResponder:
         self.milp = _Elastic(model, relax=False)
         self.tree = BranchTree()
         self._restored: dict[int, SolveOutcome] = {}
+        self._last_accept: tuple[SolveOutcome, RestoredExchange] | None = None
         self.last_stats = ResponseStats(0.0, None, 0, 0)
 
     def bounds(self) -> ExchangeBounds:
@@ -263,6 +264,21 @@ class MicrogridResponder:
 
     def _integer_check(self, proposal: ExchangeProposal, x_hat: Point, lp_out: SolveOutcome,
                        eps: float, lp_solves: int) -> Response:
+        """Seed Step 5: check that x̂ is runnable with integral commitments and modes.
+
+        If the LP's own answer is already integral it is a runnable schedule within
+        F_D ≤ ε of x̂, so F_F ≤ F_D and the MILP is skipped (the LP and the MILP are
+        compiled from one Pyomo model, so the LP's columns are the MILP's).
+        """
+        if all(abs(lp_out.x[c] - round(lp_out.x[c])) <= 1e-9 for c in self.lp.binary_cols):
+            f_d = float(lp_out.objective)
+            return self._accept(proposal.tag, lp_out, f_d, f_d, lp_solves)
+        if self._last_accept is not None:
+            outcome, restored = self._last_accept
+            f_f = self._distance(restored, x_hat)
+            if f_f <= eps:  # the last runnable schedule is still within ε of x̂
+                return self._accept(proposal.tag, outcome, float(lp_out.objective), f_f,
+                                    lp_solves)
         mip = self.milp.solve_at(x_hat)
         if not mip.has_solution:
             raise RuntimeError(f"{self.name}: restoration MILP returned {mip.status}")
@@ -271,6 +287,7 @@ class MicrogridResponder:
         f_f = max(float(mip.bound), 0.0)
         self.last_stats = ResponseStats(float(lp_out.objective), f_f, lp_solves, 1)
         if mip.objective <= eps:
+            self._last_accept = (mip, restored)
             return Accept(mg=self.name, restored=restored)
         if self.settings.integer_method == "restoration":
             w = self.settings.weights
@@ -278,6 +295,22 @@ class MicrogridResponder:
                 mg=self.name, f=f_f, w_p=w.p, w_q=w.q, w_eta=w.eta, p_hat_kw=x_hat.p_kw,
                 q_hat_kvar=x_hat.q_kvar, eta_hat_usd=x_hat.eta_usd, restored=restored)
         return self._branch(proposal.leaf, x_hat, lp_out, mip, restored, eps)
+
+    def _accept(self, tag: int, outcome: SolveOutcome, f_d: float, f_f: float,
+                lp_solves: int) -> Accept:
+        """Accept with a runnable schedule found without a MILP solve."""
+        self._restored[tag] = outcome
+        restored = self.milp.exchange(outcome)
+        self._last_accept = (outcome, restored)
+        self.last_stats = ResponseStats(f_d, f_f, lp_solves, 0)
+        return Accept(mg=self.name, restored=restored)
+
+    def _distance(self, ex: RestoredExchange, x: Point) -> float:
+        """Weighted distance Δ(ex, x̂) of FORMULATION §3b (an upper bound on F_F)."""
+        w = self.settings.weights
+        return (w.p * sum(abs(a - b) for a, b in zip(ex.p_kw, x.p_kw, strict=True))
+                + w.q * sum(abs(a - b) for a, b in zip(ex.q_kvar, x.q_kvar, strict=True))
+                + w.eta * max(ex.cost_usd - x.eta_usd, 0.0))
 
     def _branch(self, leaf: int, x_hat: Point, lp_out: SolveOutcome, mip: SolveOutcome,
                 restored: RestoredExchange, eps: float) -> BranchNotice:
