@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 
@@ -70,6 +71,17 @@ def _cmd_scenarios(_: argparse.Namespace) -> int:
     return 0
 
 
+def _finite(obj: object) -> object:
+    """Replace NaN and infinities (not valid JSON) by ``None``, recursively."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def _cmd_solve(args: argparse.Namespace) -> int:
     from scenarios import load_scenario
     from simulator.decomposition.settings import DecompositionSettings
@@ -82,7 +94,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         workers=args.workers)
     solution = solve_scenario(scenario, args.method, settings, ac=args.ac)
     if args.json:
-        print(json.dumps({"scenario": scenario.name, **solution.to_json_dict()}))
+        print(json.dumps(_finite({"scenario": scenario.name, **solution.to_json_dict()})))
     else:
         from outputs.tables import solution_table
 

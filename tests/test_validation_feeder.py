@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 
 from scenarios.network import NetworkData, load_network
-from scenarios.pandapower_net import build_pandapower_net
 from simulator.validation.operating_point import OperatingPoint
 from simulator.validation.results import PF_FAILED
 from simulator.validation.validator import NetworkValidator
+from tests.pp_reference import net_with_loads
 
 MG_BUSES = {"mg7": 7, "mg50": 50, "mg58": 58, "mg96": 96, "mg104": 104, "mg121": 121}
 SVC_BUSES = (83, 88, 113, 117)  # 117 is fused with 13 by switch Sw2
@@ -55,12 +55,7 @@ def random_point(network: NetworkData, seed: int, slot: int = 0) -> OperatingPoi
 
 def plain_runpp(network: NetworkData, point: OperatingPoint) -> pp.pandapowerNet:
     """A fresh net with ``point`` written into it, solved by a plain ``pp.runpp``."""
-    net = build_pandapower_net(network, v_ref_pu=1.0)
-    row = {bus: k for k, bus in enumerate(network.bus_ids)}
-    for idx in net.load.index:
-        k = row[int(net.load.at[idx, "bus"])]
-        net.load.at[idx, "p_mw"] = point.load_kw[k] / 1000.0
-        net.load.at[idx, "q_mvar"] = point.load_kvar[k] / 1000.0
+    net = net_with_loads(network, point)
     for bus, p, q in zip(MG_BUSES.values(), point.mg_kw, point.mg_kvar, strict=True):
         pp.create_sgen(net, bus=bus, p_mw=p / 1000.0, q_mvar=q / 1000.0)
     for bus, q in zip(SVC_BUSES, point.svc_kvar, strict=True):

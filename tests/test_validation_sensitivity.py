@@ -20,13 +20,13 @@ import pandapower as pp
 import pytest
 
 from scenarios.network import NetworkData, load_network
-from scenarios.pandapower_net import build_pandapower_net
 from simulator.validation.operating_point import OperatingPoint
 from simulator.validation.sensitivity import (
     lindistflow_voltage_sensitivities,
     voltage_sensitivities,
 )
 from simulator.validation.validator import NetworkValidator
+from tests.pp_reference import net_with_loads
 
 INJECTION_BUSES = (7, 50, 58, 83, 96, 114, 121)
 STEP_KW = 2.0
@@ -54,12 +54,7 @@ def loaded_point(network: NetworkData, scale: float = 1.4) -> OperatingPoint:
 def runpp_vm(network: NetworkData, point: OperatingPoint, bus: int, p_kw: float,
              q_kvar: float) -> np.ndarray:
     """|V| by bus from a plain runpp with an extra injection at ``bus``."""
-    net = build_pandapower_net(network, v_ref_pu=1.0)
-    row = {b: k for k, b in enumerate(network.bus_ids)}
-    for idx in net.load.index:
-        k = row[int(net.load.at[idx, "bus"])]
-        net.load.at[idx, "p_mw"] = point.load_kw[k] / 1000.0
-        net.load.at[idx, "q_mvar"] = point.load_kvar[k] / 1000.0
+    net = net_with_loads(network, point)
     pp.create_sgen(net, bus=bus, p_mw=p_kw / 1000.0, q_mvar=q_kvar / 1000.0)
     pp.runpp(net, numba=False, tolerance_mva=1e-11)
     return net.res_bus["vm_pu"].reindex(list(network.bus_ids)).to_numpy()
