@@ -6,8 +6,9 @@ from collections.abc import Mapping
 
 import pyomo.environ as pyo
 
-from simulator.highs_model import HighsModel, SolveOutcome
+from simulator.highs_model import INF, HighsModel, SolveOutcome
 from simulator.messages import RestoredExchange
+from simulator.models.master import slot_variables
 from simulator.schedule import NetworkSchedule, extract_network
 
 
@@ -39,6 +40,15 @@ class NetworkEvaluator:
             for col, q in zip(q_cols, ex.q_kvar, strict=True):
                 self.hm.set_col_bounds(col, q, q)
         return self.hm.solve()
+
+    def add_cut(self, slot: int, keys: list, coefs: list[float], rhs: float) -> None:
+        """Add a network cut ``Σ coefs·x[keys] ≤ rhs`` on one slot's variables (AC cuts).
+
+        The master gets the same cut; without it here, the network LP that prices and
+        re-optimises exchange combinations would hand back the schedule the cut removed.
+        """
+        variables = slot_variables(self.model, slot)
+        self.hm.add_row([self.hm.col(variables[k]) for k in keys], coefs, -INF, rhs)
 
     def schedule(self, outcome: SolveOutcome) -> NetworkSchedule:
         """The network schedule of an evaluated outcome."""

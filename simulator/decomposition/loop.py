@@ -12,8 +12,8 @@ schedule reported is always one every microgrid has restored, i.e. can actually 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -33,10 +33,41 @@ from simulator.messages import (
 from simulator.models.lindistflow import NetworkWindow
 from simulator.schedule import NetworkSchedule, Solution
 
-#: A network validator gets the tentative schedule (the DSO's network schedule and every
-#: microgrid's restored exchange) and may add cuts to the master; it returns the number of
-#: cuts it added (0: the schedule is accepted).
-Validator = Callable[[MasterProblem, NetworkSchedule, dict[str, RestoredExchange]], int]
+
+class NetworkCut(Protocol):
+    """A cut on one slot's network variables (an AC feasibility cut, FORMULATION §6)."""
+
+    slot: int
+
+    def row(self) -> tuple[list, list[float], float]:
+        """``(keys, coefficients, rhs)`` of ``Σ coefficients·x[keys] ≤ rhs``."""
+
+
+class CheckReport(Protocol):
+    """What a network check says of a schedule."""
+
+    @property
+    def feasible(self) -> bool:
+        """Whether the schedule passes."""
+
+
+class Validator(Protocol):
+    """A network validator (the AC power flow) of tentative schedules (seed Step 7).
+
+    The loop asks it to ``check`` every new incumbent (only schedules that pass become
+    incumbents, so the gap test never stops the loop on a schedule it rejects) and to
+    ``validate`` the schedule every microgrid accepted (its cuts go to the master and to
+    the network LP, which would otherwise re-optimise straight back to the schedule the
+    cut removed).
+    """
+
+    def check(self, schedule: NetworkSchedule,
+              exchanges: dict[str, RestoredExchange]) -> CheckReport:
+        """Check a schedule without cutting."""
+
+    def validate(self, schedule: NetworkSchedule, exchanges: dict[str, RestoredExchange]
+                 ) -> tuple[CheckReport, tuple[NetworkCut, ...]]:
+        """Check a schedule; return the report and the cuts of its violations."""
 
 
 @dataclass
@@ -46,6 +77,8 @@ class _Incumbent:
     upper_bound: float = float("inf")
     tags: dict[str, int] = field(default_factory=dict)
     exchanges: dict[str, RestoredExchange] = field(default_factory=dict)
+    network: NetworkSchedule | None = None
+    report: Any = None
 
 
 @dataclass
@@ -109,6 +142,7 @@ class Decomposition:
         self.core = _Core({e.mg: ((0.0,) * window.slots, (0.0,) * window.slots, e.eta_ub_usd)
                            for e in window.exchanges})
         self.validator_cuts = 0
+        self.validation_reports: dict[int, Any] = {}
 
     def _upper_bound(self, restored: dict[str, tuple[int, RestoredExchange]]) -> None:
         """Combine each microgrid's latest restored exchange; keep the best network-feasible.
@@ -126,9 +160,16 @@ class Decomposition:
         if out.status != "optimal":
             return
         ub = float(out.objective) + sum(r.cost_usd for r in exchanges.values())
-        if ub < self.best.upper_bound:
-            self.best = _Incumbent(ub, {mg: tag for mg, (tag, _) in self.latest.items()},
-                                   exchanges)
+        if ub >= self.best.upper_bound:
+            return
+        network = self.evaluator.schedule(out)
+        report = None
+        if self.validator is not None:
+            report = self.validator.check(network, exchanges)
+            if not report.feasible:
+                return
+        self.best = _Incumbent(ub, {mg: tag for mg, (tag, _) in self.latest.items()},
+                               exchanges, network, report)
 
     def _proposals(self, sol: MasterSolution) -> list[ExchangeProposal]:
         props = sol.proposals
@@ -181,15 +222,25 @@ class Decomposition:
         return status, lb
 
     def _validate(self, restored: dict[str, tuple[int, RestoredExchange]]) -> int:
+        """Seed Step 7: validate the accepted schedule; return the number of cuts added.
+
+        If the network LP finds no schedule at the accepted exchanges under the cuts
+        added so far (the master found one at its proposals: a tolerance artefact), the
+        schedule is not accepted (1 is returned without a cut) and the loop goes on.
+        """
         if self.validator is None:
             return 0
         exchanges = {mg: ex for mg, (_, ex) in restored.items()}
         out = self.evaluator.evaluate(exchanges)
         if out.status != "optimal":
-            return 0
-        added = self.validator(self.master, self.evaluator.schedule(out), exchanges)
-        self.validator_cuts += added
-        return added
+            return 1 if self.validator_cuts else 0
+        report, cuts = self.validator.validate(self.evaluator.schedule(out), exchanges)
+        self.validation_reports[len(self.records) + 1] = report
+        for cut in cuts:
+            self.master.add_ac_cut(cut)
+            self.evaluator.add_cut(cut.slot, *cut.row())
+        self.validator_cuts += len(cuts)
+        return len(cuts)
 
     def run(self) -> Solution:
         """Iterate to convergence or a limit; return the schedule and its statistics."""
@@ -221,8 +272,7 @@ class Decomposition:
             info["gap"] = float("inf")
             return Solution("decomposition", status if status != "optimal" else "not_converged",
                             float("nan"), wall_s, None, (), info)
-        out = self.evaluator.evaluate(self.best.exchanges)
-        network = self.evaluator.schedule(out)
+        network = self.best.network  # the schedule that was priced (and validated)
         mgs = tuple(self.pool.schedules(self.best.tags))
         objective = network.cost_usd + sum(m.cost_usd for m in mgs)
         info["gap"] = max(0.0, (objective - lb) / max(1.0, abs(objective)))

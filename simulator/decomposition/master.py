@@ -18,7 +18,7 @@ from simulator.decomposition.branch_and_bound import branch_and_bound
 from simulator.highs_model import INF, LP_RESOLVE_OPTIONS, HighsModel, SolveOutcome
 from simulator.messages import BranchNotice, ExchangeProposal, RestorationCut, UnifiedCut
 from simulator.models.lindistflow import NetworkWindow
-from simulator.models.master import build_master
+from simulator.models.master import build_master, slot_variables
 
 if TYPE_CHECKING:
     from simulator.validation.cut import ACFeasibilityCut
@@ -182,17 +182,8 @@ class MasterProblem:
         self.cut_counts[kind] += 1
 
     def slot_variables(self, slot: int) -> dict[tuple[str, str | int], Any]:
-        """Pyomo variables of one slot an AC feasibility cut may use, by key.
-
-        Keys: ``("p_ex", mg)``, ``("q_ex", mg)``, ``("q_svc", s)``, ``("curtail", bus)``.
-        """
-        net = self.model.net
-        out: dict[tuple[str, str | int], Any] = {}
-        out.update({("p_ex", i): net.p_ex[i, slot] for i in net.MG})
-        out.update({("q_ex", i): net.q_ex[i, slot] for i in net.MG})
-        out.update({("q_svc", s): net.q_svc[s, slot] for s in net.SV})
-        out.update({("curtail", n): net.curtail[n, slot] for n in net.CN})
-        return out
+        """Pyomo variables of one slot an AC feasibility cut may use, by key."""
+        return slot_variables(self.model, slot)
 
     def slot_columns(self, slot: int) -> dict[tuple[str, str | int], int]:
         """Master column of each of :meth:`slot_variables`, by key."""

@@ -28,3 +28,17 @@ def build_master(w: NetworkWindow) -> pyo.ConcreteModel:
     m.obj = pyo.Objective(expr=m.net.cost_usd + sum(m.eta[i] for i in m.net.MG))
     return m
 
+
+
+def slot_variables(m: pyo.ConcreteModel, slot: int) -> dict[tuple[str, str | int], pyo.Var]:
+    """The master's variables of one slot an AC feasibility cut may use, by key.
+
+    Keys: ``("p_ex", mg)``, ``("q_ex", mg)``, ``("q_svc", s)``, ``("curtail", bus)``.
+    """
+    net = m.net
+    out: dict[tuple[str, str | int], pyo.Var] = {}
+    out.update({("p_ex", i): net.p_ex[i, slot] for i in net.MG})
+    out.update({("q_ex", i): net.q_ex[i, slot] for i in net.MG})
+    out.update({("q_svc", s): net.q_svc[s, slot] for s in net.SV})
+    out.update({("curtail", n): net.curtail[n, slot] for n in net.CN})
+    return out

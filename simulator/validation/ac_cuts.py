@@ -97,16 +97,22 @@ class ACCutGenerator:
                            for t in range(len(points))]) if schedule.vm_pu else None
         return self.validator.validate(points, vm_lin_pu=vm_lin, tol_pu=self.tol_pu)
 
-    def __call__(self, master: MasterProblem, schedule: NetworkSchedule,
-                 exchanges: Mapping[str, Exchange]) -> int:
-        """Validate; add one cut per violating slot to ``master``; return the number added."""
+    def validate(self, schedule: NetworkSchedule, exchanges: Mapping[str, Exchange]
+                 ) -> tuple[ValidationReport, tuple[ACFeasibilityCut, ...]]:
+        """Validate; return the report and one cut per violating (or failed) slot."""
         points = operating_points(self.window, schedule, exchanges)
         report = self._validate(points, schedule)
         cuts = tuple(self.cut(r, points[r.slot], schedule)
                      for r in report.slots if not r.feasible(self.tol_pu))
+        self.history.append((report, cuts))
+        return report, cuts
+
+    def __call__(self, master: MasterProblem, schedule: NetworkSchedule,
+                 exchanges: Mapping[str, Exchange]) -> int:
+        """Validate; add the cuts to ``master``; return how many were added."""
+        _, cuts = self.validate(schedule, exchanges)
         for cut in cuts:
             master.add_ac_cut(cut)
-        self.history.append((report, cuts))
         return len(cuts)
 
     @property

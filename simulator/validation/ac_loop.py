@@ -1,8 +1,8 @@
 """The decomposition with AC validation (seed 000 Step 7; FORMULATION §6).
 
 :class:`ACDecomposition` is :class:`~simulator.decomposition.loop.Decomposition` with an
-:class:`~simulator.validation.ac_cuts.ACCutGenerator` as its validator, plus three rules
-the plain validator hook cannot express:
+:class:`~simulator.validation.ac_cuts.ACCutGenerator` as its validator; the loop applies
+three rules whenever it has a validator:
 
 1. **AC cuts also bind the network LP** that prices exchange combinations (the
    evaluator). Otherwise it would re-optimise SVCs and curtailment without them, hand the
@@ -32,30 +32,19 @@ import pandas as pd
 from simulator.decomposition.loop import Decomposition
 from simulator.decomposition.pool import ResponderPool
 from simulator.decomposition.settings import DecompositionSettings
-from simulator.highs_model import INF, SolveOutcome
 from simulator.messages import RestoredExchange
 from simulator.models.lindistflow import NetworkWindow
-from simulator.schedule import NetworkSchedule, Solution
+from simulator.schedule import Solution
 from simulator.validation.ac_cuts import ACCutGenerator, window_validator
-from simulator.validation.cut import ACFeasibilityCut
 from simulator.validation.results import ValidationReport
-
-
-class _Validated:
-    """Stands in for the evaluator once the loop is over: the validated incumbent schedule."""
-
-    def __init__(self, schedule: NetworkSchedule):
-        self._schedule = schedule
-
-    def evaluate(self, exchanges: dict[str, RestoredExchange]) -> None:
-        return None
-
-    def schedule(self, outcome: SolveOutcome | None) -> NetworkSchedule:
-        return self._schedule
 
 
 class ACDecomposition(Decomposition):
     """One window's DSO–microgrid iteration with AC validation and AC feasibility cuts.
+
+    The loop itself (:class:`~simulator.decomposition.loop.Decomposition`) applies the AC
+    rules: only AC-feasible incumbents, AC cuts in the master and the network LP, the
+    validated schedule reported. This class adds the AC reports.
 
     Args:
         window: The DSO's window data.
@@ -70,54 +59,14 @@ class ACDecomposition(Decomposition):
         super().__init__(window, pool, settings, validator=cuts)
         self.cuts = cuts
         self.master.cut_counts["ac"] = 0  # every iteration record counts AC cuts, even 0
-        self.best_report: ValidationReport | None = None
-        self._best_schedule: NetworkSchedule | None = None
-        self._iteration_reports: dict[int, ValidationReport] = {}
 
-    # ------------------------------------------------------------ overrides
-    def _upper_bound(self, restored: dict[str, tuple[int, RestoredExchange]]) -> None:
-        """Keep a new incumbent only if its schedule passes the AC validation."""
-        previous = self.best
-        super()._upper_bound(restored)
-        if self.best is previous:
-            return
-        out = self.evaluator.evaluate(self.best.exchanges)
-        schedule = self.evaluator.schedule(out)
-        report = self.cuts.check(schedule, self.best.exchanges)
-        if not report.feasible:
-            self.best = previous
-            return
-        self._best_schedule, self.best_report = schedule, report
-
-    def _validate(self, restored: dict[str, tuple[int, RestoredExchange]]) -> int:
-        """Validate the accepted exchanges; mirror the cuts into the evaluator.
-
-        If the evaluator finds no network schedule under the mirrored cuts at these
-        exchanges (the master found one at its proposals: a tolerance artefact), the
-        schedule is not accepted (1 is returned without a cut) and the loop goes on.
-        """
-        exchanges = {mg: ex for mg, (_, ex) in restored.items()}
-        out = self.evaluator.evaluate(exchanges)
-        if out.status != "optimal":  # the AC cuts leave no schedule at these exchanges
-            return 1
-        added = self.cuts(self.master, self.evaluator.schedule(out), exchanges)
-        for cut in self.cuts.last_cuts:
-            self._mirror(cut)
-        self._iteration_reports[len(self.records) + 1] = self.cuts.last_report
-        self.validator_cuts += added
-        return added
-
-    def _mirror(self, cut: ACFeasibilityCut) -> None:
-        """Add ``cut`` to the evaluator's LP too (same Pyomo variables, its own columns)."""
-        keys, coefs, rhs = cut.row()
-        variables = self.master.slot_variables(cut.slot)
-        cols = [self.evaluator.hm.col(variables[k]) for k in keys]
-        self.evaluator.hm.add_row(cols, coefs, -INF, rhs)
+    @property
+    def best_report(self) -> ValidationReport | None:
+        """The AC report of the incumbent (``None`` without one)."""
+        return self.best.report
 
     def _solution(self, status: str, lb: float, wall_s: float) -> Solution:
-        """The base solution, built on the validated incumbent schedule, plus ``info["ac"]``."""
-        if self._best_schedule is not None:
-            self.evaluator = _Validated(self._best_schedule)  # the loop is over
+        """The loop's solution plus ``info["ac"]``."""
         solution = super()._solution(status, lb, wall_s)
         solution.info["ac"] = self.ac_info()
         return solution
@@ -143,7 +92,7 @@ class ACDecomposition(Decomposition):
         """
         frame = super().records_frame()
         rows = {}
-        for iteration, report in self._iteration_reports.items():
+        for iteration, report in self.validation_reports.items():
             slots = report.slot_frame()
             rows[iteration] = {
                 "ac_feasible": report.feasible,
