@@ -6,7 +6,7 @@ This is the only ``scenarios`` module that imports pandapower. Conventions:
   ``network.base_kv``; use :func:`bus_index` rather than relying on the identity.
 * ext_grid (slack) at the root bus with ``vm_pu = v_ref_pu``.
 * ``line`` branches -> ``net.line`` from the positive-sequence totals (per-km values); the
-  data carry no thermal ratings, so ``max_i_ka`` is a large placeholder (10 kA).
+  data carry no thermal ratings, so ``max_i_ka`` is set to a large 10 kA (never binding).
 * ``switch`` branches -> closed bus-bus switches (``et="b"``), which pandapower fuses.
 * loads -> constant-PQ ``net.load`` (index = bus id); capacitors -> ``net.shunt`` with
   negative ``q_mvar`` (pandapower counts shunt q as consumption; index = bus id).
@@ -20,7 +20,7 @@ from pandapower.auxiliary import pandapowerNet
 from scenarios.network import NetworkData
 
 KM_PER_KFT = 0.3048
-#: No line ratings in the data: a large placeholder so loading results are not meaningful.
+#: No line ratings in the data: a large 10 kA rating, so loading results carry no meaning.
 MAX_I_KA_PLACEHOLDER = 10.0
 
 
