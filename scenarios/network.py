@@ -112,17 +112,17 @@ class NetworkData:
         values = frame[column].groupby(level=0).sum()
         return values.reindex(self.buses.index, fill_value=0.0).astype(float).rename(column)
 
-    @property
+    @cached_property
     def load_p_kw(self) -> pd.Series:
         """Nominal active load per bus in kW (0 where there is no load)."""
         return self._per_bus(self.loads, "p_kw")
 
-    @property
+    @cached_property
     def load_q_kvar(self) -> pd.Series:
         """Nominal reactive load per bus in kvar (0 where there is no load)."""
         return self._per_bus(self.loads, "q_kvar")
 
-    @property
+    @cached_property
     def shunt_q_kvar(self) -> pd.Series:
         """Capacitor injection per bus in kvar at nominal voltage (0 where none)."""
         return self._per_bus(self.shunts, "q_kvar")

@@ -104,6 +104,7 @@ class HighsModel:
         self._col: dict[int, int] = {}
         self._row: dict[int, int] = {}
         self._row_offset: dict[int, tuple[float, float]] = {}
+        self._rhs_cache: dict[int, tuple[int, bool, bool, float, float]] = {}
         self._n_int = 0
         self._compile(relax_integrality)
 
@@ -187,6 +188,30 @@ class HighsModel:
             lo = pyo.value(con.lower) + off_lo if con.has_lb() else -INF
             hi = pyo.value(con.upper) + off_hi if con.has_ub() else INF
             self.highs.changeRowBounds(self._row[id(con)], lo, hi)
+
+    def set_rhs(self, cons: list[Any], values: Any) -> None:
+        """Set the right-hand side of parametric rows directly (fast path of refresh_rows).
+
+        ``values[k]`` is the value the parameter expression of ``cons[k]`` takes; the row
+        keeps the bound type (equality, ``<=`` or ``>=``) it was compiled with.
+        """
+        idx = np.empty(len(cons), dtype=np.int32)
+        lo = np.empty(len(cons))
+        hi = np.empty(len(cons))
+        for k, (con, v) in enumerate(zip(cons, values, strict=True)):
+            row, has_lb, has_ub, off_lo, off_hi = self._rhs_info(con)
+            idx[k] = row
+            lo[k] = v + off_lo if has_lb else -INF
+            hi[k] = v + off_hi if has_ub else INF
+        self.highs.changeRowsBounds(len(idx), idx, lo, hi)
+
+    def _rhs_info(self, con: Any) -> tuple[int, bool, bool, float, float]:
+        key = id(con)
+        info = self._rhs_cache.get(key)
+        if info is None:
+            info = (self._row[key], con.has_lb(), con.has_ub(), *self._row_offset[key])
+            self._rhs_cache[key] = info
+        return info
 
     def set_col_bounds(self, col: int, lb: float, ub: float) -> None:
         """Change one column's bounds."""

@@ -77,6 +77,7 @@ class _Incumbent:
     upper_bound: float = float("inf")
     tags: dict[str, int] = field(default_factory=dict)
     exchanges: dict[str, RestoredExchange] = field(default_factory=dict)
+    outcome: Any = None
     network: NetworkSchedule | None = None
     report: Any = None
 
@@ -162,14 +163,14 @@ class Decomposition:
         ub = float(out.objective) + sum(r.cost_usd for r in exchanges.values())
         if ub >= self.best.upper_bound:
             return
-        network = self.evaluator.schedule(out)
-        report = None
+        network, report = None, None
         if self.validator is not None:
+            network = self.evaluator.schedule(out)
             report = self.validator.check(network, exchanges)
             if not report.feasible:
                 return
         self.best = _Incumbent(ub, {mg: tag for mg, (tag, _) in self.latest.items()},
-                               exchanges, network, report)
+                               exchanges, out, network, report)
 
     def _proposals(self, sol: MasterSolution) -> list[ExchangeProposal]:
         props = sol.proposals
@@ -272,7 +273,7 @@ class Decomposition:
             info["gap"] = float("inf")
             return Solution("decomposition", status if status != "optimal" else "not_converged",
                             float("nan"), wall_s, None, (), info)
-        network = self.best.network  # the schedule that was priced (and validated)
+        network = self.best.network or self.evaluator.schedule(self.best.outcome)
         mgs = tuple(self.pool.schedules(self.best.tags))
         objective = network.cost_usd + sum(m.cost_usd for m in mgs)
         info["gap"] = max(0.0, (objective - lb) / max(1.0, abs(objective)))

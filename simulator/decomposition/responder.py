@@ -72,7 +72,8 @@ class _Elastic:
             m.p_hat[t] = x.p_kw[t]
             m.q_hat[t] = x.q_kvar[t]
         m.eta_hat = x.eta_usd
-        self.hm.refresh_rows([*self.rows_p, *self.rows_q, m.couple_eta])
+        self.hm.set_rhs([*self.rows_p, *self.rows_q, m.couple_eta],
+                        [*x.p_kw, *x.q_kvar, x.eta_usd])
         return self.hm.solve()
 
     def exchange(self, out: SolveOutcome) -> RestoredExchange:

@@ -42,4 +42,4 @@ class DecompositionSettings:
     weights: ElasticWeights = field(default_factory=ElasticWeights)
     workers: int = 1
     warm_start_cuts: bool = True
-    restore_every: int = 10
+    restore_every: int = 20
