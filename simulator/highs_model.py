@@ -20,6 +20,8 @@ negative one.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,6 +120,7 @@ class HighsModel:
         self.highs.addVars(len(cols), lb, ub)
         cost = info.c.toarray().ravel() if info.c.shape[0] else np.zeros(len(cols))
         self.highs.changeColsCost(len(cols), np.arange(len(cols), dtype=np.int32), cost)
+        self._cost: dict[int, float] = {j: float(c) for j, c in enumerate(cost) if c}
         self._offset = float(info.c_offset[0]) if len(info.c_offset) else 0.0
         ints = [j for j, v in enumerate(cols) if v.is_integer() or v.is_binary()]
         if ints and not relax:
@@ -227,17 +230,26 @@ class HighsModel:
     def set_col_cost(self, col: int, cost: float) -> None:
         """Change one column's objective coefficient."""
         self.highs.changeColCost(int(col), float(cost))
+        self._cost[int(col)] = float(cost)
 
-    def col_cost(self, col: int) -> float:
-        """One column's objective coefficient."""
-        return float(self.highs.getLp().col_cost_[int(col)])
+    @contextmanager
+    def temporary_costs(self, costs: dict[int, float]) -> Iterator[None]:
+        """Solve with some objective coefficients replaced; restore them afterwards."""
+        saved = {c: self._cost.get(c, 0.0) for c in costs}
+        for c, cost in costs.items():
+            self.set_col_cost(c, cost)
+        try:
+            yield
+        finally:
+            for c, cost in saved.items():
+                self.set_col_cost(c, cost)
 
     def add_col(self, cost: float, lb: float, ub: float, *, integer: bool = False) -> int:
         """Append a column (with no row entries yet); return its index."""
         self.highs.addVar(float(lb), float(ub))
         j = self.highs.getNumCol() - 1
         if cost:
-            self.highs.changeColCost(j, float(cost))
+            self.set_col_cost(j, cost)
         if integer:
             self._set_integrality([j])
         return j

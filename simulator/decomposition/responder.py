@@ -160,16 +160,12 @@ class MicrogridResponder:
         hm, m, w_eta = self.lp.hm, self.lp.model, self.settings.weights.eta
         slack_cols = [hm.col(v) for name in ("sp_plus", "sp_minus", "sq_plus", "sq_minus")
                       for v in getattr(m, name).values()]
-        p_cols = [hm.col(m.mg.p_ex[t]) for t in m.mg.T]
-        saved = {c: hm.col_cost(c) for c in slack_cols + p_cols}
-        for c in slack_cols:
-            hm.set_col_cost(c, 0.0)
-        for c, lam in zip(p_cols, price, strict=True):
-            hm.set_col_cost(c, -w_eta * lam * self.window.slot_hours)
+        costs = dict.fromkeys(slack_cols, 0.0)
+        costs.update({hm.col(m.mg.p_ex[t]): -w_eta * lam * self.window.slot_hours
+                      for t, lam in zip(m.mg.T, price, strict=True)})
         zero = (0.0,) * self.window.slots
-        out = self._lp_at_leaf(0, Point(zero, zero, 0.0))
-        for c, cost in saved.items():
-            hm.set_col_cost(c, cost)
+        with hm.temporary_costs(costs):
+            out = self._lp_at_leaf(0, Point(zero, zero, 0.0))
         if not out.has_solution:
             return None
         return Point(tuple(hm.value(out, m.mg.p_ex[t]) for t in m.mg.T),
@@ -254,14 +250,8 @@ class MicrogridResponder:
         for t, lam in zip(m.mg.T, price, strict=True):
             for var in (m.sp_plus[t], m.sp_minus[t]):
                 costs[hm.col(var)] = float(lam) * self.window.slot_hours
-        saved = {c: hm.col_cost(c) for c in costs}
-        for c, cost in costs.items():
-            hm.set_col_cost(c, cost)
-        try:
+        with hm.temporary_costs(costs):
             return self.milp.solve_at(x)
-        finally:
-            for c, cost in saved.items():
-                hm.set_col_cost(c, cost)
 
     def _integer_check(self, proposal: ExchangeProposal, x_hat: Point, lp_out: SolveOutcome,
                        eps: float, lp_solves: int) -> Response:
