@@ -70,6 +70,8 @@ class SolveOutcome:
         x: Column values, ``None`` without a primal solution.
         row_dual: Row duals (LPs only), ``None`` otherwise.
         wall_s: HiGHS run time.
+        col_dual: Column duals (reduced costs, ``d objective / d bound`` of a column at a
+            bound; LPs only), ``None`` otherwise.
 
     """
 
@@ -79,6 +81,7 @@ class SolveOutcome:
     x: np.ndarray | None
     row_dual: np.ndarray | None
     wall_s: float
+    col_dual: np.ndarray | None = None
 
     @property
     def has_solution(self) -> bool:
@@ -108,6 +111,7 @@ class HighsModel:
         self._row_offset: dict[int, tuple[float, float]] = {}
         self._rhs_cache: dict[int, tuple[int, bool, bool, float, float]] = {}
         self._n_int = 0
+        self._solved = False
         self._compile(relax_integrality)
 
     # ----------------------------------------------------------------- compile
@@ -260,7 +264,9 @@ class HighsModel:
         if time_limit_s is not None:
             self.highs.setOptionValue("time_limit", float(time_limit_s))
         tick = time.perf_counter()
-        status = self._run()
+        cold = not self._solved and not self.is_mip
+        status = self._run_from_scratch() if cold else self._run()  # dual simplex from cold
+        self._solved = True
         if status == "error":  # a warm start gone numerically bad: retry from scratch
             status = self._run_from_scratch()
         if status == "error":
@@ -300,6 +306,9 @@ class HighsModel:
         else:
             bound = obj
             duals = np.asarray(sol.row_dual) if sol.dual_valid else None
+            col_duals = np.asarray(sol.col_dual) if sol.dual_valid else None
+            return SolveOutcome(status, obj, bound, np.asarray(sol.col_value), duals, wall,
+                                col_duals)
         return SolveOutcome(status, obj, bound, np.asarray(sol.col_value), duals, wall)
 
     def value(self, outcome: SolveOutcome, var: Any) -> float:

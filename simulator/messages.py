@@ -111,4 +111,38 @@ class Accept:
     restored: RestoredExchange
 
 
+@dataclass(frozen=True)
+class PriceSignal:
+    """The DSO's marginal value of microgrid i's exchange, per slot (a nodal price).
+
+    ``p_usd_per_kw[t]`` is what one more kW exported at the PCC during slot t is worth to
+    the DSO over the slot (price × slot length), ``q_usd_per_kvar[t]`` the same for
+    reactive power. ``tag`` is the DSO's reference number (to ask for the schedule later).
+    """
+
+    mg: str
+    tag: int
+    p_usd_per_kw: tuple[float, ...]
+    q_usd_per_kvar: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class PriceResponse:
+    """Microgrid i's best answer to a price signal: a Lagrangian cut and a runnable exchange.
+
+    ``bound_usd`` is a proven lower bound on ``L(λ) = min C(y) − Σ λ_P P(y) − Σ λ_Q Q(y)``
+    over everything the microgrid can run (the MILP's dual bound), so
+    ``eta ≥ bound_usd + Σ λ_P P + Σ λ_Q Q`` holds for every exchange the microgrid can
+    run at cost ``eta`` (FORMULATION §3, Lagrangian cut). ``restored`` is the schedule
+    that attains it (runnable, with its true cost): an upper-bound candidate.
+    """
+
+    mg: str
+    tag: int
+    bound_usd: float
+    p_usd_per_kw: tuple[float, ...]
+    q_usd_per_kvar: tuple[float, ...]
+    restored: RestoredExchange
+
+
 Response = UnifiedCut | RestorationCut | BranchNotice | Accept

@@ -202,24 +202,36 @@ class VariantResult:
     solution: Solution
 
 
+#: The two ways the loop can reach the optimum: with the DSO's price signals (default:
+#: Lagrangian cuts settle most windows at once) and with Benders cuts alone (unified cuts,
+#: microgrid-side branching; what the integer machinery tests exercise).
+MODES: dict[str, DecompositionSettings] = {
+    "prices": DecompositionSettings(),
+    "benders": DecompositionSettings(price_signals=False),
+}
+
+
 @pytest.fixture(scope="module")
-def variant_cache() -> dict[str, VariantResult]:
+def variant_cache() -> dict[tuple[str, str], VariantResult]:
     return {}
 
 
 @pytest.fixture(scope="module")
-def solve_variant(base: Scenario, variant_cache: dict[str, VariantResult]
-                  ) -> Callable[[str], VariantResult]:
-    """Solve each variant once per module (monolithic and decomposition)."""
+def solve_variant(base: Scenario, variant_cache: dict[tuple[str, str], VariantResult]
+                  ) -> Callable[..., VariantResult]:
+    """Solve each variant once per module and mode (monolithic once per variant)."""
+    references: dict[str, tuple[Scenario, Solution]] = {}
 
-    def get(name: str) -> VariantResult:
-        if name not in variant_cache:
+    def get(name: str, mode: str = "prices") -> VariantResult:
+        if name not in references:
             spec = VARIANTS.get(name) or SLOW_VARIANTS[name]
             scenario = spec.build(base)
-            variant_cache[name] = VariantResult(
-                scenario, solve_scenario(scenario, "monolithic"),
-                solve_scenario(scenario, "decomposition"))
-        return variant_cache[name]
+            references[name] = scenario, solve_scenario(scenario, "monolithic")
+        if (name, mode) not in variant_cache:
+            scenario, reference = references[name]
+            variant_cache[(name, mode)] = VariantResult(
+                scenario, reference, solve_scenario(scenario, "decomposition", MODES[mode]))
+        return variant_cache[(name, mode)]
 
     return get
 
@@ -234,10 +246,11 @@ def check_variant(result: VariantResult) -> None:
     assert microgrid_problems(result.scenario, sol) == []
 
 
+@pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize("name", list(VARIANTS))
-def test_variant_equals_monolithic(name: str, solve_variant: Callable[[str], VariantResult]
-                                   ) -> None:
-    result = solve_variant(name)
+def test_variant_equals_monolithic(name: str, mode: str,
+                                   solve_variant: Callable[..., VariantResult]) -> None:
+    result = solve_variant(name, mode)
     check_variant(result)
     if name == "stressed":
         curtailed = sum(sum(c) for c in result.reference.network.curtail_kw.values())
@@ -245,28 +258,43 @@ def test_variant_equals_monolithic(name: str, solve_variant: Callable[[str], Var
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize("name", list(SLOW_VARIANTS))
-def test_slow_variant_equals_monolithic(name: str,
-                                        solve_variant: Callable[[str], VariantResult]) -> None:
-    check_variant(solve_variant(name))
+def test_slow_variant_equals_monolithic(name: str, mode: str,
+                                        solve_variant: Callable[..., VariantResult]) -> None:
+    check_variant(solve_variant(name, mode))
 
 
 def test_some_variant_needs_integer_machinery(
-        solve_variant: Callable[[str], VariantResult],
-        variant_cache: dict[str, VariantResult]) -> None:
-    """At least one variant's LP relaxation is not exact: branching had to close the gap."""
+        solve_variant: Callable[..., VariantResult],
+        variant_cache: dict[tuple[str, str], VariantResult]) -> None:
+    """With Benders cuts alone, some variant's LP relaxation is not exact: branching had
+    to close the gap (with price signals the same variants settle without it)."""
     for name in VARIANTS:
-        solve_variant(name)
-    print("\nvariant              iterations  branches  unified  closed by    wall s")
-    for name, res in variant_cache.items():
+        for mode in MODES:
+            solve_variant(name, mode)
+    print("\nvariant              mode     iterations  branches  unified  lagr.  closed by  wall s")
+    for (name, mode), res in variant_cache.items():
         info = res.solution.info
-        print(f"{name:<20} {info['iterations']:>10} {info['cuts']['branch']:>9} "
-              f"{info['cuts']['unified']:>8}  {info.get('integer_gap_closed_by', '-'):<10} "
-              f"{res.solution.wall_s:>7.2f}")
-    branched = [n for n, r in variant_cache.items() if r.solution.info["cuts"]["branch"] > 0]
-    assert branched, "no variant exercised microgrid-side branching"
-    for name in branched:
-        assert variant_cache[name].solution.info["integer_gap_closed_by"] == "branch", name
+        print(f"{name:<20} {mode:<8} {info['iterations']:>10} {info['cuts']['branch']:>9} "
+              f"{info['cuts']['unified']:>8} {info['cuts']['lagrangian']:>6}  "
+              f"{info.get('integer_gap_closed_by', '-'):<10} {res.solution.wall_s:>7.2f}")
+    branched = [key for key, r in variant_cache.items()
+                if r.solution.info["cuts"]["branch"] > 0]
+    assert any(mode == "benders" for _, mode in branched), (
+        "no variant exercised microgrid-side branching")
+    for key in branched:
+        assert variant_cache[key].solution.info["integer_gap_closed_by"] == "branch", key
+
+
+def test_price_signals_settle_the_unconstrained_variants_at_once(
+        solve_variant: Callable[..., VariantResult]) -> None:
+    """Where the network does not bind, the nodal prices are the utility price and each
+    microgrid's Lagrangian cut is tight at its price response: one iteration, no branch."""
+    for name in ("startup_x6", "small_pcc_150", "perturbed_0"):
+        info = solve_variant(name, "prices").solution.info
+        assert info["iterations"] == 1 and info["cuts"]["branch"] == 0, (name, info)
+        assert info["cuts"]["lagrangian"] == 6
 
 
 # ---------------------------------------------------------------------------- restoration
@@ -362,10 +390,11 @@ def test_two_workers_give_the_same_schedule(base: Scenario,
 
 
 def test_without_stabilisation_same_optimum_more_iterations(
-        base: Scenario, network: NetworkData, seed_run: tuple[Solution, Decomposition],
+        base: Scenario, network: NetworkData,
         seed_reference: Solution) -> None:
-    in_out, _ = seed_run
-    plain, _ = run_decomposition(base, network, DecompositionSettings(stabilisation="none"))
+    in_out, _ = run_decomposition(base, network, DecompositionSettings(price_signals=False))
+    plain, _ = run_decomposition(base, network, DecompositionSettings(stabilisation="none",
+                                                                      price_signals=False))
     print(f"\nseed iterations: in-out {in_out.info['iterations']}, "
           f"none {plain.info['iterations']}")
     assert plain.status == "optimal"

@@ -33,6 +33,8 @@ from simulator.messages import (
     BranchNotice,
     ExchangeBounds,
     ExchangeProposal,
+    PriceResponse,
+    PriceSignal,
     RestorationCut,
     RestoredExchange,
     UnifiedCut,
@@ -43,7 +45,7 @@ from simulator.solve import solve_scenario
 from simulator.windows import microgrid_window, network_window
 
 MESSAGE_TYPES = (ExchangeBounds, ExchangeProposal, UnifiedCut, RestorationCut, BranchNotice,
-                 Accept, RestoredExchange)
+                 Accept, RestoredExchange, PriceSignal, PriceResponse)
 PRIVATE_TYPES = (Microgrid, Generator, Storage, Renewable, MicrogridWindow, MicrogridState)
 FORBIDDEN_WORDS = ("generator", "dg", "storage", "ess", "renewable", "soc", "commit")
 SKIPPED_MODULES = ("pyomo", "highspy", "pandas", "numpy")
@@ -84,6 +86,19 @@ class RecordingPool:
         self.to_dso.extend(out)
         return out
 
+    def price_responses(self, signals: Sequence[PriceSignal]) -> list:
+        self.calls.append("price_responses")
+        self.to_mcs.extend(signals)
+        out = self.inner.price_responses(signals)
+        self.to_dso.extend(r for r in out if r is not None)
+        return out
+
+    def warm_start_cuts(self) -> list:
+        self.calls.append("warm_start_cuts")
+        out = self.inner.warm_start_cuts()
+        self.to_dso.extend(out)
+        return out
+
     def schedules(self, tags: dict[str, int]) -> list[MicrogridSchedule]:
         self.calls.append("schedules")
         out = self.inner.schedules(tags)
@@ -98,8 +113,7 @@ class RecordingPool:
 Run = tuple[Decomposition, RecordingPool, Solution, Scenario]
 
 
-def run_recorded(scenario: Scenario) -> Run:
-    settings = DecompositionSettings()
+def run_recorded(scenario: Scenario, settings: DecompositionSettings) -> Run:
     windows = [microgrid_window(scenario, mg) for mg in scenario.microgrids]
     pool = RecordingPool(LocalPool(windows, settings))
     try:
@@ -116,11 +130,15 @@ def base() -> Scenario:
     return load_scenario("ieee123-nmg")
 
 
-@pytest.fixture(scope="module", params=["seed", "small_pcc_150"])
+@pytest.fixture(scope="module", params=["seed", "small_pcc_150", "stressed"])
 def run(request: pytest.FixtureRequest, base: Scenario) -> Run:
+    """The seed and the stressed case with price signals (the default), small_pcc(150)
+    with Benders cuts alone (it branches)."""
     builders: dict[str, Callable[[Scenario], Scenario]] = {
-        "seed": lambda s: s, "small_pcc_150": lambda s: variants.small_pcc(s, 150.0, 100.0)}
-    return run_recorded(builders[request.param](base))
+        "seed": lambda s: s, "small_pcc_150": lambda s: variants.small_pcc(s, 150.0, 100.0),
+        "stressed": variants.stressed}
+    settings = DecompositionSettings(price_signals=request.param != "small_pcc_150")
+    return run_recorded(builders[request.param](base), settings)
 
 
 # ---------------------------------------------------------------------------- audit helpers
@@ -232,7 +250,9 @@ def test_run_converges_through_the_proxy(run: Run) -> None:
     reference = solve_scenario(scenario, "monolithic")
     assert abs(sol.objective_usd - reference.objective_usd) <= 1e-6 * abs(
         reference.objective_usd)
-    assert {type(m) for m in pool.to_mcs if not isinstance(m, float)} == {ExchangeProposal}
+    sent = {type(m) for m in pool.to_mcs if not isinstance(m, float)}
+    assert ExchangeProposal in sent and sent <= {ExchangeProposal, PriceSignal}
+    assert (PriceSignal in sent) == dec.settings.price_signals
     assert len(pool.to_dso) > len(scenario.microgrids)
 
 
@@ -240,11 +260,12 @@ def test_every_message_is_a_frozen_coupling_record(run: Run) -> None:
     _, pool, _, _ = run
     problems = [p for m in messages(pool) for p in field_problems(m)]
     assert problems == []
-    assert all(isinstance(e, float) for e in pool.to_mcs if not isinstance(e, ExchangeProposal))
+    assert all(isinstance(e, float) for e in pool.to_mcs
+               if not isinstance(e, ExchangeProposal | PriceSignal))
 
 
 def test_messages_cannot_be_modified(run: Run) -> None:
-    _, pool, _, _ = run
+    dec, pool, _, _ = run
     one_of_each: dict[type, Any] = {}
     for m in messages(pool):
         one_of_each.setdefault(type(m), m)
@@ -258,6 +279,8 @@ def test_messages_cannot_be_modified(run: Run) -> None:
             setattr(msg, first, getattr(msg, first))
     assert {ExchangeBounds, ExchangeProposal, UnifiedCut, Accept,
             RestoredExchange} <= set(one_of_each)
+    if dec.settings.price_signals:
+        assert {PriceSignal, PriceResponse} <= set(one_of_each)
 
 
 def test_branch_node_ids_are_anonymous_ints(run: Run) -> None:

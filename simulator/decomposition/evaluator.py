@@ -41,6 +41,18 @@ class NetworkEvaluator:
                 self.hm.set_col_bounds(col, q, q)
         return self.hm.solve()
 
+    def marginal_values(self, outcome: SolveOutcome
+                        ) -> dict[str, tuple[tuple[float, ...], tuple[float, ...]]]:
+        """What one more kW / kvar exported by each microgrid is worth, per slot ($).
+
+        Minus the reduced cost of each fixed exchange column: the nodal price of the
+        network LP at the microgrid's bus (energy price, plus whatever binding voltage,
+        flow or AC-cut rows add), times the slot length.
+        """
+        d = outcome.col_dual
+        return {mg: (tuple(-float(d[c]) for c in p_cols), tuple(-float(d[c]) for c in q_cols))
+                for mg, (p_cols, q_cols) in self._cols.items()}
+
     def add_cut(self, slot: int, keys: list, coefs: list[float], rhs: float) -> None:
         """Add a network cut ``Σ coefs·x[keys] ≤ rhs`` on one slot's variables (AC cuts).
 

@@ -26,6 +26,7 @@ from simulator.messages import (
     Accept,
     BranchNotice,
     ExchangeProposal,
+    PriceSignal,
     RestorationCut,
     RestoredExchange,
     UnifiedCut,
@@ -140,10 +141,15 @@ class Decomposition:
         self.best = _Incumbent()
         self.latest: dict[str, tuple[int, RestoredExchange]] = {}
         self.phase = "lp"
-        self.core = _Core({e.mg: ((0.0,) * window.slots, (0.0,) * window.slots, e.eta_ub_usd)
-                           for e in window.exchanges})
+        self.core = self._initial_core()
         self.validator_cuts = 0
         self.validation_reports: dict[int, Any] = {}
+        self._price_tag = 0
+
+    def _initial_core(self) -> _Core:
+        slots = self.window.slots
+        return _Core({e.mg: ((0.0,) * slots, (0.0,) * slots, e.eta_ub_usd)
+                      for e in self.window.exchanges})
 
     def _upper_bound(self, restored: dict[str, tuple[int, RestoredExchange]]) -> None:
         """Combine each microgrid's latest restored exchange; keep the best network-feasible.
@@ -207,6 +213,11 @@ class Decomposition:
             if rest is not None:
                 restored[proposal.mg] = (proposal.tag, rest)
         self._upper_bound(restored)
+        every = self.settings.price_every
+        if new_cut and self.settings.price_signals and every and iteration % every == 0:
+            out = self.evaluator.evaluate(self.master.exchanges(sol))
+            if out.status == "optimal":
+                self._price_round(self._price_signals(out))
         status = None
         if not new_cut and sol.integral and self._validate(restored) == 0:
             status = "optimal"
@@ -243,22 +254,54 @@ class Decomposition:
         self.validator_cuts += len(cuts)
         return len(cuts)
 
+    def _price_signals(self, at: Any = None) -> list[PriceSignal]:
+        """Nodal prices of the network LP at an evaluated point (default: the incumbent;
+        the utility price without one)."""
+        at = at if at is not None else self.best.outcome
+        if at is not None:
+            values = self.evaluator.marginal_values(at)
+        else:
+            dt = self.window.slot_hours
+            p = tuple(float(lam) * dt for lam in self.window.price_usd_per_kwh)
+            values = {e.mg: (p, (0.0,) * len(p)) for e in self.window.exchanges}
+        signals = []
+        for mg, (p, q) in values.items():
+            self._price_tag -= 1
+            signals.append(PriceSignal(mg, self._price_tag, p, q))
+        return signals
+
+    def _price_round(self, signals: list[PriceSignal]) -> None:
+        """Send price signals; add the Lagrangian cuts; try the answers as an incumbent."""
+        restored = {}
+        for response in self.pool.price_responses(signals):
+            if response is not None:
+                self.master.add_lagrangian_cut(response)
+                restored[response.mg] = (response.tag, response.restored)
+        self._upper_bound(restored)
+
     def run(self) -> Solution:
         """Iterate to convergence or a limit; return the schedule and its statistics."""
         tick = time.perf_counter()
         starts = {}
-        for message in self.pool.initial_cuts(self.settings.warm_start_cuts):
+        st = self.settings
+        for message in self.pool.initial_cuts(st.warm_start_cuts and not st.price_signals):
             if isinstance(message, Accept):
                 starts[message.mg] = (0, message.restored)
             else:
                 self.master.add_unified_cut(message)
         self._upper_bound(starts)
+        if self.settings.price_signals:
+            self._price_round(self._price_signals())
         status, lb = "not_converged", float("nan")
         for iteration in range(1, self.settings.max_iterations + 1):
             stop, lb = self._iterate(iteration)
             if stop is not None:
                 status = stop
                 break
+            if iteration == 1 and st.warm_start_cuts and st.price_signals:
+                for cut in self.pool.warm_start_cuts():  # prices alone did not settle it
+                    self.master.add_unified_cut(cut)
+                self.core = self._initial_core()
             if time.perf_counter() - tick > self.settings.time_limit_s:
                 break
         return self._solution(status, lb, time.perf_counter() - tick)
@@ -266,7 +309,7 @@ class Decomposition:
     def _solution(self, status: str, lb: float, wall_s: float) -> Solution:
         info = {"iterations": len(self.records), "lower_bound_usd": lb,
                 "cuts": {k: int(self.master.cut_counts.get(k, 0))
-                         for k in ("unified", "restoration", "branch", "ac")},
+                         for k in ("unified", "lagrangian", "restoration", "branch", "ac")},
                 "integer_method": self.settings.integer_method,
                 "stabilisation": self.settings.stabilisation}
         if not self.best.tags:

@@ -16,7 +16,14 @@ import numpy as np
 
 from simulator.decomposition.branch_and_bound import branch_and_bound
 from simulator.highs_model import INF, LP_RESOLVE_OPTIONS, HighsModel, SolveOutcome
-from simulator.messages import BranchNotice, ExchangeProposal, RestorationCut, UnifiedCut
+from simulator.messages import (
+    BranchNotice,
+    ExchangeProposal,
+    PriceResponse,
+    RestorationCut,
+    RestoredExchange,
+    UnifiedCut,
+)
 from simulator.models.lindistflow import NetworkWindow
 from simulator.models.master import build_master, slot_variables
 
@@ -108,6 +115,21 @@ class MasterProblem:
             self.hm.add_row([*cols, self._selector[(cut.mg, cut.leaf)]], [*coefs, const],
                             -INF, 0.0)
         self.cut_counts["unified"] += 1
+
+    def add_lagrangian_cut(self, response: PriceResponse) -> None:
+        """Add ``eta ≥ L + Σ λ_P P + Σ λ_Q Q`` on the root (valid at every branch leaf).
+
+        ``L`` bounds the microgrid's whole MILP value function from below, so the cut holds
+        for every exchange the microgrid can run, whichever leaf its schedule lies in.
+        """
+        cols, coefs = [self.eta_col[response.mg]], [1.0]
+        for col, lam in zip([*self.p_cols[response.mg], *self.q_cols[response.mg]],
+                            [*response.p_usd_per_kw, *response.q_usd_per_kvar], strict=True):
+            if abs(lam) > _TINY:
+                cols.append(col)
+                coefs.append(-lam)
+        self.hm.add_row(cols, coefs, response.bound_usd, INF)
+        self.cut_counts["lagrangian"] += 1
 
     def add_branch(self, notice: BranchNotice) -> None:
         """Split a node: selectors ``y_parent = y_c0 + y_c1`` and copies ``x_p = x_c0 + x_c1``.
@@ -239,6 +261,14 @@ class MasterProblem:
         integral = all(abs(x[c] - round(x[c])) <= 1e-6 for c in self._binaries)
         return MasterSolution(status, float(bound), float(out.objective), self._proposals(x),
                               integral, out)
+
+    def exchanges(self, sol: MasterSolution) -> dict[str, RestoredExchange]:
+        """The exchanges of a solution (root copies; ``cost_usd`` carries eta)."""
+        x = sol.outcome.x
+        return {mg: RestoredExchange(tuple(float(x[c]) for c in self.p_cols[mg]),
+                                     tuple(float(x[c]) for c in self.q_cols[mg]),
+                                     float(x[self.eta_col[mg]]))
+                for mg in self.p_cols}
 
     def _start(self) -> dict[int, float] | None:
         if self._last_x is None:

@@ -16,7 +16,15 @@ from typing import Any, Protocol
 from simulator.decomposition.responder import MicrogridResponder, ResponseStats
 from simulator.decomposition.settings import DecompositionSettings
 from simulator.errors import SolverError
-from simulator.messages import Accept, ExchangeBounds, ExchangeProposal, Response, UnifiedCut
+from simulator.messages import (
+    Accept,
+    ExchangeBounds,
+    ExchangeProposal,
+    PriceResponse,
+    PriceSignal,
+    Response,
+    UnifiedCut,
+)
 from simulator.models.microgrid import MicrogridWindow
 from simulator.schedule import MicrogridSchedule
 
@@ -41,6 +49,12 @@ class ResponderPool(Protocol):
     def load(self, windows: Sequence[MicrogridWindow]) -> None:
         """Start a new window with new private data."""
 
+    def price_responses(self, signals: Sequence[PriceSignal]) -> list[PriceResponse | None]:
+        """One answer per price signal, in the same order (``None``: no schedule found)."""
+
+    def warm_start_cuts(self) -> list[UnifiedCut]:
+        """Each controller's probe cuts around its starting point (after initial_cuts)."""
+
 
 class _Group:
     """A set of responders; the unit of work of one process."""
@@ -63,6 +77,10 @@ class _Group:
                 r = self.responders[p.mg]
                 out.append((r.respond(p, eps), r.last_stats))
             return out
+        if command == "warm_start_cuts":
+            return [c for r in self.responders.values() for c in r.warm_start_cuts()]
+        if command == "prices":
+            return [self.responders[s.mg].respond_to_price(s) for s in payload]
         if command == "initial_cuts":
             return [c for r in self.responders.values() for c in r.initial_cuts(payload)]
         if command == "schedules":
@@ -91,6 +109,14 @@ class LocalPool:
     def initial_cuts(self, warm_start: bool = True) -> list[UnifiedCut | Accept]:
         """Each controller's runnable starting point and (optionally) warm-start cuts."""
         return self._group.handle("initial_cuts", warm_start)
+
+    def price_responses(self, signals: Sequence[PriceSignal]) -> list[PriceResponse | None]:
+        """One answer per price signal, in the same order."""
+        return self._group.handle("prices", list(signals))
+
+    def warm_start_cuts(self) -> list[UnifiedCut]:
+        """Each controller's probe cuts around its starting point."""
+        return self._group.handle("warm_start_cuts", None)
 
     def load(self, windows: Sequence[MicrogridWindow]) -> None:
         """Start a new window: every controller builds its models for its new data."""
@@ -181,6 +207,21 @@ class ProcessPool:
     def initial_cuts(self, warm_start: bool = True) -> list[UnifiedCut | Accept]:
         """Each controller's runnable starting point and (optionally) warm-start cuts."""
         parts = self._broadcast([("initial_cuts", warm_start)] * len(self._conns))
+        return self._in_order([c for part in parts for c in part])
+
+    def price_responses(self, signals: Sequence[PriceSignal]) -> list[PriceResponse | None]:
+        """One answer per price signal, in the same order."""
+        split: list[list[PriceSignal]] = [[] for _ in self._conns]
+        for s in signals:
+            split[self._owner[s.mg]].append(s)
+        parts = self._broadcast([("prices", s) for s in split])
+        by_tag = {s.tag: r for s_, part in zip(split, parts, strict=True)
+                  for s, r in zip(s_, part, strict=True)}
+        return [by_tag[s.tag] for s in signals]
+
+    def warm_start_cuts(self) -> list[UnifiedCut]:
+        """Each controller's probe cuts around its starting point."""
+        parts = self._broadcast([("warm_start_cuts", None)] * len(self._conns))
         return self._in_order([c for part in parts for c in part])
 
     def _in_order(self, messages: list[Any]) -> list[Any]:

@@ -15,12 +15,14 @@ import pyomo.environ as pyo
 
 from simulator.decomposition.settings import DecompositionSettings
 from simulator.decomposition.tree import BranchTree
-from simulator.highs_model import LP_RESOLVE_OPTIONS, HighsModel, SolveOutcome
+from simulator.highs_model import INF, LP_RESOLVE_OPTIONS, HighsModel, SolveOutcome
 from simulator.messages import (
     Accept,
     BranchNotice,
     ExchangeBounds,
     ExchangeProposal,
+    PriceResponse,
+    PriceSignal,
     Response,
     RestorationCut,
     RestoredExchange,
@@ -88,9 +90,33 @@ class _Elastic:
             from pyomo.repn import generate_standard_repn
 
             repn = generate_standard_repn(self.model.mg.cost_usd.expr)
+            if repn.constant:
+                raise ValueError("microgrid cost expression with a constant term")
             self._cost = [(self.hm.col(v), float(c))
                           for v, c in zip(repn.linear_vars, repn.linear_coefs, strict=True)]
         return self._cost
+
+    def price_response(self, signal: PriceSignal) -> tuple[SolveOutcome, float] | None:
+        """Minimise ``C − Σ λ_P P_ex − Σ λ_Q Q_ex`` with the exchange free.
+
+        The elastic slacks and ``s_eta`` cost nothing and eta_hat is lifted out of reach,
+        so the coupling rows do not bind; the MG's own cost terms carry the objective.
+        Returns the outcome and its proven lower bound (``None`` without a solution).
+        """
+        hm, m = self.hm, self.model
+        slacks = [m.sp_plus, m.sp_minus, m.sq_plus, m.sq_minus]
+        costs = {hm.col(v): 0.0 for comp in slacks for v in comp.values()}
+        costs[hm.col(m.s_eta)] = 0.0
+        costs.update(dict(self._cost_terms()))
+        for t, lp, lq in zip(m.mg.T, signal.p_usd_per_kw, signal.q_usd_per_kvar, strict=True):
+            costs[hm.col(m.mg.p_ex[t])] = -lp
+            costs[hm.col(m.mg.q_ex[t])] = -lq
+        hm.set_rhs([m.couple_eta], [INF])
+        with hm.temporary_costs(costs):
+            out = hm.solve()
+        if not out.has_solution or out.status != "optimal":
+            return None
+        return out, float(out.bound)
 
 
 class MicrogridResponder:
@@ -134,8 +160,15 @@ class MicrogridResponder:
             return []
         self._restored[0] = base
         restored = self.milp.exchange(base)
-        cuts = [*self._probe_cuts(0, restored), *self._price_cuts()] if warm_start else []
-        return [Accept(mg=self.name, restored=restored), *cuts]
+        return [Accept(mg=self.name, restored=restored),
+                *(self.warm_start_cuts() if warm_start else [])]
+
+    def warm_start_cuts(self) -> list[UnifiedCut]:
+        """Unified cuts at the probes around the starting schedule and at price responses."""
+        if 0 not in self._restored:
+            return []
+        return [*self._probe_cuts(0, self.milp.exchange(self._restored[0])),
+                *self._price_cuts()]
 
     def _price_cuts(self, levels: tuple[float, ...] = (0.7, 1.0, 1.4)) -> list[UnifiedCut]:
         """Optimality cuts at the microgrid's LP price response to the public price signal.
@@ -179,6 +212,23 @@ class MicrogridResponder:
             if out.has_solution and out.objective > 1e-9:
                 cuts.append(self._unified_cut(leaf, point, out))
         return cuts
+
+    def respond_to_price(self, signal: PriceSignal) -> PriceResponse | None:
+        """Answer a price signal with a Lagrangian cut and the schedule that attains it.
+
+        The restoration MILP is solved with the exchange free and the microgrid's cost
+        minus the exchange's value at the signal's prices; its dual bound is ``L(λ)`` and
+        its incumbent a runnable schedule, stored under the signal's tag.
+        """
+        solved = self.milp.price_response(signal)
+        if solved is None:
+            return None
+        out, bound = solved
+        self._restored[signal.tag] = out
+        return PriceResponse(mg=self.name, tag=signal.tag, bound_usd=bound,
+                             p_usd_per_kw=signal.p_usd_per_kw,
+                             q_usd_per_kvar=signal.q_usd_per_kvar,
+                             restored=self.milp.exchange(out))
 
     # ------------------------------------------------------------------ LP side
     def _lp_at_leaf(self, leaf: int, x: Point) -> SolveOutcome:

@@ -26,7 +26,16 @@ class DecompositionSettings:
         master_time_limit_s: Time limit of one master MILP solve.
         weights: Elastic slack weights of the subproblems.
         workers: Microgrid-controller processes (1: in-process).
-        warm_start_cuts: Controllers send unified cuts at probe points before iterating.
+        warm_start_cuts: Controllers send unified cuts at probe points around their
+            starting schedule: before iterating, or, with price signals, only when the
+            first iteration did not already close the gap.
+        restore_every: Every this many iterations the controllers also return an
+            economically restored schedule near the proposal (for the upper bound).
+        price_signals: Before iterating, the DSO sends each controller the network LP's
+            nodal prices at the incumbent; the controllers answer with a Lagrangian cut
+            and the schedule that attains it (docs/decisions.md).
+        price_every: With price signals, every this many iterations the DSO also sends
+            the nodal prices at the master's proposal (0: only before iterating).
 
     """
 
@@ -43,3 +52,5 @@ class DecompositionSettings:
     workers: int = 1
     warm_start_cuts: bool = True
     restore_every: int = 20
+    price_signals: bool = True
+    price_every: int = 0
