@@ -255,8 +255,10 @@ class Decomposition:
         return len(cuts)
 
     def _price_signals(self, at: Any = None) -> list[PriceSignal]:
-        """Nodal prices of the network LP at an evaluated point (default: the incumbent;
-        the utility price without one)."""
+        """Nodal prices of the network LP at an evaluated point.
+
+        The default point is the incumbent; without one, the utility price is sent.
+        """
         at = at if at is not None else self.best.outcome
         if at is not None:
             values = self.evaluator.marginal_values(at)
