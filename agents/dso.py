@@ -17,7 +17,7 @@ import mesa
 from scenarios.network import NetworkData
 from scenarios.schema import Scenario
 from scenarios.series import ScenarioSeries
-from simulator.decomposition.loop import Decomposition
+from simulator.decomposition.loop import Decomposition, NetworkModels
 from simulator.decomposition.pool import ResponderPool
 from simulator.decomposition.settings import DecompositionSettings
 from simulator.messages import RestoredExchange
@@ -54,6 +54,7 @@ class DSOAgent(mesa.Agent):
         self._network, self._series = network, series
         self._settings, self._ac_cuts = settings, ac_cuts
         self._validator: NetworkValidator | None = None
+        self._models: NetworkModels | None = None
         self.ac_report: ValidationReport | None = None
         self.plan: NetworkSchedule | None = None
         self.plan_start = 0
@@ -72,8 +73,10 @@ class DSOAgent(mesa.Agent):
         if self._validator is None:  # the pandapower feeder is built once per run
             self._validator = window_validator(window)
         cuts = ACCutGenerator(self._validator, window)
-        engine = (ACDecomposition(window, pool, self._settings, cuts) if self._ac_cuts
-                  else Decomposition(window, pool, self._settings))
+        engine = (ACDecomposition(window, pool, self._settings, cuts, self._models)
+                  if self._ac_cuts else
+                  Decomposition(window, pool, self._settings, models=self._models))
+        self._models = engine.models  # re-loaded by the next window of the same length
         solution = engine.run()
         self.plan, self.plan_start = solution.network, start
         self.ac_report = self._check(cuts, solution)

@@ -113,6 +113,7 @@ class HighsModel:
         self._n_int = 0
         self._solved = False
         self._compile(relax_integrality)
+        self._compiled = (self.num_rows, self.num_cols)
 
     # ----------------------------------------------------------------- compile
     def _compile(self, relax: bool) -> None:
@@ -219,6 +220,28 @@ class HighsModel:
             info = (self._row[key], con.has_lb(), con.has_ub(), *self._row_offset[key])
             self._rhs_cache[key] = info
         return info
+
+    def set_cols_bounds(self, cols: Any, lb: Any, ub: Any) -> None:
+        """Change several columns' bounds at once."""
+        idx = np.asarray(cols, dtype=np.int32)
+        lo = np.broadcast_to(np.asarray(lb, dtype=float), idx.shape).copy()
+        hi = np.broadcast_to(np.asarray(ub, dtype=float), idx.shape).copy()
+        self.highs.changeColsBounds(len(idx), idx, lo, hi)
+
+    def truncate(self) -> None:
+        """Drop every row and column appended since compilation (cuts, branch selectors).
+
+        HiGHS keeps the basis of the remaining rows and columns, so the next solve starts
+        warm from the last one.
+        """
+        rows, cols = self._compiled
+        if self.num_rows > rows:
+            extra = np.arange(rows, self.num_rows, dtype=np.int32)
+            self.highs.deleteRows(len(extra), extra)
+        if self.num_cols > cols:
+            extra = np.arange(cols, self.num_cols, dtype=np.int32)
+            self.highs.deleteCols(len(extra), extra)
+            self._cost = {j: c for j, c in self._cost.items() if j < cols}
 
     def set_col_bounds(self, col: int, lb: float, ub: float) -> None:
         """Change one column's bounds."""

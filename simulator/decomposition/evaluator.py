@@ -6,8 +6,10 @@ from collections.abc import Mapping
 
 import pyomo.environ as pyo
 
+from simulator.decomposition.reload import NetworkReloader
 from simulator.highs_model import INF, HighsModel, SolveOutcome
 from simulator.messages import RestoredExchange
+from simulator.models.lindistflow import NetworkWindow
 from simulator.models.master import slot_variables
 from simulator.schedule import NetworkSchedule, extract_network
 
@@ -30,6 +32,11 @@ class NetworkEvaluator:
         net = self.model.net
         self._cols = {i: ([self.hm.col(net.p_ex[i, t]) for t in net.T],
                           [self.hm.col(net.q_ex[i, t]) for t in net.T]) for i in net.MG}
+        self._reloader = NetworkReloader(self.hm, net)
+
+    def reload(self, previous: NetworkWindow, window: NetworkWindow) -> None:
+        """Sync this LP with the next window (the master already updated the Pyomo model)."""
+        self._reloader.load(previous, window, update_block=False)
 
     def evaluate(self, exchanges: Mapping[str, RestoredExchange]) -> SolveOutcome:
         """Solve the network LP with every exchange fixed to the given values."""
@@ -42,14 +49,16 @@ class NetworkEvaluator:
         return self.hm.solve()
 
     def marginal_values(self, outcome: SolveOutcome
-                        ) -> dict[str, tuple[tuple[float, ...], tuple[float, ...]]]:
+                        ) -> dict[str, tuple[tuple[float, ...], tuple[float, ...]]] | None:
         """What one more kW / kvar exported by each microgrid is worth, per slot ($).
 
         Minus the reduced cost of each fixed exchange column: the nodal price of the
         network LP at the microgrid's bus (energy price, plus whatever binding voltage,
-        flow or AC-cut rows add), times the slot length.
+        flow or AC-cut rows add), times the slot length. ``None`` without valid duals.
         """
         d = outcome.col_dual
+        if d is None:  # HiGHS reported no valid duals
+            return None
         return {mg: (tuple(-float(d[c]) for c in p_cols), tuple(-float(d[c]) for c in q_cols))
                 for mg, (p_cols, q_cols) in self._cols.items()}
 

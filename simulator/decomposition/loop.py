@@ -31,7 +31,7 @@ from simulator.messages import (
     RestoredExchange,
     UnifiedCut,
 )
-from simulator.models.lindistflow import NetworkWindow
+from simulator.models.lindistflow import NetworkWindow, same_shape
 from simulator.schedule import NetworkSchedule, Solution
 
 
@@ -120,6 +120,26 @@ def _apply(master: MasterProblem, reply: Reply) -> tuple[McReply, RestoredExchan
     return McReply("accept", stats.f_d, stats.f_f), response.restored, False
 
 
+@dataclass
+class NetworkModels:
+    """The DSO's compiled master and network LP, kept from one window to the next."""
+
+    master: MasterProblem
+    evaluator: NetworkEvaluator
+
+    @classmethod
+    def for_window(cls, window: NetworkWindow, settings: DecompositionSettings,
+                   previous: NetworkModels | None = None) -> NetworkModels:
+        """Re-load ``previous`` with the window's data if it has its shape, else build."""
+        if previous is not None and same_shape(previous.master.window, window):
+            previous.evaluator.reload(previous.master.window, window)
+            previous.master.reload(window)
+            return previous
+        master = MasterProblem(window, time_limit_s=settings.master_time_limit_s,
+                               mip_rel_gap=settings.rel_gap / 10)
+        return cls(master, NetworkEvaluator(master.model))
+
+
 class Decomposition:
     """One window's DSO–microgrid iteration.
 
@@ -128,15 +148,16 @@ class Decomposition:
         pool: The microgrid controllers.
         settings: Tolerances, limits, stabilisation and integer method.
         validator: Optional network validator (AC power flow) run when all accept.
+        models: The previous window's compiled models, re-loaded when the shapes match.
 
     """
 
     def __init__(self, window: NetworkWindow, pool: ResponderPool,
-                 settings: DecompositionSettings, validator: Validator | None = None):
+                 settings: DecompositionSettings, validator: Validator | None = None,
+                 models: NetworkModels | None = None):
         self.window, self.pool, self.settings, self.validator = window, pool, settings, validator
-        self.master = MasterProblem(window, time_limit_s=settings.master_time_limit_s,
-                                    mip_rel_gap=settings.rel_gap / 10)
-        self.evaluator = NetworkEvaluator(self.master.model)
+        self.models = NetworkModels.for_window(window, settings, models)
+        self.master, self.evaluator = self.models.master, self.models.evaluator
         self.records: list[IterationRecord] = []
         self.best = _Incumbent()
         self.latest: dict[str, tuple[int, RestoredExchange]] = {}
@@ -257,12 +278,11 @@ class Decomposition:
     def _price_signals(self, at: Any = None) -> list[PriceSignal]:
         """Nodal prices of the network LP at an evaluated point.
 
-        The default point is the incumbent; without one, the utility price is sent.
+        The default point is the incumbent; without one (or without valid duals), the utility price.
         """
         at = at if at is not None else self.best.outcome
-        if at is not None:
-            values = self.evaluator.marginal_values(at)
-        else:
+        values = self.evaluator.marginal_values(at) if at is not None else None
+        if values is None:
             dt = self.window.slot_hours
             p = tuple(float(lam) * dt for lam in self.window.price_usd_per_kwh)
             values = {e.mg: (p, (0.0,) * len(p)) for e in self.window.exchanges}

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from simulator.decomposition.branch_and_bound import branch_and_bound
+from simulator.decomposition.reload import NetworkReloader
 from simulator.highs_model import INF, LP_RESOLVE_OPTIONS, HighsModel, SolveOutcome
 from simulator.messages import (
     BranchNotice,
@@ -62,26 +63,44 @@ class MasterProblem:
 
     def __init__(self, window: NetworkWindow, *, time_limit_s: float = 60.0,
                  mip_rel_gap: float = 1e-7):
-        self.window = window
         self.model = build_master(window)
         self.hm = HighsModel(self.model, options=LP_RESOLVE_OPTIONS)
         self.time_limit_s = time_limit_s
-        self.bounds = {e.mg: e for e in window.exchanges}
         net = self.model.net
         self.slots = list(net.T)
         self.p_cols = {i: [self.hm.col(net.p_ex[i, t]) for t in net.T] for i in net.MG}
         self.q_cols = {i: [self.hm.col(net.q_ex[i, t]) for t in net.T] for i in net.MG}
         self.eta_col = {i: self.hm.col(self.model.eta[i]) for i in net.MG}
+        self.rel_gap = mip_rel_gap
+        self._reloader = NetworkReloader(self.hm, net)
+        self._begin(window)
+
+    def _begin(self, window: NetworkWindow) -> None:
+        """Empty cut and branch bookkeeping for ``window``."""
+        self.window = window
+        self.bounds = {e.mg: e for e in window.exchanges}
         self._selector: dict[tuple[str, int], int] = {}
-        self._copy: dict[tuple[str, int], list[int]] = {(i, 0): self._cols(i) for i in net.MG}
+        self._copy: dict[tuple[str, int], list[int]] = {(i, 0): self._cols(i)
+                                                        for i in self.p_cols}
         self._children: dict[tuple[str, int], tuple[int, int]] = {}
         self.cut_counts: Counter[str] = Counter()
         self._binaries: list[int] = []
         self._upper: dict[int, float] = {}
-        self.rel_gap = mip_rel_gap
         self.nodes = 0
         self._last_x: np.ndarray | None = None
         self._next_tag = 0
+
+    def reload(self, window: NetworkWindow) -> None:
+        """Start the next window of the same shape: new data, no cuts (nothing rebuilt).
+
+        The Pyomo model is updated too (the network LP compiled from it only syncs its
+        own HiGHS copy, :meth:`NetworkEvaluator.reload`).
+        """
+        self._reloader.load(self.window, window, update_block=True)
+        for e in window.exchanges:
+            self.hm.set_col_bounds(self.eta_col[e.mg], 0.0, e.eta_ub_usd)
+            self.model.eta[e.mg].setub(e.eta_ub_usd)
+        self._begin(window)
 
     # ------------------------------------------------------------------ cuts
     def _box(self, mg: str) -> tuple[list[float], list[float]]:

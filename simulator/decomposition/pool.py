@@ -63,10 +63,16 @@ class _Group:
         self.settings = settings
         self.responders = {w.spec.name: MicrogridResponder(w, settings) for w in windows}
 
+    def _reloaded(self, window: MicrogridWindow) -> MicrogridResponder:
+        """The controller's responder moved to ``window`` (rebuilt if it does not fit)."""
+        old = self.responders.get(window.spec.name)
+        if old is not None and old.reload(window):
+            return old
+        return MicrogridResponder(window, self.settings)
+
     def handle(self, command: str, payload: Any) -> Any:
         if command == "load":
-            self.responders = {w.spec.name: MicrogridResponder(w, self.settings)
-                               for w in payload}
+            self.responders = {w.spec.name: self._reloaded(w) for w in payload}
             return None
         if command == "bounds":
             return [r.bounds() for r in self.responders.values()]
@@ -119,7 +125,7 @@ class LocalPool:
         return self._group.handle("warm_start_cuts", None)
 
     def load(self, windows: Sequence[MicrogridWindow]) -> None:
-        """Start a new window: every controller builds its models for its new data."""
+        """Start a new window: every controller re-loads its models with its new data."""
         self._group.handle("load", list(windows))
 
     def close(self) -> None:
@@ -230,7 +236,7 @@ class ProcessPool:
         return sorted(messages, key=lambda m: rank[m.mg])
 
     def load(self, windows: Sequence[MicrogridWindow]) -> None:
-        """Start a new window: each worker rebuilds the models of the microgrids it owns."""
+        """Start a new window: each worker re-loads the models of the microgrids it owns."""
         split: list[list[MicrogridWindow]] = [[] for _ in self._conns]
         for w in windows:
             split[self._owner[w.spec.name]].append(w)

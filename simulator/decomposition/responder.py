@@ -15,7 +15,7 @@ import pyomo.environ as pyo
 
 from simulator.decomposition.settings import DecompositionSettings
 from simulator.decomposition.tree import BranchTree
-from simulator.highs_model import INF, LP_RESOLVE_OPTIONS, HighsModel, SolveOutcome
+from simulator.highs_model import LP_RESOLVE_OPTIONS, HighsModel, SolveOutcome
 from simulator.messages import (
     Accept,
     BranchNotice,
@@ -29,7 +29,7 @@ from simulator.messages import (
     UnifiedCut,
 )
 from simulator.models.elastic import binary_vars, build_elastic
-from simulator.models.microgrid import MicrogridWindow
+from simulator.models.microgrid import MicrogridWindow, load_microgrid_data, same_shape
 from simulator.schedule import MicrogridSchedule, extract_microgrid
 from simulator.windows import published_bounds
 
@@ -68,6 +68,17 @@ class _Elastic:
         self.rows_q = [m.couple_q[t] for t in m.mg.T]
         self.binary_cols = [self.hm.col(v) for v in binary_vars(m)]
 
+    def reload(self) -> None:
+        """Re-read the window data rows and bounds after the Pyomo block was re-loaded."""
+        b, hm = self.model.mg, self.hm
+        rows = [*b.p_balance.values(), *b.q_balance.values(),
+                *(b.startup[g, 0] for g in b.G), *(b.ramp[g, 0] for g in b.G),
+                *(b.energy[s, 0] for s in b.S)]
+        hm.refresh_rows(rows)
+        bounded = [*b.p_r.values(), *b.curtail.values()]
+        hm.set_cols_bounds([hm.col(v) for v in bounded], [v.lb for v in bounded],
+                           [v.ub for v in bounded])
+
     def solve_at(self, x: Point) -> SolveOutcome:
         m = self.model
         for t in m.mg.T:
@@ -99,8 +110,8 @@ class _Elastic:
     def price_response(self, signal: PriceSignal) -> tuple[SolveOutcome, float] | None:
         """Minimise ``C − Σ λ_P P_ex − Σ λ_Q Q_ex`` with the exchange free.
 
-        The elastic slacks and ``s_eta`` cost nothing and eta_hat is lifted out of reach,
-        so the coupling rows do not bind; the MG's own cost terms carry the objective.
+        The elastic slacks and ``s_eta`` cost nothing, so the coupling rows never bind
+        whatever x̂ they hold; the MG's own cost terms carry the objective.
         Returns the outcome and its proven lower bound (``None`` without a solution).
         """
         hm, m = self.hm, self.model
@@ -111,7 +122,6 @@ class _Elastic:
         for t, lp, lq in zip(m.mg.T, signal.p_usd_per_kw, signal.q_usd_per_kvar, strict=True):
             costs[hm.col(m.mg.p_ex[t])] = -lp
             costs[hm.col(m.mg.q_ex[t])] = -lq
-        hm.set_rhs([m.couple_eta], [INF])
         with hm.temporary_costs(costs):
             out = hm.solve()
         if not out.has_solution or out.status != "optimal":
@@ -135,10 +145,27 @@ class MicrogridResponder:
         model = build_elastic(window, settings.weights, relax=False)
         self.lp = _Elastic(model, relax=True)
         self.milp = _Elastic(model, relax=False)
+        self._begin()
+
+    def _begin(self) -> None:
         self.tree = BranchTree()
         self._restored: dict[int, SolveOutcome] = {}
         self._last_accept: tuple[SolveOutcome, RestoredExchange] | None = None
         self.last_stats = ResponseStats(0.0, None, 0, 0)
+
+    def reload(self, window: MicrogridWindow) -> bool:
+        """Move to the next window if it has this one's shape (nothing is rebuilt).
+
+        Returns False (and changes nothing) when the models do not fit the new window.
+        """
+        if not same_shape(self.window, window):
+            return False
+        load_microgrid_data(self.lp.model.mg, window)
+        self.lp.reload()
+        self.milp.reload()
+        self.window = window
+        self._begin()
+        return True
 
     def bounds(self) -> ExchangeBounds:
         """The PCC bounds and cost bound this controller publishes."""

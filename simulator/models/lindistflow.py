@@ -74,7 +74,13 @@ class NetworkWindow:
 
 
 def add_network(b: pyo.Block, w: NetworkWindow) -> None:
-    """Add LinDistFlow variables, constraints and ``b.cost_usd`` for window ``w``."""
+    """Add LinDistFlow variables, constraints and ``b.cost_usd`` for window ``w``.
+
+    The window's data that change from one window to the next (bus loads, prices) are
+    mutable parameters and the curtailment bounds follow the loads, so that
+    :func:`load_network_data` can move a built model to another window of the same shape.
+    """
+    add_network_parameters(b, w)
     add_network_variables(b, w)
     add_power_balance_constraints(b, w)
     add_voltage_constraints(b, w)
@@ -82,11 +88,52 @@ def add_network(b: pyo.Block, w: NetworkWindow) -> None:
     add_network_cost(b, w)
 
 
-def add_network_variables(b: pyo.Block, w: NetworkWindow) -> None:
-    """Flows, squared voltages, substation import, SVC output, curtailment, exchanges."""
+def add_network_parameters(b: pyo.Block, w: NetworkWindow) -> None:
+    """Bus loads (kW, kvar) and the utility price as mutable parameters."""
     net = w.network
     b.T = pyo.RangeSet(0, w.slots - 1)
     b.N = pyo.Set(initialize=list(net.bus_ids), ordered=True)
+    b.load_p_kw = pyo.Param(b.N, b.T, mutable=True, initialize=0.0)
+    b.load_q_kvar = pyo.Param(b.N, b.T, mutable=True, initialize=0.0)
+    b.price_usd_per_kwh = pyo.Param(b.T, mutable=True, initialize=0.0)
+    _store_data(b, w)
+
+
+def _store_data(b: pyo.Block, w: NetworkWindow) -> None:
+    buses = list(b.N)
+    p = w.load_kw.reindex(buses).to_numpy()
+    q = w.load_kvar.reindex(buses).to_numpy()
+    b.load_p_kw.store_values({(n, t): float(p[k, t]) for k, n in enumerate(buses)
+                              for t in range(w.slots)})
+    b.load_q_kvar.store_values({(n, t): float(q[k, t]) for k, n in enumerate(buses)
+                                for t in range(w.slots)})
+    b.price_usd_per_kwh.store_values({t: float(w.price_usd_per_kwh[t])
+                                      for t in range(w.slots)})
+
+
+def same_shape(a: NetworkWindow, b: NetworkWindow) -> bool:
+    """Whether a model built for window ``a`` can be loaded with window ``b``'s data."""
+    same_mgs = [(e.mg, e.bus, e.p_min_kw, e.p_max_kw, e.q_min_kvar, e.q_max_kvar)
+                for e in a.exchanges] == [
+                   (e.mg, e.bus, e.p_min_kw, e.p_max_kw, e.q_min_kvar, e.q_max_kvar)
+                   for e in b.exchanges]
+    return (a.network is b.network and a.slots == b.slots and same_mgs
+            and a.svcs == b.svcs and (a.slot_hours, a.curtailment_cost_usd_per_kwh, a.v_ref_pu,
+                                      a.v_min_pu, a.v_max_pu)
+            == (b.slot_hours, b.curtailment_cost_usd_per_kwh, b.v_ref_pu, b.v_min_pu,
+                b.v_max_pu))
+
+
+def load_network_data(b: pyo.Block, w: NetworkWindow) -> None:
+    """Move a built block to window ``w`` (of the same shape): loads, prices, bounds."""
+    _store_data(b, w)
+    for (n, t), var in b.curtail.items():
+        var.setub(float(pyo.value(b.load_p_kw[n, t])))
+
+
+def add_network_variables(b: pyo.Block, w: NetworkWindow) -> None:
+    """Flows, squared voltages, substation import, SVC output, curtailment, exchanges."""
+    net = w.network
     b.L = pyo.Set(initialize=[n for n in net.bus_ids if n != net.root_bus], ordered=True)
     b.CN = pyo.Set(initialize=[n for n in net.bus_ids if net.load_p_kw[n] > 0], ordered=True)
     b.SV = pyo.RangeSet(0, len(w.svcs) - 1) if w.svcs else pyo.Set(initialize=[])
@@ -97,7 +144,8 @@ def add_network_variables(b: pyo.Block, w: NetworkWindow) -> None:
     b.v = pyo.Var(b.N, b.T, bounds=(w.v_min_pu**2, w.v_max_pu**2))
     b.p_sub = pyo.Var(b.T)
     b.q_sub = pyo.Var(b.T)
-    b.curtail = pyo.Var(b.CN, b.T, bounds=lambda b, n, t: (0.0, float(w.load_kw.at[n, t])))
+    b.curtail = pyo.Var(b.CN, b.T,
+                        bounds=lambda b, n, t: (0.0, float(pyo.value(b.load_p_kw[n, t]))))
     b.q_svc = pyo.Var(b.SV, b.T,
                       bounds=lambda b, s, t: (w.svcs[s].q_min_kvar, w.svcs[s].q_max_kvar))
     b.p_ex = pyo.Var(b.MG, b.T, bounds=lambda b, i, t: (ex[i].p_min_kw, ex[i].p_max_kw))
@@ -134,7 +182,7 @@ def add_power_balance_constraints(b: pyo.Block, w: NetworkWindow) -> None:
         net_load = -sum(b.p_ex[i, t] for i in mg_at.get(n, ()))
         net_load -= b.curtail[n, t] if n in pf else 0.0
         out = sum(b.p_flow[k, t] for k in net.children[n])
-        return inflow_p(b, n, t) - net_load - out == float(w.load_kw.at[n, t])
+        return inflow_p(b, n, t) - net_load - out == b.load_p_kw[n, t]
 
     def q_rule(b: pyo.Block, n: int, t: int) -> pyo.Expression:
         net_load = -sum(b.q_ex[i, t] for i in mg_at.get(n, ()))
@@ -142,7 +190,7 @@ def add_power_balance_constraints(b: pyo.Block, w: NetworkWindow) -> None:
         net_load -= pf[n] * b.curtail[n, t] if n in pf else 0.0
         net_load -= float(cap[n]) * b.v[n, t] if cap[n] else 0.0
         out = sum(b.q_flow[k, t] for k in net.children[n])
-        return inflow_q(b, n, t) - net_load - out == float(w.load_kvar.at[n, t])
+        return inflow_q(b, n, t) - net_load - out == b.load_q_kvar[n, t]
 
     b.p_balance = pyo.Constraint(b.N, b.T, rule=p_rule)
     b.q_balance = pyo.Constraint(b.N, b.T, rule=q_rule)
@@ -186,6 +234,6 @@ def add_network_cost(b: pyo.Block, w: NetworkWindow) -> None:
     """Energy bought at the substation plus curtailment, ``b.cost_usd``."""
     dt, rho = w.slot_hours, w.curtailment_cost_usd_per_kwh
     b.cost_usd = pyo.Expression(expr=sum(
-        dt * float(w.price_usd_per_kwh[t]) * b.p_sub[t] for t in b.T)
+        dt * b.price_usd_per_kwh[t] * b.p_sub[t] for t in b.T)
         + sum(dt * rho * b.curtail[n, t] for n in b.CN for t in b.T))
 

@@ -111,8 +111,14 @@ class MicrogridWindow:
 
 
 def add_microgrid(b: pyo.Block, w: MicrogridWindow, *, relax: bool = False) -> None:
-    """Add the microgrid's variables, constraints and cost expression ``b.cost_usd``."""
+    """Add the microgrid's variables, constraints and cost expression ``b.cost_usd``.
+
+    What changes from one window to the next (local load, the initial state) enters as
+    mutable parameters, and the renewable and curtailment bounds follow the forecasts, so
+    that :func:`load_microgrid_data` can move a built model to the next window.
+    """
     b.T = pyo.RangeSet(0, w.slots - 1)
+    add_window_parameters(b, w)
     add_generator_constraints(b, w, relax)
     add_renewable_constraints(b, w)
     add_storage_constraints(b, w, relax)
@@ -120,24 +126,74 @@ def add_microgrid(b: pyo.Block, w: MicrogridWindow, *, relax: bool = False) -> N
     add_cost_expression(b, w)
 
 
+def add_window_parameters(b: pyo.Block, w: MicrogridWindow) -> None:
+    """Local load per slot and the initial state (commitment, output, stored energy)."""
+    gens, ess = w.spec.generators, w.spec.storage
+    b.G = pyo.RangeSet(0, len(gens) - 1) if gens else pyo.Set(initialize=[])
+    b.S = pyo.RangeSet(0, len(ess) - 1) if ess else pyo.Set(initialize=[])
+    b.load_p_kw = pyo.Param(b.T, mutable=True, initialize=0.0)
+    b.load_q_kvar = pyo.Param(b.T, mutable=True, initialize=0.0)
+    b.on_0 = pyo.Param(b.G, mutable=True, initialize=0.0)
+    b.p_g_0 = pyo.Param(b.G, mutable=True, initialize=0.0)
+    b.e_0 = pyo.Param(b.S, mutable=True, initialize=0.0)
+    _store_data(b, w)
+
+
+def _store_data(b: pyo.Block, w: MicrogridWindow) -> None:
+    b.load_p_kw.store_values({t: float(w.load_kw[t]) for t in range(w.slots)})
+    b.load_q_kvar.store_values({t: float(w.load_kvar[t]) for t in range(w.slots)})
+    b.on_0.store_values({g: float(on) for g, on in enumerate(w.state.dg_on)})
+    b.p_g_0.store_values({g: float(p) for g, p in enumerate(w.state.dg_p_kw)})
+    b.e_0.store_values({s: float(e) for s, e in enumerate(w.state.e_kwh)})
+
+
+def same_shape(a: MicrogridWindow, b: MicrogridWindow) -> bool:
+    """Whether a model built for window ``a`` can be loaded with window ``b``'s data.
+
+    The units, slot count and length must agree, and so must the local load's power
+    factor (it is a coefficient of the reactive balance).
+    """
+    return (a.spec == b.spec and a.slots == b.slots and a.slot_hours == b.slot_hours
+            and a.curtailment_cost_usd_per_kwh == b.curtailment_cost_usd_per_kwh
+            and np.allclose(_pf_ratio(a), _pf_ratio(b), rtol=0.0, atol=1e-12))
+
+
+def _pf_ratio(w: MicrogridWindow) -> np.ndarray:
+    load = np.asarray(w.load_kw, dtype=float)
+    safe = np.where(load > 0, load, 1.0)
+    return np.where(load > 0, np.asarray(w.load_kvar, dtype=float) / safe, 0.0)
+
+
+def load_microgrid_data(b: pyo.Block, w: MicrogridWindow) -> None:
+    """Move a built block to window ``w`` (of the same shape): parameters and bounds."""
+    _store_data(b, w)
+    for (r, t), var in b.p_r.items():
+        var.setub(float(w.renewable_kw[r, t]))
+    for t, var in b.curtail.items():
+        var.setub(float(w.load_kw[t]))
+
+
 def add_generator_constraints(b: pyo.Block, w: MicrogridWindow, relax: bool) -> None:
     """Commitment, start-up, P/Q limits and ramping of every dispatchable generator."""
     gens = w.spec.generators
-    b.G = pyo.RangeSet(0, len(gens) - 1) if gens else pyo.Set(initialize=[])
     dom = pyo.UnitInterval if relax else pyo.Binary
     b.u = pyo.Var(b.G, b.T, domain=dom)
     b.su = pyo.Var(b.G, b.T, bounds=(0, 1))
     b.p_g = pyo.Var(b.G, b.T)
     b.q_g = pyo.Var(b.G, b.T)
 
-    def u_prev(g: int, t: int) -> pyo.Expression | float:
-        return b.u[g, t - 1] if t > 0 else float(w.state.dg_on[g])
+    def startup(b: pyo.Block, g: int, t: int) -> pyo.Expression:
+        if t == 0:  # the initial commitment is a parameter: keep it on the bound side
+            return b.su[g, 0] - b.u[g, 0] >= -b.on_0[g]
+        return b.su[g, t] >= b.u[g, t] - b.u[g, t - 1]
 
-    def p_prev(g: int, t: int) -> pyo.Expression | float:
-        return b.p_g[g, t - 1] if t > 0 else float(w.state.dg_p_kw[g])
+    def ramp(b: pyo.Block, g: int, t: int) -> pyo.Expression:
+        r = gens[g].ramp_kw_per_slot
+        if t == 0:
+            return pyo.inequality(b.p_g_0[g] - r, b.p_g[g, 0], b.p_g_0[g] + r)
+        return pyo.inequality(-r, b.p_g[g, t] - b.p_g[g, t - 1], r)
 
-    b.startup = pyo.Constraint(
-        b.G, b.T, rule=lambda b, g, t: b.su[g, t] >= b.u[g, t] - u_prev(g, t))
+    b.startup = pyo.Constraint(b.G, b.T, rule=startup)
     b.p_min = pyo.Constraint(
         b.G, b.T, rule=lambda b, g, t: b.p_g[g, t] >= gens[g].p_min_kw * b.u[g, t])
     b.p_max = pyo.Constraint(
@@ -146,8 +202,7 @@ def add_generator_constraints(b: pyo.Block, w: MicrogridWindow, relax: bool) -> 
         b.G, b.T, rule=lambda b, g, t: b.q_g[g, t] >= gens[g].q_min_kvar * b.u[g, t])
     b.q_max = pyo.Constraint(
         b.G, b.T, rule=lambda b, g, t: b.q_g[g, t] <= gens[g].q_max_kvar * b.u[g, t])
-    b.ramp = pyo.Constraint(b.G, b.T, rule=lambda b, g, t: pyo.inequality(
-        -gens[g].ramp_kw_per_slot, b.p_g[g, t] - p_prev(g, t), gens[g].ramp_kw_per_slot))
+    b.ramp = pyo.Constraint(b.G, b.T, rule=ramp)
 
 
 def add_renewable_constraints(b: pyo.Block, w: MicrogridWindow) -> None:
@@ -165,7 +220,6 @@ def add_storage_constraints(b: pyo.Block, w: MicrogridWindow, relax: bool) -> No
     """Charge/discharge limits with a mode binary, energy balance with efficiencies."""
     ess = w.spec.storage
     dt = w.slot_hours
-    b.S = pyo.RangeSet(0, len(ess) - 1) if ess else pyo.Set(initialize=[])
     b.mode = pyo.Var(b.S, b.T, domain=pyo.UnitInterval if relax else pyo.Binary)
     b.p_ch = pyo.Var(b.S, b.T, bounds=(0.0, None))
     b.p_dis = pyo.Var(b.S, b.T, bounds=(0.0, None))
@@ -176,9 +230,10 @@ def add_storage_constraints(b: pyo.Block, w: MicrogridWindow, relax: bool) -> No
         b.p_dis[s, t] <= ess[s].p_discharge_max_kw * (1 - b.mode[s, t])))
 
     def energy(b: pyo.Block, s: int, t: int) -> pyo.Expression:
-        e_prev = b.e[s, t - 1] if t > 0 else float(w.state.e_kwh[s])
-        return b.e[s, t] == (e_prev + ess[s].eta_charge * b.p_ch[s, t] * dt
-                             - b.p_dis[s, t] * dt / ess[s].eta_discharge)
+        flow = ess[s].eta_charge * b.p_ch[s, t] * dt - b.p_dis[s, t] * dt / ess[s].eta_discharge
+        if t == 0:  # the initial energy is a parameter: keep it on the right-hand side
+            return b.e[s, 0] - flow == b.e_0[s]
+        return b.e[s, t] == b.e[s, t - 1] + flow
 
     b.energy = pyo.Constraint(b.S, b.T, rule=energy)
 
@@ -189,17 +244,16 @@ def add_balance_constraints(b: pyo.Block, w: MicrogridWindow) -> None:
     b.p_ex = pyo.Var(b.T, bounds=(-spec.pcc_p_max_kw, spec.pcc_p_max_kw))
     b.q_ex = pyo.Var(b.T, bounds=(-spec.pcc_q_max_kvar, spec.pcc_q_max_kvar))
     b.curtail = pyo.Var(b.T, bounds=lambda b, t: (0.0, float(w.load_kw[t])))
-    pf_ratio = [float(w.load_kvar[t] / w.load_kw[t]) if w.load_kw[t] > 0 else 0.0
-                for t in range(w.slots)]
+    pf_ratio = [float(r) for r in _pf_ratio(w)]
 
     def p_balance(b: pyo.Block, t: int) -> pyo.Expression:
         gen = sum(b.p_g[g, t] for g in b.G) + sum(b.p_r[r, t] for r in b.R)
         ess = sum(b.p_dis[s, t] - b.p_ch[s, t] for s in b.S)
-        return gen + ess + b.curtail[t] - b.p_ex[t] == float(w.load_kw[t])
+        return gen + ess + b.curtail[t] - b.p_ex[t] == b.load_p_kw[t]
 
     def q_balance(b: pyo.Block, t: int) -> pyo.Expression:
         gen = sum(b.q_g[g, t] for g in b.G) + sum(b.q_r[r, t] for r in b.R)
-        return gen + pf_ratio[t] * b.curtail[t] - b.q_ex[t] == float(w.load_kvar[t])
+        return gen + pf_ratio[t] * b.curtail[t] - b.q_ex[t] == b.load_q_kvar[t]
 
     b.p_balance = pyo.Constraint(b.T, rule=p_balance)
     b.q_balance = pyo.Constraint(b.T, rule=q_balance)

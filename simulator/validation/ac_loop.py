@@ -29,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 
-from simulator.decomposition.loop import Decomposition
+from simulator.decomposition.loop import Decomposition, NetworkModels
 from simulator.decomposition.pool import ResponderPool
 from simulator.decomposition.settings import DecompositionSettings
 from simulator.messages import RestoredExchange
@@ -51,12 +51,14 @@ class ACDecomposition(Decomposition):
         pool: The microgrid controllers.
         settings: Decomposition settings.
         cuts: The AC cut generator of this window.
+        models: The previous window's compiled network models (re-loaded if they fit).
 
     """
 
     def __init__(self, window: NetworkWindow, pool: ResponderPool,
-                 settings: DecompositionSettings, cuts: ACCutGenerator):
-        super().__init__(window, pool, settings, validator=cuts)
+                 settings: DecompositionSettings, cuts: ACCutGenerator,
+                 models: NetworkModels | None = None):
+        super().__init__(window, pool, settings, validator=cuts, models=models)
         self.cuts = cuts
         self.master.cut_counts["ac"] = 0  # every iteration record counts AC cuts, even 0
 
