@@ -158,6 +158,14 @@ def load_profile_set(name: str = "simbench_2weeks") -> ProfileSet:
 # --------------------------------------------------------------------------- slicing
 
 
+def slots_available(profile_set: ProfileSet, slot_hours: float = 1.0) -> int:
+    """Number of whole slots of ``slot_hours`` the set covers (see :func:`window`)."""
+    hours = len(profile_set.data)
+    if slot_hours >= 1.0:
+        return hours // round(slot_hours)
+    return hours * round(1.0 / slot_hours)
+
+
 def window(
     profile_set: ProfileSet,
     start_slot: int,

@@ -75,30 +75,44 @@ def _from_multipliers(scenario: Scenario) -> tuple[pd.Series, pd.DataFrame, pd.D
     return price, load, res
 
 
-def _from_profile_set(scenario: Scenario) -> tuple[pd.Series, pd.DataFrame, pd.DataFrame]:
-    from scenarios.profiles import load_profile_set, window
+def _from_profile_set(scenario: Scenario, lookahead_slots: int
+                      ) -> tuple[pd.Series, pd.DataFrame, pd.DataFrame]:
+    from scenarios.profiles import load_profile_set, slots_available, window
 
     ts = scenario.timeseries
     slot_hours = scenario.horizon.slot_hours
     start = int(round(ts.start_day * 24 / slot_hours))
-    frame = window(load_profile_set(ts.profile_set), start, scenario.total_slots, slot_hours)
+    run = scenario.total_slots
+    profile_set = load_profile_set(ts.profile_set)
+    extra = max(0, min(lookahead_slots, slots_available(profile_set, slot_hours) - start - run))
+    frame = window(profile_set, start, run + extra, slot_hours)
     frame = frame.reset_index(drop=True).rename_axis("slot")
-    load = frame[list(CLASSES)] / frame[list(CLASSES)].max()
-    res = pd.DataFrame({"pv": frame["pv"] / frame["pv"].max(),
-                        "wind": frame["wind"] / frame["wind"].max()})
+    scale = frame.iloc[:run]  # the run's own days set the scale, not the lookahead
+    load = frame[list(CLASSES)] / scale[list(CLASSES)].max()
+    res = pd.DataFrame({"pv": frame["pv"] / scale["pv"].max(),
+                        "wind": frame["wind"] / scale["wind"].max()})
     res["generic"] = res["pv"]
-    price = frame["price"] / frame["price"].mean() * ts.price_usd_per_kwh
+    price = frame["price"] / scale["price"].mean() * ts.price_usd_per_kwh
     return price.rename("price_usd_per_kwh"), load, res
 
 
-def scenario_series(scenario: Scenario, network: NetworkData | None = None) -> ScenarioSeries:
+def scenario_series(scenario: Scenario, network: NetworkData | None = None,
+                    lookahead_slots: int = 0) -> ScenarioSeries:
     """The scenario's price, load and renewable series over all its slots.
 
-    Without ``network`` the bus classes are left empty (enough for a microgrid's window).
+    Args:
+        scenario: A validated scenario.
+        network: Its network (without it the bus classes are left empty, enough for a
+            microgrid's window).
+        lookahead_slots: Forecast slots wanted after the scenario's last slot (for the
+            windows of a rolling horizon near the end of a run). A profile set gives as
+            many as its data hold after the run's days, scaled like the run's days;
+            per-slot multipliers give none.
+
     """
     if scenario.timeseries is None:
         price, load, res = _from_multipliers(scenario)
     else:
-        price, load, res = _from_profile_set(scenario)
+        price, load, res = _from_profile_set(scenario, lookahead_slots)
     classes = _bus_classes(scenario, network) if network is not None else {}
     return ScenarioSeries(price, load, res, classes, scenario.horizon.slot_hours)

@@ -76,11 +76,13 @@ class CoSimulation(mesa.Model):
         super().__init__(rng=settings.seed)
         self.scenario, self.settings, self.recorder = scenario, settings, recorder
         network: NetworkData = load_network(scenario.network.source)
-        self.series: ScenarioSeries = scenario_series(scenario, network)
-        self.total_slots = min(settings.slots or self.series.slots, self.series.slots)
         self.horizon = settings.horizon or scenario.horizon.slots
         if settings.horizon is not None and settings.horizon < 1:
             raise RunSettingsError(f"horizon ({settings.horizon}) must be at least 1")
+        # forecasts reach past the run's last slot where the profile data allow, so the
+        # last windows keep their length H (no end-of-world effect on storage, same models)
+        self.series: ScenarioSeries = scenario_series(scenario, network, self.horizon - 1)
+        self.total_slots = min(settings.slots or scenario.total_slots, self.series.slots)
         if not 1 <= settings.commit <= self.horizon:
             raise RunSettingsError(
                 f"commit ({settings.commit}) must be in 1..horizon ({self.horizon})")

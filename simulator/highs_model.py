@@ -115,6 +115,28 @@ class HighsModel:
         self._compile(relax_integrality)
         self._compiled = (self.num_rows, self.num_cols)
 
+    @classmethod
+    def clone(cls, other: HighsModel, *, options: dict[str, Any] | None = None) -> HighsModel:
+        """A second HiGHS instance of ``other``'s current LP (no second Pyomo compile).
+
+        The clone shares the Pyomo model and its column and row maps; cuts added to
+        either instance afterwards stay in that instance.
+        """
+        new = cls.__new__(cls)
+        new.model = other.model
+        new.highs = highspy.Highs()
+        new._options = {**DEFAULT_OPTIONS, **(options or {})}
+        for key, val in new._options.items():
+            new.highs.setOptionValue(key, val)
+        new.highs.passModel(other.highs.getLp())
+        new._col, new._row = other._col, other._row
+        new._row_offset, new._rhs_cache = other._row_offset, {}
+        new._cost, new._offset = dict(other._cost), other._offset
+        new._n_int, new._solved, new._compiled = other._n_int, False, other._compiled
+        if other.is_mip:
+            new.highs.setOptionValue("presolve", "choose")
+        return new
+
     # ----------------------------------------------------------------- compile
     def _compile(self, relax: bool) -> None:
         info = LinearStandardFormCompiler().write(self.model, mixed_form=True)

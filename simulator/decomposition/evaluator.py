@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
+import numpy as np
 import pyomo.environ as pyo
 
 from simulator.decomposition.reload import NetworkReloader
@@ -11,7 +13,7 @@ from simulator.highs_model import INF, HighsModel, SolveOutcome
 from simulator.messages import RestoredExchange
 from simulator.models.lindistflow import NetworkWindow
 from simulator.models.master import slot_variables
-from simulator.schedule import NetworkSchedule, extract_network
+from simulator.schedule import NetworkSchedule
 
 
 class NetworkEvaluator:
@@ -19,20 +21,35 @@ class NetworkEvaluator:
 
     Args:
         master_model: The Pyomo master (:func:`simulator.models.master.build_master`),
-            compiled a second time here with every eta fixed at 0, so that its objective
-            is the network cost alone and the model is not built twice.
+            used here with every eta fixed at 0, so that the objective is the network
+            cost alone and the model is not built twice.
+        compiled: The master's compiled HiGHS model before any cut (copied instead of
+            compiling the Pyomo model a second time).
 
     """
 
-    def __init__(self, master_model: pyo.ConcreteModel):
+    def __init__(self, master_model: pyo.ConcreteModel, compiled: HighsModel | None = None):
         self.model = master_model
-        self.hm = HighsModel(self.model)
+        self.hm = HighsModel.clone(compiled) if compiled is not None else HighsModel(master_model)
         for eta in self.model.eta.values():
             self.hm.set_col_bounds(self.hm.col(eta), 0.0, 0.0)
         net = self.model.net
         self._cols = {i: ([self.hm.col(net.p_ex[i, t]) for t in net.T],
                           [self.hm.col(net.q_ex[i, t]) for t in net.T]) for i in net.MG}
         self._reloader = NetworkReloader(self.hm, net)
+        self._schedule_cols = self._columns(net)
+
+    def _columns(self, net: Any) -> dict[str, Any]:
+        def cols(var: Any, keys: list) -> np.ndarray:
+            return np.array([self.hm.col(var[k]) for k in keys], dtype=np.int64)
+
+        slots = list(net.T)
+        return {
+            "p_sub": cols(net.p_sub, slots), "q_sub": cols(net.q_sub, slots),
+            "v": {n: cols(net.v, [(n, t) for t in slots]) for n in net.N},
+            "q_svc": {s: cols(net.q_svc, [(s, t) for t in slots]) for s in net.SV},
+            "curtail": {n: cols(net.curtail, [(n, t) for t in slots]) for n in net.CN},
+        }
 
     def reload(self, previous: NetworkWindow, window: NetworkWindow) -> None:
         """Sync this LP with the next window (the master already updated the Pyomo model)."""
@@ -72,6 +89,19 @@ class NetworkEvaluator:
         self.hm.add_row([self.hm.col(variables[k]) for k in keys], coefs, -INF, rhs)
 
     def schedule(self, outcome: SolveOutcome) -> NetworkSchedule:
-        """The network schedule of an evaluated outcome."""
-        self.hm.load_values(outcome)
-        return extract_network(self.model.net)
+        """The network schedule of an evaluated outcome (read from HiGHS's columns).
+
+        The objective is the network cost alone (every eta is fixed at 0).
+        """
+        x, c = outcome.x, self._schedule_cols
+
+        def series(cols: np.ndarray) -> tuple[float, ...]:
+            return tuple(np.round(x[cols], 9).tolist())
+
+        return NetworkSchedule(
+            p_sub_kw=series(c["p_sub"]), q_sub_kvar=series(c["q_sub"]),
+            cost_usd=float(outcome.objective),
+            vm_pu={n: tuple(np.round(np.sqrt(np.maximum(x[cols], 0.0)), 9).tolist())
+                   for n, cols in c["v"].items()},
+            q_svc_kvar=tuple(series(cols) for cols in c["q_svc"].values()),
+            curtail_kw={n: series(cols) for n, cols in c["curtail"].items()})

@@ -137,7 +137,7 @@ class NetworkModels:
             return previous
         master = MasterProblem(window, time_limit_s=settings.master_time_limit_s,
                                mip_rel_gap=settings.rel_gap / 10)
-        return cls(master, NetworkEvaluator(master.model))
+        return cls(master, NetworkEvaluator(master.model, master.hm))
 
 
 class Decomposition:
@@ -292,6 +292,23 @@ class Decomposition:
             signals.append(PriceSignal(mg, self._price_tag, p, q))
         return signals
 
+    def _zero_exchange(self) -> Any:
+        """The network LP with every exchange at zero (for the first nodal prices)."""
+        zero = (0.0,) * self.window.slots
+        out = self.evaluator.evaluate({e.mg: RestoredExchange(zero, zero, 0.0)
+                                       for e in self.window.exchanges})
+        return out if out.status == "optimal" else None
+
+    def _starting_points(self, warm_start: bool) -> None:
+        """Each controller's schedule nearest zero exchange (and probe cuts around it)."""
+        starts = {}
+        for message in self.pool.initial_cuts(warm_start):
+            if isinstance(message, Accept):
+                starts[message.mg] = (0, message.restored)
+            else:
+                self.master.add_unified_cut(message)
+        self._upper_bound(starts)
+
     def _price_round(self, signals: list[PriceSignal]) -> None:
         """Send price signals; add the Lagrangian cuts; try the answers as an incumbent."""
         restored = {}
@@ -304,16 +321,11 @@ class Decomposition:
     def run(self) -> Solution:
         """Iterate to convergence or a limit; return the schedule and its statistics."""
         tick = time.perf_counter()
-        starts = {}
         st = self.settings
-        for message in self.pool.initial_cuts(st.warm_start_cuts and not st.price_signals):
-            if isinstance(message, Accept):
-                starts[message.mg] = (0, message.restored)
-            else:
-                self.master.add_unified_cut(message)
-        self._upper_bound(starts)
-        if self.settings.price_signals:
-            self._price_round(self._price_signals())
+        if st.price_signals:
+            self._price_round(self._price_signals(self._zero_exchange()))
+        if not st.price_signals or not self.best.tags:
+            self._starting_points(st.warm_start_cuts and not st.price_signals)
         status, lb = "not_converged", float("nan")
         for iteration in range(1, self.settings.max_iterations + 1):
             stop, lb = self._iterate(iteration)

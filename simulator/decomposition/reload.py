@@ -14,7 +14,13 @@ import numpy as np
 import pyomo.environ as pyo
 
 from simulator.highs_model import HighsModel
-from simulator.models.lindistflow import NetworkWindow, load_network_data, same_shape
+from simulator.models.lindistflow import (
+    NetworkWindow,
+    curtailment_bounds,
+    load_network_data,
+    same_shape,
+    window_loads,
+)
 
 
 class NetworkReloader:
@@ -32,7 +38,6 @@ class NetworkReloader:
         self._rows = ([block.p_balance[k] for k in keys]
                       + [block.q_balance[k] for k in keys])
         self._curtail = [hm.col(v) for v in block.curtail.values()]
-        self._curtail_keys = list(block.curtail.keys())
         self._p_sub = [hm.col(block.p_sub[t]) for t in block.T]
 
     def load(self, previous: NetworkWindow, window: NetworkWindow, *,
@@ -52,12 +57,9 @@ class NetworkReloader:
             load_network_data(self.block, window)
         hm, b = self.hm, self.block
         hm.truncate()
-        buses = list(b.N)
-        p = window.load_kw.reindex(buses).to_numpy(dtype=float)
-        q = window.load_kvar.reindex(buses).to_numpy(dtype=float)
+        p, q = window_loads(b, window)
         hm.set_rhs(self._rows, np.concatenate([p.ravel(), q.ravel()]))
-        ub = [float(window.load_kw.at[n, t]) for n, t in self._curtail_keys]
-        hm.set_cols_bounds(self._curtail, 0.0, ub)
+        hm.set_cols_bounds(self._curtail, 0.0, curtailment_bounds(b, window))
         dt = window.slot_hours
         for col, price in zip(self._p_sub, window.price_usd_per_kwh, strict=True):
             hm.set_col_cost(col, dt * float(price))

@@ -191,11 +191,17 @@ class MicrogridResponder:
                 *(self.warm_start_cuts() if warm_start else [])]
 
     def warm_start_cuts(self) -> list[UnifiedCut]:
-        """Unified cuts at the probes around the starting schedule and at price responses."""
-        if 0 not in self._restored:
+        """Unified cuts at the probes around a starting schedule and at price responses.
+
+        The starting schedule is the one nearest zero exchange if it was asked for, else
+        the first price response.
+        """
+        start = self._restored.get(0)
+        if start is None and self._restored:
+            start = self._restored[max(t for t in self._restored if t < 0)]
+        if start is None:
             return []
-        return [*self._probe_cuts(0, self.milp.exchange(self._restored[0])),
-                *self._price_cuts()]
+        return [*self._probe_cuts(0, self.milp.exchange(start)), *self._price_cuts()]
 
     def _price_cuts(self, levels: tuple[float, ...] = (0.7, 1.0, 1.4)) -> list[UnifiedCut]:
         """Optimality cuts at the microgrid's LP price response to the public price signal.

@@ -100,15 +100,19 @@ def add_network_parameters(b: pyo.Block, w: NetworkWindow) -> None:
 
 
 def _store_data(b: pyo.Block, w: NetworkWindow) -> None:
+    p, q = window_loads(b, w)
+    for data, values in ((b.load_p_kw, p), (b.load_q_kvar, q)):
+        for item, v in zip(data.values(), values.ravel().tolist(), strict=True):
+            item.set_value(v)
+    for t, item in b.price_usd_per_kwh.items():
+        item.set_value(float(w.price_usd_per_kwh[t]))
+
+
+def window_loads(b: pyo.Block, w: NetworkWindow) -> tuple[np.ndarray, np.ndarray]:
+    """Bus loads (kW, kvar) of window ``w`` as arrays (bus in ``b.N`` order x slot)."""
     buses = list(b.N)
-    p = w.load_kw.reindex(buses).to_numpy()
-    q = w.load_kvar.reindex(buses).to_numpy()
-    b.load_p_kw.store_values({(n, t): float(p[k, t]) for k, n in enumerate(buses)
-                              for t in range(w.slots)})
-    b.load_q_kvar.store_values({(n, t): float(q[k, t]) for k, n in enumerate(buses)
-                                for t in range(w.slots)})
-    b.price_usd_per_kwh.store_values({t: float(w.price_usd_per_kwh[t])
-                                      for t in range(w.slots)})
+    return (w.load_kw.reindex(buses).to_numpy(dtype=float),
+            w.load_kvar.reindex(buses).to_numpy(dtype=float))
 
 
 def same_shape(a: NetworkWindow, b: NetworkWindow) -> bool:
@@ -127,8 +131,14 @@ def same_shape(a: NetworkWindow, b: NetworkWindow) -> bool:
 def load_network_data(b: pyo.Block, w: NetworkWindow) -> None:
     """Move a built block to window ``w`` (of the same shape): loads, prices, bounds."""
     _store_data(b, w)
-    for (n, t), var in b.curtail.items():
-        var.setub(float(pyo.value(b.load_p_kw[n, t])))
+    for ub, var in zip(curtailment_bounds(b, w), b.curtail.values(), strict=True):
+        var.setub(ub)
+
+
+def curtailment_bounds(b: pyo.Block, w: NetworkWindow) -> list[float]:
+    """Upper bounds of ``b.curtail`` (in its order) for window ``w``: the bus loads."""
+    p = w.load_kw.reindex(list(b.CN)).to_numpy(dtype=float)
+    return p.ravel().tolist()
 
 
 def add_network_variables(b: pyo.Block, w: NetworkWindow) -> None:
