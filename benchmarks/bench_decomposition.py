@@ -5,8 +5,10 @@ Run from the repository root::
     python benchmarks/bench_decomposition.py [--repeats 3] [--dec-repeats 1] [--only seed ...]
 
 Cases: the seed (ieee123-nmg), startup_x6, stressed, small_pcc(150 kW, 100 kvar),
-small_pcc(60 kW, 40 kvar), perturbed seeds 1 and 3; plus the seed with
-``stabilisation="none"`` and with ``workers=2``.
+small_pcc(60 kW, 40 kvar), perturbed seeds 1 and 3 (default settings: price signals
+and Lagrangian cuts first); some of them again with Benders cuts alone
+(``price_signals=False``: unified cuts, branching), the seed also without stabilisation;
+and the seed with ``workers=2``.
 
 * monolithic wall: median of ``--repeats`` calls of ``solve_scenario(..., "monolithic")``
   after one warm-up call (Pyomo build + HiGHS through Pyomo's interface);
@@ -64,8 +66,15 @@ CASES = [
     Case("small_pcc 60", variants.small_pcc, DecompositionSettings()),
     Case("perturbed 1", lambda s: variants.perturbed(s, 1), DecompositionSettings()),
     Case("perturbed 3", lambda s: variants.perturbed(s, 3), DecompositionSettings()),
-    Case("seed, stabilisation none", lambda s: s,
-         DecompositionSettings(stabilisation="none")),
+    Case("seed, Benders cuts only", lambda s: s, DecompositionSettings(price_signals=False)),
+    Case("startup_x6, Benders cuts only", variants.startup_x6,
+         DecompositionSettings(price_signals=False)),
+    Case("small_pcc 60, Benders cuts only", variants.small_pcc,
+         DecompositionSettings(price_signals=False)),
+    Case("perturbed 1, Benders cuts only", lambda s: variants.perturbed(s, 1),
+         DecompositionSettings(price_signals=False)),
+    Case("seed, Benders only, stabilisation none", lambda s: s,
+         DecompositionSettings(price_signals=False, stabilisation="none")),
     Case("seed, workers=2", lambda s: s, DecompositionSettings(workers=2)),
 ]
 

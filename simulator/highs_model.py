@@ -113,7 +113,7 @@ class HighsModel:
         self._n_int = 0
         self._solved = False
         self._compile(relax_integrality)
-        self._compiled = (self.num_rows, self.num_cols)
+        self._compiled = (self.num_rows, self.num_cols, self._n_int)
 
     @classmethod
     def clone(cls, other: HighsModel, *, options: dict[str, Any] | None = None) -> HighsModel:
@@ -256,7 +256,11 @@ class HighsModel:
         HiGHS keeps the basis of the remaining rows and columns, so the next solve starts
         warm from the last one.
         """
-        rows, cols = self._compiled
+        rows, cols, n_int = self._compiled
+        if self._n_int != n_int:  # integer columns were appended: they go too
+            self._n_int = n_int
+            if not n_int:
+                self.highs.setOptionValue("presolve", self._options.get("presolve", "choose"))
         if self.num_rows > rows:
             extra = np.arange(rows, self.num_rows, dtype=np.int32)
             self.highs.deleteRows(len(extra), extra)

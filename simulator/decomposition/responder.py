@@ -197,8 +197,9 @@ class MicrogridResponder:
         the first price response.
         """
         start = self._restored.get(0)
-        if start is None and self._restored:
-            start = self._restored[max(t for t in self._restored if t < 0)]
+        priced = [t for t in self._restored if t < 0]  # price responses, -1 first
+        if start is None and priced:
+            start = self._restored[max(priced)]
         if start is None:
             return []
         return [*self._probe_cuts(0, self.milp.exchange(start)), *self._price_cuts()]
