@@ -120,6 +120,10 @@ def _cf_time_units(time_units: str) -> tuple[str, str | None]:
     return time_units, None
 
 
+_ROOT_ATTRS = frozenset({"gridcosim_version", "scenario", "scenario_json", "seed",
+                         "created_utc", "layout", "layout_version", "complete", KINDS_ATTR})
+
+
 def _check_name(name: str, what: str) -> None:
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise ValueError(f"{what} {name!r} is not a valid name (letters, digits, underscore)")
@@ -234,12 +238,15 @@ class TrajectoryWriter:
         version: gridcosim version string.
         buffer_slots: Initial capacity of the in-memory buffer in slots. It grows when more
             slots are appended between two flushes; the file is only written by ``flush``.
+        run_attrs: Further root attributes describing the run (numbers, strings or
+            booleans; e.g. the horizon, the commit length and the noise level).
 
     """
 
     def __init__(self, path: str | Path, *, scenario: str, scenario_json: str, seed: int | None,
                  entities: Mapping[str, Sequence[str]], variables: Mapping[str, Sequence[str]],
-                 time_units: str, version: str, buffer_slots: int = 64) -> None:
+                 time_units: str, version: str, buffer_slots: int = 64,
+                 run_attrs: Mapping[str, int | float | str | bool] | None = None) -> None:
         self._time_units, self._time_origin = _cf_time_units(time_units)
         if buffer_slots < 1:
             raise ValueError("buffer_slots must be at least 1")
@@ -276,6 +283,13 @@ class TrajectoryWriter:
         self._columns_created = False
         self._closed = False
 
+        self._run_attrs = dict(run_attrs or {})
+        for key, value in self._run_attrs.items():
+            _check_name(key, "run attribute")
+            if key in _ROOT_ATTRS:
+                raise ValueError(f"run attribute {key!r} is reserved")
+            if not isinstance(value, int | float | str | bool):
+                raise ValueError(f"run attribute {key!r} must be a number, string or bool")
         self._file = h5py.File(self.path, "w")
         try:
             self._create_layout(scenario, scenario_json, seed, version)
@@ -307,6 +321,8 @@ class TrajectoryWriter:
         f.attrs["layout_version"] = np.int64(LAYOUT_VERSION)
         f.attrs["complete"] = np.int8(0)
         f.attrs[KINDS_ATTR] = np.array(list(self._kinds), dtype=h5py.string_dtype())
+        for key, value in self._run_attrs.items():
+            f.attrs[key] = np.int8(value) if isinstance(value, bool) else value
         self._root_time = self._time_scale(f)
         for kind in self._kinds.values():
             group = f.create_group(kind.name)

@@ -253,6 +253,9 @@ def summary(path: str | Path) -> str:
         f"scenario    {attrs.get('scenario', '?')}  seed {seed if seed is not None else '-'}"
         f"  gridcosim {attrs.get('gridcosim_version', '?')}  created {attrs.get('created_utc')}",
     ]
+    if "horizon_slots" in attrs:
+        lines.append(f"run         H = {attrs['horizon_slots']}, K = {attrs.get('commit_slots')}"
+                     f", noise {attrs.get('noise')}, AC cuts {bool(attrs.get('ac_cuts'))}")
     if n:
         step = float(np.median(np.diff(time_h))) if n > 1 else None
         end = time_h[-1] + (step or 0.0)

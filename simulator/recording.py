@@ -49,8 +49,19 @@ class Recorder:
             self.path, scenario=model.scenario.name,
             scenario_json=model.scenario.model_dump_json(), seed=model.settings.seed,
             entities=self._entities(model), variables=VARIABLES,
-            time_units="hours since start of run", version=_version())
+            time_units="hours since start of run", version=_version(),
+            run_attrs=self._run_attrs(model))
         self.wall_s += time.perf_counter() - tick
+
+    @staticmethod
+    def _run_attrs(model: object) -> dict[str, int | float | str | bool]:
+        """How the run was driven (root attributes next to the seed)."""
+        st = model.settings
+        return {"horizon_slots": int(model.horizon), "commit_slots": int(st.commit),
+                "slot_hours": float(model.series.slot_hours), "noise": float(st.noise),
+                "ac_cuts": bool(st.ac_cuts),
+                "price_signals": bool(st.decomposition.price_signals),
+                "workers": int(st.decomposition.workers)}
 
     @staticmethod
     def _entities(model: object) -> dict[str, list[str]]:

@@ -468,3 +468,21 @@ def test_package_imports_no_solver_code():
     from outputs.hdf5 import read as hdf5_read
     from outputs.hdf5 import summary as hdf5_summary  # what the CLI imports
     assert callable(hdf5_read) and callable(hdf5_summary)
+
+
+def test_run_attributes_are_root_attributes(tmp_path: Path) -> None:
+    path = tmp_path / "attrs.h5"
+    w = make_writer(path, run_attrs={"horizon_slots": 24, "noise": 0.05, "ac_cuts": True,
+                                     "integer_method": "branch"})
+    w.close()
+    with h5py.File(path, "r") as f:
+        assert f.attrs["horizon_slots"] == 24 and f.attrs["noise"] == 0.05
+        assert f.attrs["ac_cuts"] == 1 and f.attrs["integer_method"] == "branch"
+    assert read(path).attrs["horizon_slots"] == 24
+
+
+@pytest.mark.parametrize("attrs", [{"seed": 3}, {"complete": 1}, {"bad name": 1},
+                                   {"window": [1, 2]}])
+def test_bad_or_reserved_run_attributes_are_refused(tmp_path: Path, attrs: dict) -> None:
+    with pytest.raises(ValueError):
+        make_writer(tmp_path / "bad.h5", run_attrs=attrs).close()

@@ -82,6 +82,8 @@ def test_run_with_defaults_in_process(default_runs: DefaultRuns) -> None:
     assert str(default_runs.out) in default_runs.stdout
     tr = read(default_runs.out)
     assert tr.attrs["complete"] == 1 and tr.attrs["scenario"] == SEED and tr.attrs["seed"] == 0
+    assert (tr.attrs["horizon_slots"], tr.attrs["commit_slots"], tr.attrs["noise"]) == (6, 1, 0.0)
+    assert tr.attrs["ac_cuts"] == 0 and tr.attrs["price_signals"] == 1
     assert tr.slots == 6
     # defaults: K = 1, H = the scenario's 6 slots
     assert list(tr.convergence["start_slot"]) == [0, 1, 2, 3, 4, 5]
@@ -190,6 +192,7 @@ def test_inspect_prints_slots_agents_cost_statuses(default_runs: DefaultRuns,
     assert "microgrid 6" in text and "generator 6" in text and "storage 6" in text
     assert f"total {total:.2f} USD" in text
     assert "optimal 6" in text
+    assert "H = 6, K = 1, noise 0.0, AC cuts False" in text
     assert "complete" in text and "INCOMPLETE" not in text
 
 
