@@ -300,7 +300,8 @@ def test_price_signals_settle_the_unconstrained_variants_at_once(
 # ---------------------------------------------------------------------------- restoration
 
 RESTORATION_TEST = "test_restoration_method_never_reports_an_unrunnable_schedule"
-RESTORATION_SETTINGS = DecompositionSettings(integer_method="restoration", time_limit_s=20.0)
+RESTORATION_SETTINGS = DecompositionSettings(integer_method="restoration", time_limit_s=20.0,
+                                             price_signals=False)
 
 
 def _restoration_run(conn: Connection) -> None:
