@@ -559,3 +559,38 @@ def test_file_holds_whole_committed_windows_at_every_step(seed: Scenario, tmp_pa
         recorder.close()
     assert seen == [(0, 0), (2, 1), (2, 1), (4, 2), (4, 2), (6, 3)]
     assert read(path).attrs["complete"] == 1
+
+
+# ---------------------------------------------------------------------------- lookahead
+
+
+def _one_day_week() -> Scenario:
+    week = load_scenario("ieee123-nmg-week")
+    return week.model_copy(update={"timeseries": week.timeseries.model_copy(
+        update={"days": 1})})
+
+
+def test_forecasts_reach_past_the_run_scaled_like_the_run() -> None:
+    """A 1-day run of the 14-day profile set sees H − 1 slots of day 2, scaled like day 1."""
+    from scenarios.series import scenario_series
+
+    scenario = _one_day_week()
+    plain, ahead = scenario_series(scenario), scenario_series(scenario, lookahead_slots=23)
+    assert (plain.slots, ahead.slots) == (24, 47)
+    pd.testing.assert_series_equal(ahead.price_usd_per_kwh.iloc[:24], plain.price_usd_per_kwh)
+    pd.testing.assert_frame_equal(ahead.load.iloc[:24], plain.load)
+    pd.testing.assert_frame_equal(ahead.renewables.iloc[:24], plain.renewables)
+    assert not np.allclose(ahead.load.iloc[24:].to_numpy(), plain.load.iloc[1:].to_numpy())
+    # the seed's per-slot multipliers have nothing past their last slot
+    assert scenario_series(load_scenario("ieee123-nmg"), lookahead_slots=5).slots == 6
+
+
+def test_receding_windows_keep_their_length_to_the_end_of_the_run() -> None:
+    """H = 24, K = 1 over one day: 24 windows of 24 slots, each certified optimal."""
+    model = CoSimulation(_one_day_week(), RunSettings(horizon=24, commit=1))
+    assert model.run() == "finished" and model.slot == 24
+    reports = model.dso.reports
+    assert [r.start for r in reports] == list(range(24))
+    assert {r.slots for r in reports} == {24}
+    assert {r.status for r in reports} == {"optimal"}
+    assert all(r.cost_usd - r.lower_bound_usd <= 1e-6 * abs(r.cost_usd) for r in reports)
