@@ -22,8 +22,9 @@ from scenarios.loader import load_scenario
 from scenarios.network import load_network
 from scenarios.schema import Scenario
 from simulator.decomposition.branch_and_bound import branch_and_bound
+from simulator.decomposition.compiled_elastic import Point
 from simulator.decomposition.master import MasterProblem
-from simulator.decomposition.responder import MicrogridResponder, Point, cut_value
+from simulator.decomposition.responder import MicrogridResponder, cut_value
 from simulator.decomposition.settings import DecompositionSettings
 from simulator.decomposition.tree import BranchTree
 from simulator.highs_model import HighsModel

@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-import pyomo.environ as pyo
 
+from simulator.decomposition.compiled_elastic import CompiledElastic, Point
 from simulator.decomposition.settings import DecompositionSettings
 from simulator.decomposition.tree import BranchTree
-from simulator.highs_model import LP_RESOLVE_OPTIONS, HighsModel, SolveOutcome
+from simulator.highs_model import SolveOutcome
 from simulator.messages import (
     Accept,
     BranchNotice,
@@ -28,19 +28,10 @@ from simulator.messages import (
     RestoredExchange,
     UnifiedCut,
 )
-from simulator.models.elastic import binary_vars, build_elastic
+from simulator.models.elastic import build_elastic
 from simulator.models.microgrid import MicrogridWindow, load_microgrid_data, same_shape
 from simulator.schedule import MicrogridSchedule, extract_microgrid
 from simulator.windows import published_bounds
-
-
-@dataclass(frozen=True)
-class Point:
-    """A point of the coupling space of one microgrid: exchange per slot and eta."""
-
-    p_kw: tuple[float, ...]
-    q_kvar: tuple[float, ...]
-    eta_usd: float
 
 
 @dataclass(frozen=True)
@@ -52,81 +43,6 @@ class ResponseStats:
     lp_solves: int
     milp_solves: int
 
-
-class _Elastic:
-    """A compiled elastic model (unified LP or restoration MILP) with its parameter rows.
-
-    The LP and the MILP compile the same Pyomo model, with and without integrality.
-    """
-
-    def __init__(self, model: pyo.ConcreteModel, *, relax: bool):
-        self.model = model
-        self.hm = HighsModel(model, relax_integrality=relax,
-                             options=LP_RESOLVE_OPTIONS if relax else None)
-        m = self.model
-        self.rows_p = [m.couple_p[t] for t in m.mg.T]
-        self.rows_q = [m.couple_q[t] for t in m.mg.T]
-        self.binary_cols = [self.hm.col(v) for v in binary_vars(m)]
-
-    def reload(self) -> None:
-        """Re-read the window data rows and bounds after the Pyomo block was re-loaded."""
-        b, hm = self.model.mg, self.hm
-        rows = [*b.p_balance.values(), *b.q_balance.values(),
-                *(b.startup[g, 0] for g in b.G), *(b.ramp[g, 0] for g in b.G),
-                *(b.energy[s, 0] for s in b.S)]
-        hm.refresh_rows(rows)
-        bounded = [*b.p_r.values(), *b.curtail.values()]
-        hm.set_cols_bounds([hm.col(v) for v in bounded], [v.lb for v in bounded],
-                           [v.ub for v in bounded])
-
-    def solve_at(self, x: Point) -> SolveOutcome:
-        m = self.model
-        for t in m.mg.T:
-            m.p_hat[t] = x.p_kw[t]
-            m.q_hat[t] = x.q_kvar[t]
-        m.eta_hat = x.eta_usd
-        self.hm.set_rhs([*self.rows_p, *self.rows_q, m.couple_eta],
-                        [*x.p_kw, *x.q_kvar, x.eta_usd])
-        return self.hm.solve()
-
-    def exchange(self, out: SolveOutcome) -> RestoredExchange:
-        m, hm = self.model, self.hm
-        return RestoredExchange(
-            p_kw=tuple(hm.value(out, m.mg.p_ex[t]) for t in m.mg.T),
-            q_kvar=tuple(hm.value(out, m.mg.q_ex[t]) for t in m.mg.T),
-            cost_usd=float(sum(out.x[j] * c for j, c in self._cost_terms())))
-
-    def _cost_terms(self) -> list[tuple[int, float]]:
-        if not hasattr(self, "_cost"):
-            from pyomo.repn import generate_standard_repn
-
-            repn = generate_standard_repn(self.model.mg.cost_usd.expr)
-            if repn.constant:
-                raise ValueError("microgrid cost expression with a constant term")
-            self._cost = [(self.hm.col(v), float(c))
-                          for v, c in zip(repn.linear_vars, repn.linear_coefs, strict=True)]
-        return self._cost
-
-    def price_response(self, signal: PriceSignal) -> tuple[SolveOutcome, float] | None:
-        """Minimise ``C − Σ λ_P P_ex − Σ λ_Q Q_ex`` with the exchange free.
-
-        The elastic slacks and ``s_eta`` cost nothing, so the coupling rows never bind
-        whatever x̂ they hold; the MG's own cost terms carry the objective.
-        Returns the outcome and its proven lower bound (``None`` without a solution).
-        """
-        hm, m = self.hm, self.model
-        slacks = [m.sp_plus, m.sp_minus, m.sq_plus, m.sq_minus]
-        costs = {hm.col(v): 0.0 for comp in slacks for v in comp.values()}
-        costs[hm.col(m.s_eta)] = 0.0
-        costs.update(dict(self._cost_terms()))
-        for t, lp, lq in zip(m.mg.T, signal.p_usd_per_kw, signal.q_usd_per_kvar, strict=True):
-            costs[hm.col(m.mg.p_ex[t])] = -lp
-            costs[hm.col(m.mg.q_ex[t])] = -lq
-        with hm.temporary_costs(costs):
-            out = hm.solve()
-        if not out.has_solution or out.status != "optimal":
-            return None
-        return out, float(out.bound)
 
 
 class MicrogridResponder:
@@ -143,8 +59,8 @@ class MicrogridResponder:
         self.settings = settings
         self.name = window.spec.name
         model = build_elastic(window, settings.weights, relax=False)
-        self.lp = _Elastic(model, relax=True)
-        self.milp = _Elastic(model, relax=False)
+        self.lp = CompiledElastic(model, relax=True)
+        self.milp = CompiledElastic(model, relax=False)
         self._begin()
 
     def _begin(self) -> None:
