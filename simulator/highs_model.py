@@ -89,6 +89,18 @@ class SolveOutcome:
         return self.x is not None
 
 
+@dataclass(frozen=True)
+class RhsRows:
+    """Rows whose right-hand side follows a parameter: indices and bound offsets.
+
+    An offset is NaN where the row has no such bound.
+    """
+
+    idx: np.ndarray
+    off_lo: np.ndarray
+    off_hi: np.ndarray
+
+
 class HighsModel:
     """A linear (mixed-integer) Pyomo model held in a persistent HiGHS instance.
 
@@ -219,21 +231,28 @@ class HighsModel:
             hi = pyo.value(con.upper) + off_hi if con.has_ub() else INF
             self.highs.changeRowBounds(self._row[id(con)], lo, hi)
 
-    def set_rhs(self, cons: list[Any], values: Any) -> None:
+    def rhs_rows(self, cons: list[Any]) -> RhsRows:
+        """Row indices and bound offsets of parametric rows, for repeated :meth:`set_rhs`."""
+        info = [self._rhs_info(con) for con in cons]
+        return RhsRows(
+            idx=np.array([i[0] for i in info], dtype=np.int32),
+            off_lo=np.array([i[3] if i[1] else np.nan for i in info], dtype=float),
+            off_hi=np.array([i[4] if i[2] else np.nan for i in info], dtype=float))
+
+    def set_rhs(self, cons: list[Any] | RhsRows, values: Any) -> None:
         """Set the right-hand side of parametric rows directly (fast path of refresh_rows).
 
         ``values[k]`` is the value the parameter expression of ``cons[k]`` takes; the row
-        keeps the bound type (equality, ``<=`` or ``>=``) it was compiled with.
+        keeps the bound type (equality, ``<=`` or ``>=``) it was compiled with. ``cons``
+        may be a precomputed :meth:`rhs_rows`.
         """
-        idx = np.empty(len(cons), dtype=np.int32)
-        lo = np.empty(len(cons))
-        hi = np.empty(len(cons))
-        for k, (con, v) in enumerate(zip(cons, values, strict=True)):
-            row, has_lb, has_ub, off_lo, off_hi = self._rhs_info(con)
-            idx[k] = row
-            lo[k] = v + off_lo if has_lb else -INF
-            hi[k] = v + off_hi if has_ub else INF
-        self.highs.changeRowsBounds(len(idx), idx, lo, hi)
+        rows = cons if isinstance(cons, RhsRows) else self.rhs_rows(cons)
+        v = np.asarray(values, dtype=float)
+        if v.shape != rows.idx.shape:
+            raise ValueError(f"{len(v)} values for {len(rows.idx)} rows")
+        lo = np.where(np.isnan(rows.off_lo), -INF, v + rows.off_lo)
+        hi = np.where(np.isnan(rows.off_hi), INF, v + rows.off_hi)
+        self.highs.changeRowsBounds(len(rows.idx), rows.idx, lo, hi)
 
     def _rhs_info(self, con: Any) -> tuple[int, bool, bool, float, float]:
         key = id(con)

@@ -35,8 +35,8 @@ class NetworkReloader:
     def __init__(self, hm: HighsModel, block: pyo.Block):
         self.hm, self.block = hm, block
         keys = [(n, t) for n in block.N for t in block.T]
-        self._rows = ([block.p_balance[k] for k in keys]
-                      + [block.q_balance[k] for k in keys])
+        self._rows = hm.rhs_rows([block.p_balance[k] for k in keys]
+                                 + [block.q_balance[k] for k in keys])
         self._curtail = [hm.col(v) for v in block.curtail.values()]
         self._p_sub = [hm.col(block.p_sub[t]) for t in block.T]
 
