@@ -69,21 +69,22 @@ class MicrogridControllerAgent(mesa.Agent):
         """Run slot ``slot`` of the plan with realised renewables; update the DERs."""
         k = slot - self.plan_start
         plan = self.plan
-        shortfall = 0.0
+        shortfall = q_shortfall = 0.0
         for r, agent, f in zip(plan.renewables, self.renewables, forecast_kw, strict=True):
             avail = agent.observe(float(f), noise)
             p = min(r.p_kw[k], avail)
+            q = r.q_kvar[k] if r.p_kw[k] == 0 else r.q_kvar[k] * p / r.p_kw[k]  # same pf
             shortfall += r.p_kw[k] - p
-            agent.commit(p, r.q_kvar[k] if r.p_kw[k] == 0 else r.q_kvar[k] * p / r.p_kw[k],
-                         slot_hours)
+            q_shortfall += r.q_kvar[k] - q
+            agent.commit(p, q, slot_hours)
         cost = sum(agent.commit(bool(g.on[k]), g.p_kw[k], g.q_kvar[k], slot_hours)
                    for g, agent in zip(plan.generators, self.generators, strict=True))
         shortfall = self._cover_with_storage(plan, k, shortfall, slot_hours)
         curtail = plan.curtail_kw[k]
         cost += self.model.scenario.curtailment_cost_usd_per_kwh * curtail * slot_hours
         self.cost_usd += cost
-        self.last = SlotOutcome(plan.p_ex_kw[k] - shortfall, plan.q_ex_kvar[k], -shortfall,
-                                cost, curtail)
+        self.last = SlotOutcome(plan.p_ex_kw[k] - shortfall, plan.q_ex_kvar[k] - q_shortfall,
+                                -shortfall, cost, curtail)
         return self.last
 
     def _cover_with_storage(self, plan: MicrogridSchedule, k: int, shortfall: float,

@@ -62,8 +62,9 @@ def trajectory_violations(scenario: Scenario, series: ScenarioSeries, tr: Trajec
     g = tr.groups
     inj_total = np.zeros(n)
     for mg in scenario.microgrids:
-        inj = np.zeros(n)
+        inj, q_inj = np.zeros(n), np.zeros(n)
         for gen in mg.generators:
+            q_inj += g["generator"]["q_kvar"][gen.name].to_numpy()
             p = g["generator"]["p_kw"][gen.name].to_numpy()
             on = g["generator"]["on"][gen.name].to_numpy()
             cost = g["generator"]["cost_usd"][gen.name].to_numpy()
@@ -85,6 +86,7 @@ def trajectory_violations(scenario: Scenario, series: ScenarioSeries, tr: Trajec
                            f"start-up give {want[t]:.9g}")
             inj += p
         for res in mg.renewables:
+            q_inj += g["renewable"]["q_kvar"][res.name].to_numpy()
             p = g["renewable"]["p_kw"][res.name].to_numpy()
             avail = g["renewable"]["available_kw"][res.name].to_numpy()
             forecast = res.forecast_kw * series.renewables[res.kind].to_numpy()[:n]
@@ -113,13 +115,20 @@ def trajectory_violations(scenario: Scenario, series: ScenarioSeries, tr: Trajec
                                f"[{ess.e_min_kwh}, {ess.e_max_kwh}]")
                 e_prev = e[t]
             inj += p
-        load = mg.local_load_kw * series.load[mg.local_load_class].to_numpy()[:n]
+        mult = series.load[mg.local_load_class].to_numpy()[:n]
+        load, load_q = mg.local_load_kw * mult, mg.local_load_kvar * mult
         p_ex = g["microgrid"]["p_ex_kw"][mg.name].to_numpy()
+        q_ex = g["microgrid"]["q_ex_kvar"][mg.name].to_numpy()
         curtail = p_ex - (inj - load)  # local curtailment implied by the balance
+        pf = mg.local_load_kvar / mg.local_load_kw if mg.local_load_kw > 0 else 0.0
+        q_want = q_inj - load_q + pf * curtail  # reactive balance at the same power factor
         for t in range(n):
             if curtail[t] < -tol or curtail[t] > load[t] + tol:
                 out.append(f"{mg.name} t={t}: p_ex={p_ex[t]:.9g} but DG+RE+ESS-load = "
                            f"{inj[t] - load[t]:.9g}")
+            if abs(q_ex[t] - q_want[t]) > tol:
+                out.append(f"{mg.name} t={t}: q_ex={q_ex[t]:.9g} but DG+RE-load gives "
+                           f"{q_want[t]:.9g}")
             if abs(p_ex[t]) > mg.pcc_p_max_kw + tol:
                 out.append(f"{mg.name} t={t}: |p_ex|={abs(p_ex[t]):.9g} > {mg.pcc_p_max_kw}")
         inj_total += p_ex
