@@ -95,14 +95,20 @@ class DSOAgent(mesa.Agent):
                      for m in solution.microgrids}
         return cuts.check(solution.network, exchanges)
 
-    def commit(self, slot: int, load_deviation_kw: float, exchange_deviation_kw: float
-               ) -> tuple[float, float]:
-        """Realise slot ``slot``: the substation absorbs every deviation; return (P, cost)."""
+    def commit(self, slot: int, load_deviation_kw: float, load_deviation_kvar: float,
+               exchange_deviation_kw: float, exchange_deviation_kvar: float
+               ) -> tuple[float, float, float]:
+        """Realise slot ``slot``: the substation absorbs every deviation.
+
+        Returns the substation's (P, Q, cost). SVCs and curtailment run as planned; in the
+        lossless LinDistFlow balance the deviations pass straight to the substation.
+        """
         k = slot - self.plan_start
         p_sub = self.plan.p_sub_kw[k] + load_deviation_kw - exchange_deviation_kw
+        q_sub = self.plan.q_sub_kvar[k] + load_deviation_kvar - exchange_deviation_kvar
         price = float(self._series.price_usd_per_kwh.iloc[slot])
         curtail = sum(v[k] for v in self.plan.curtail_kw.values())
         cost = (price * p_sub + self._scenario.curtailment_cost_usd_per_kwh * curtail) * (
             self._scenario.horizon.slot_hours)
         self.cost_usd += cost
-        return p_sub, cost
+        return p_sub, q_sub, cost

@@ -32,6 +32,7 @@ class SlotOutcome:
     deviation_kw: float
     cost_usd: float
     curtail_kw: float
+    q_deviation_kvar: float = 0.0
 
 
 class MicrogridControllerAgent(mesa.Agent):
@@ -84,7 +85,7 @@ class MicrogridControllerAgent(mesa.Agent):
         cost += self.model.scenario.curtailment_cost_usd_per_kwh * curtail * slot_hours
         self.cost_usd += cost
         self.last = SlotOutcome(plan.p_ex_kw[k] - shortfall, plan.q_ex_kvar[k] - q_shortfall,
-                                -shortfall, cost, curtail)
+                                -shortfall, cost, curtail, -q_shortfall)
         return self.last
 
     def _cover_with_storage(self, plan: MicrogridSchedule, k: int, shortfall: float,

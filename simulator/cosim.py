@@ -141,19 +141,21 @@ class CoSimulation(mesa.Model):
 
     def _execute_slot(self) -> None:
         t, dt, noise = self.slot, self.series.slot_hours, self.settings.noise
-        load_dev = 0.0
+        load_dev = np.zeros(2)  # realised minus forecast load (kW, kvar)
         curtail = self.dso.plan.curtail_kw
         k = t - self.dso.plan_start
         for c in self.customers:
             realised = c.observe(t, noise)
-            load_dev += realised - float(c.profile_kw[t])
+            load_dev += (realised - float(c.profile_kw[t]), c.q_kvar - float(c.profile_kvar[t]))
             c.commit(curtail.get(c.bus, (0.0,) * (k + 1))[k], dt)
-        ex_dev = 0.0
+        ex_dev = np.zeros(2)  # realised minus planned exchanges (kW, kvar)
         for mc in self.microgrids:
             forecast = np.array([r.forecast_kw * self.series.renewables[r.kind].iloc[t]
                                  for r in mc.spec.renewables])
-            ex_dev += mc.commit(t, forecast, noise, dt).deviation_kw
-        self.substation_p_kw, self.substation_cost_usd = self.dso.commit(t, load_dev, ex_dev)
+            out = mc.commit(t, forecast, noise, dt)
+            ex_dev += (out.deviation_kw, out.q_deviation_kvar)
+        self.substation_p_kw, self.substation_q_kvar, self.substation_cost_usd = (
+            self.dso.commit(t, *load_dev, *ex_dev))
 
     def run(self) -> str:
         """Step until the end (or a failed window); return the run status."""

@@ -137,7 +137,7 @@ def _slot_values(model: object, slot: int) -> dict[str, dict[str, np.ndarray]]:
         "customer": {"p_kw": [c.p_kw for c in model.customers],
                      "q_kvar": [c.q_kvar for c in model.customers]},
         "bus": {"vm_lin_pu": vm_lin, "vm_pu": vm_ac},
-        "substation": {"p_kw": [model.substation_p_kw], "q_kvar": [plan.q_sub_kvar[k]],
+        "substation": {"p_kw": [model.substation_p_kw], "q_kvar": [model.substation_q_kvar],
                        "price_usd_per_kwh": [float(model.series.price_usd_per_kwh.iloc[slot])],
                        "cost_usd": [model.substation_cost_usd],
                        "ac_losses_kw": [losses], "max_abs_vm_gap_pu": [gap]},

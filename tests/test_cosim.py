@@ -603,3 +603,20 @@ def test_receding_windows_keep_their_length_to_the_end_of_the_run() -> None:
     assert {r.slots for r in reports} == {24}
     assert {r.status for r in reports} == {"optimal"}
     assert all(r.cost_usd - r.lower_bound_usd <= 1e-6 * abs(r.cost_usd) for r in reports)
+
+
+def test_substation_absorbs_active_and_reactive_deviations() -> None:
+    """Realised load above forecast and exchange below plan both raise the import."""
+    model = CoSimulation(load_scenario("ieee123-nmg"), RunSettings(slots=1, horizon=6))
+    model.step()  # plans the first window and runs slot 0
+    plan, dso = model.dso.plan, model.dso
+    p, q, cost = dso.commit(1, 10.0, 4.0, -5.0, -2.0)
+    assert p == pytest.approx(plan.p_sub_kw[1] + 15.0)
+    assert q == pytest.approx(plan.q_sub_kvar[1] + 6.0)
+    price = float(model.series.price_usd_per_kwh.iloc[1])
+    curtail = sum(v[1] for v in plan.curtail_kw.values())
+    rho = model.scenario.curtailment_cost_usd_per_kwh
+    assert cost == pytest.approx((price * p + rho * curtail) * model.series.slot_hours)
+    # slot 0 as recorded by the model: no noise, so exactly the plan
+    assert (model.substation_p_kw, model.substation_q_kvar) == pytest.approx(
+        (plan.p_sub_kw[0], plan.q_sub_kvar[0]))
