@@ -18,7 +18,7 @@ import pytest
 
 from scenarios import variants
 from scenarios.loader import load_scenario
-from scenarios.network import NetworkData, load_network
+from scenarios.network import NetworkData
 from scenarios.schema import Scenario
 from simulator.decomposition.loop import Decomposition
 from simulator.decomposition.pool import make_pool
@@ -100,16 +100,6 @@ def run_decomposition(scenario: Scenario, network: NetworkData,
 
 
 # ---------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def base() -> Scenario:
-    return load_scenario("ieee123-nmg")
-
-
-@pytest.fixture(scope="module")
-def network(base: Scenario) -> NetworkData:
-    return load_network(base.network.source)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,6 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 
-from scenarios.loader import load_scenario
 from scenarios.network import load_network
 from scenarios.schema import Scenario
 from simulator.decomposition.branch_and_bound import branch_and_bound
@@ -177,11 +176,6 @@ def test_branch_and_bound_reports_integer_infeasibility() -> None:
 
 
 # ---------------------------------------------------------------------------- unified cuts
-
-
-@pytest.fixture(scope="module")
-def base() -> Scenario:
-    return load_scenario("ieee123-nmg")
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ import pandas as pd
 import pyomo.environ as pyo
 import pytest
 
-from scenarios.network import NetworkData, load_network
+from scenarios.network import NetworkData
 from scenarios.pandapower_net import build_pandapower_net, bus_index
 from simulator.highs_model import HighsModel
 from simulator.models.lindistflow import NetworkWindow, add_network
@@ -41,11 +41,6 @@ MAX_ERROR_PU = {1.0: 2.0e-3, 1.3: 3.5e-3}
 # ... and below them: a much smaller gap would mean the two models no longer see the same
 # operating point (e.g. loads not scaled on one side).
 MIN_ERROR_PU = {1.0: 1.0e-3, 1.3: 2.0e-3}
-
-
-@pytest.fixture(scope="module")
-def network() -> NetworkData:
-    return load_network("ieee123")
 
 
 def nominal_window(network: NetworkData) -> NetworkWindow:

@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 
 from scenarios import variants
-from scenarios.loader import load_scenario
 from scenarios.network import load_network
 from scenarios.schema import SVC, Generator, Microgrid, Renewable, Scenario, Storage
 from simulator.decomposition.loop import Decomposition
@@ -123,11 +122,6 @@ def run_recorded(scenario: Scenario, settings: DecompositionSettings) -> Run:
     finally:
         pool.close()
     return dec, pool, sol, scenario
-
-
-@pytest.fixture(scope="module")
-def base() -> Scenario:
-    return load_scenario("ieee123-nmg")
 
 
 @pytest.fixture(scope="module", params=["seed", "small_pcc_150", "stressed"])

@@ -9,7 +9,7 @@ import numpy as np
 import pandapower as pp
 import pytest
 
-from scenarios.network import NetworkData, load_network
+from scenarios.network import NetworkData
 from scenarios.pandapower_net import build_pandapower_net, bus_index
 
 SOURCE = Path("/work/shared/data/ieee123")
@@ -26,11 +26,6 @@ EXPECTED_PER_KFT = {
 R_X_ATOL = 1e-4
 C_ATOL = {("12",): 5e-3}
 C_ATOL_DEFAULT = 5e-4
-
-
-@pytest.fixture(scope="module")
-def network() -> NetworkData:
-    return load_network("ieee123")
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,7 @@ from pyomo.contrib.solver.common.results import TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
 
 from scenarios import variants
-from scenarios.loader import load_scenario
-from scenarios.network import NetworkData, load_network
+from scenarios.network import NetworkData
 from scenarios.schema import Scenario
 from simulator.decomposition.evaluator import NetworkEvaluator
 from simulator.decomposition.loop import Decomposition
@@ -90,16 +89,6 @@ class Controller:
     responder: MicrogridResponder
     start: RestoredExchange                      # the Accept of initial_cuts (near zero)
     answers: dict[str, PriceResponse]
-
-
-@pytest.fixture(scope="module")
-def base() -> Scenario:
-    return load_scenario("ieee123-nmg")
-
-
-@pytest.fixture(scope="module")
-def network(base: Scenario) -> NetworkData:
-    return load_network(base.network.source)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pandapower as pp
 import pandas as pd
 import pytest
 
-from scenarios.network import NetworkData, load_network
+from scenarios.network import NetworkData
 from simulator.validation.operating_point import OperatingPoint
 from simulator.validation.results import PF_FAILED
 from simulator.validation.validator import NetworkValidator
@@ -25,11 +25,6 @@ from tests.pp_reference import net_with_loads
 MG_BUSES = {"mg7": 7, "mg50": 50, "mg58": 58, "mg96": 96, "mg104": 104, "mg121": 121}
 SVC_BUSES = (83, 88, 113, 117)  # 117 is fused with 13 by switch Sw2
 AGREEMENT_PU = 1e-6
-
-
-@pytest.fixture(scope="module")
-def network() -> NetworkData:
-    return load_network("ieee123")
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import numpy as np
 import pandapower as pp
 import pytest
 
-from scenarios.network import NetworkData, load_network
+from scenarios.network import NetworkData
 from simulator.validation.operating_point import OperatingPoint
 from simulator.validation.sensitivity import (
     lindistflow_voltage_sensitivities,
@@ -32,11 +32,6 @@ INJECTION_BUSES = (7, 50, 58, 83, 96, 114, 121)
 STEP_KW = 2.0
 FD_REL_ERROR = 1e-6
 LDF_REL_ERROR = 0.2
-
-
-@pytest.fixture(scope="module")
-def network() -> NetworkData:
-    return load_network("ieee123")
 
 
 @pytest.fixture(scope="module")
