@@ -133,7 +133,7 @@ class PriceResponse:
     ``bound_usd`` is a proven lower bound on ``L(λ) = min C(y) − Σ λ_P P(y) − Σ λ_Q Q(y)``
     over everything the microgrid can run (the MILP's dual bound), so
     ``eta ≥ bound_usd + Σ λ_P P + Σ λ_Q Q`` holds for every exchange the microgrid can
-    run at cost ``eta`` (FORMULATION §3, Lagrangian cut). ``restored`` is the schedule
+    run at cost ``eta`` (a Lagrangian cut, docs/decisions.md). ``restored`` is the schedule
     that attains it (runnable, with its true cost): an upper-bound candidate.
     """
 
