@@ -26,11 +26,19 @@ class ExchangeBounds:
 
 @dataclass(frozen=True)
 class RestoredExchange:
-    """An exchange microgrid i can actually run (MILP-feasible) and its true cost."""
+    """An exchange microgrid i can actually run (MILP-feasible) and its true cost.
+
+    ``q_min_kvar`` / ``q_max_kvar`` (empty: not given) is the schedule's reactive band:
+    per slot, the PCC's reactive exchange can be set anywhere in it without changing the
+    active schedule, the commitments or the cost (generators' and renewables' reactive
+    capability at their scheduled output). ``q_kvar`` lies in it.
+    """
 
     p_kw: tuple[float, ...]
     q_kvar: tuple[float, ...]
     cost_usd: float
+    q_min_kvar: tuple[float, ...] = ()
+    q_max_kvar: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -98,9 +98,11 @@ class RecordingPool:
         self.to_dso.extend(out)
         return out
 
-    def schedules(self, tags: dict[str, int]) -> list[MicrogridSchedule]:
+    def schedules(self, tags: dict[str, int], q_kvar: dict | None = None
+                  ) -> list[MicrogridSchedule]:
         self.calls.append("schedules")
-        out = self.inner.schedules(tags)
+        self.to_mcs.extend(q for v in (q_kvar or {}).values() for q in v)
+        out = self.inner.schedules(tags, q_kvar)
         self.output.extend(out)
         return out
 

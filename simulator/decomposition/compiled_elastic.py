@@ -10,12 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pyomo.environ as pyo
 from pyomo.repn import generate_standard_repn
 
 from simulator.highs_model import LP_RESOLVE_OPTIONS, HighsModel, SolveOutcome
 from simulator.messages import PriceSignal, RestoredExchange
 from simulator.models.elastic import binary_vars
+from simulator.models.microgrid import MicrogridWindow, reactive_band
+
+#: Largest elastic distance (weighted kvar) a reactive re-dispatch may leave: the DSO's
+#: reactive values sit on band edges up to the LP tolerance (2.5e-6 measured).
+_REDISPATCH_TOL = 1e-4
 
 
 @dataclass(frozen=True)
@@ -33,8 +39,8 @@ class CompiledElastic:
     The LP and the MILP compile the same Pyomo model, with and without integrality.
     """
 
-    def __init__(self, model: pyo.ConcreteModel, *, relax: bool):
-        self.model = model
+    def __init__(self, model: pyo.ConcreteModel, window: MicrogridWindow, *, relax: bool):
+        self.model, self.window = model, window
         self.hm = HighsModel(model, relax_integrality=relax,
                              options=LP_RESOLVE_OPTIONS if relax else None)
         m = self.model
@@ -42,9 +48,15 @@ class CompiledElastic:
         self.rows_q = [m.couple_q[t] for t in m.mg.T]
         self.binary_cols = [self.hm.col(v) for v in binary_vars(m)]
         self._cost = self._read_cost_terms()
+        b = m.mg
+        self._u_cols = np.array([[self.hm.col(b.u[g, t]) for t in b.T] for g in b.G],
+                                dtype=np.int64).reshape(len(b.G), len(b.T))
+        self._p_r_cols = np.array([[self.hm.col(b.p_r[r, t]) for t in b.T] for r in b.R],
+                                  dtype=np.int64).reshape(len(b.R), len(b.T))
 
-    def reload(self) -> None:
+    def reload(self, window: MicrogridWindow) -> None:
         """Re-read the window data rows and bounds after the Pyomo block was re-loaded."""
+        self.window = window
         b, hm = self.model.mg, self.hm
         rows = [*b.p_balance.values(), *b.q_balance.values(),
                 *(b.startup[g, 0] for g in b.G), *(b.ramp[g, 0] for g in b.G),
@@ -66,12 +78,52 @@ class CompiledElastic:
         return self.hm.solve()
 
     def exchange(self, out: SolveOutcome) -> RestoredExchange:
-        """The exchange of a solution and the microgrid's true cost of it."""
+        """The exchange of a solution, the microgrid's true cost of it and its reactive band.
+
+        The band is only given for an integral solution (a runnable schedule).
+        """
         m, hm = self.model, self.hm
+        q = tuple(hm.value(out, m.mg.q_ex[t]) for t in m.mg.T)
+        lo, hi = self._band(out, q)
         return RestoredExchange(
-            p_kw=tuple(hm.value(out, m.mg.p_ex[t]) for t in m.mg.T),
-            q_kvar=tuple(hm.value(out, m.mg.q_ex[t]) for t in m.mg.T),
-            cost_usd=float(sum(out.x[j] * c for j, c in self._cost_terms())))
+            p_kw=tuple(hm.value(out, m.mg.p_ex[t]) for t in m.mg.T), q_kvar=q,
+            cost_usd=float(sum(out.x[j] * c for j, c in self._cost_terms())),
+            q_min_kvar=lo, q_max_kvar=hi)
+
+    def _band(self, out: SolveOutcome, q: tuple[float, ...]
+              ) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        b, x = self.model.mg, out.x
+        u = x[self._u_cols]
+        if np.any(np.abs(u - np.round(u)) > 1e-6) or np.any(
+                np.abs(x[self.binary_cols] - np.round(x[self.binary_cols])) > 1e-6):
+            return (), ()
+        lo, hi = reactive_band(self.window, np.round(u), x[self._p_r_cols],
+                               x[[self.hm.col(b.curtail[t]) for t in b.T]])
+        # the schedule's own Q is in the band up to solver tolerance: widen to contain it
+        return (tuple(np.minimum(lo, q).tolist()), tuple(np.maximum(hi, q).tolist()))
+
+    def redispatch_reactive(self, out: SolveOutcome, q_kvar: tuple[float, ...]
+                            ) -> SolveOutcome | None:
+        """The schedule ``out`` with its reactive exchange moved to ``q_kvar`` (in its band).
+
+        Commitments and storage modes are fixed at ``out``'s, the active exchange and the
+        cost bound stay; the elastic model then only re-dispatches reactive outputs.
+        Returns ``None`` if that leaves a slack above :data:`_REDISPATCH_TOL` (``q_kvar``
+        outside the band; within it, the slack is solver noise).
+        """
+        hm = self.hm
+        ex = self.exchange(out)
+        for col in self.binary_cols:
+            v = float(round(out.x[col]))
+            hm.set_col_bounds(col, v, v)
+        try:
+            new = self.solve_at(Point(ex.p_kw, tuple(q_kvar), ex.cost_usd))
+        finally:
+            for col in self.binary_cols:
+                hm.set_col_bounds(col, 0.0, 1.0)
+        if not new.has_solution or new.objective > _REDISPATCH_TOL:
+            return None
+        return new
 
     def _cost_terms(self) -> list[tuple[int, float]]:
         """(column, coefficient) of the microgrid's cost expression."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -56,14 +57,24 @@ class NetworkEvaluator:
         self._reloader.load(previous, window, update_block=False)
 
     def evaluate(self, exchanges: Mapping[str, RestoredExchange]) -> SolveOutcome:
-        """Solve the network LP with every exchange fixed to the given values."""
+        """Solve the network LP with the given exchanges.
+
+        Active exchanges are fixed; a reactive exchange is fixed too, or free within the
+        schedule's reactive band when the microgrid gave one (the DSO then picks the
+        reactive support it needs, :meth:`with_reactive`).
+        """
         for mg, (p_cols, q_cols) in self._cols.items():
             ex = exchanges[mg]
-            for col, p in zip(p_cols, ex.p_kw, strict=True):
-                self.hm.set_col_bounds(col, p, p)
-            for col, q in zip(q_cols, ex.q_kvar, strict=True):
-                self.hm.set_col_bounds(col, q, q)
+            self.hm.set_cols_bounds(p_cols, ex.p_kw, ex.p_kw)
+            lo, hi = (ex.q_min_kvar, ex.q_max_kvar) if ex.q_min_kvar else (ex.q_kvar, ex.q_kvar)
+            self.hm.set_cols_bounds(q_cols, lo, hi)
         return self.hm.solve()
+
+    def with_reactive(self, exchanges: Mapping[str, RestoredExchange], outcome: SolveOutcome
+                      ) -> dict[str, RestoredExchange]:
+        """The exchanges with the reactive values the evaluated network LP chose."""
+        return {mg: replace(ex, q_kvar=tuple(float(outcome.x[c]) for c in self._cols[mg][1]))
+                for mg, ex in exchanges.items()}
 
     def marginal_values(self, outcome: SolveOutcome
                         ) -> dict[str, tuple[tuple[float, ...], tuple[float, ...]]] | None:

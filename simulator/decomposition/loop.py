@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 
 from simulator.decomposition.evaluator import NetworkEvaluator
@@ -168,7 +169,15 @@ class Decomposition:
         self._price_tag = 0
 
     def _initial_core(self) -> _Core:
+        """In-out core point: the incumbent's exchanges and costs, else ``(0, 0, eta_ub)``.
+
+        The incumbent is a point every microgrid can run (a feasible core point, as the
+        in-out method asks); the published bounds' corner is the fallback.
+        """
         slots = self.window.slots
+        if self.best.exchanges:
+            return _Core({mg: (ex.p_kw, ex.q_kvar, ex.cost_usd)
+                          for mg, ex in self.best.exchanges.items()})
         return _Core({e.mg: ((0.0,) * slots, (0.0,) * slots, e.eta_ub_usd)
                       for e in self.window.exchanges})
 
@@ -187,6 +196,7 @@ class Decomposition:
         out = self.evaluator.evaluate(exchanges)
         if out.status != "optimal":
             return
+        exchanges = self.evaluator.with_reactive(exchanges, out)
         ub = float(out.objective) + sum(r.cost_usd for r in exchanges.values())
         if ub >= self.best.upper_bound:
             return
@@ -267,6 +277,7 @@ class Decomposition:
         out = self.evaluator.evaluate(exchanges)
         if out.status != "optimal":
             return 1 if self.validator_cuts else 0
+        exchanges = self.evaluator.with_reactive(exchanges, out)
         report, cuts = self.validator.validate(self.evaluator.schedule(out), exchanges)
         self.validation_reports[len(self.records) + 1] = report
         for cut in cuts:
@@ -309,21 +320,48 @@ class Decomposition:
                 self.master.add_unified_cut(message)
         self._upper_bound(starts)
 
-    def _price_round(self, signals: list[PriceSignal]) -> None:
-        """Send price signals; add the Lagrangian cuts; try the answers as an incumbent."""
+    def _price_round(self, signals: list[PriceSignal]) -> Any:
+        """Send price signals; add the Lagrangian cuts; try the answers as an incumbent.
+
+        Returns the network LP at the answers' exchanges (``None`` if a controller did not
+        answer or the network cannot take them).
+        """
         restored = {}
         for response in self.pool.price_responses(signals):
             if response is not None:
                 self.master.add_lagrangian_cut(response)
                 restored[response.mg] = (response.tag, response.restored)
         self._upper_bound(restored)
+        if len(restored) != len(self.window.exchanges):
+            return None
+        out = self.evaluator.evaluate({mg: ex for mg, (_, ex) in restored.items()})
+        return out if out.status == "optimal" else None
+
+    def _initial_prices(self) -> None:
+        """Price rounds before the first master: λ ← nodal prices at the last answers.
+
+        The first round sends the nodal prices at zero exchange; each further round (up
+        to ``price_rounds``) the nodal prices of the network LP at the previous round's
+        answers, until they no longer change or the network cannot take the answers.
+        """
+        at = self._zero_exchange()
+        last = None
+        for _ in range(self.settings.price_rounds):
+            signals = self._price_signals(at)
+            prices = [(s.p_usd_per_kw, s.q_usd_per_kvar) for s in signals]
+            if last is not None and np.allclose(prices, last, rtol=1e-9, atol=1e-12):
+                return
+            at, last = self._price_round(signals), prices
+            if at is None:
+                return
 
     def run(self) -> Solution:
         """Iterate to convergence or a limit; return the schedule and its statistics."""
         tick = time.perf_counter()
         st = self.settings
         if st.price_signals:
-            self._price_round(self._price_signals(self._zero_exchange()))
+            self._initial_prices()
+            self.core = self._initial_core()
         if not st.price_signals or not self.best.tags:
             self._starting_points(st.warm_start_cuts and not st.price_signals)
         status, lb = "not_converged", float("nan")
@@ -351,7 +389,8 @@ class Decomposition:
             return Solution("decomposition", status if status != "optimal" else "not_converged",
                             float("nan"), wall_s, None, (), info)
         network = self.best.network or self.evaluator.schedule(self.best.outcome)
-        mgs = tuple(self.pool.schedules(self.best.tags))
+        mgs = tuple(self.pool.schedules(
+            self.best.tags, {mg: ex.q_kvar for mg, ex in self.best.exchanges.items()}))
         objective = network.cost_usd + sum(m.cost_usd for m in mgs)
         info["gap"] = max(0.0, (objective - lb) / max(1.0, abs(objective)))
         info["integer_gap_closed_by"] = _closed_by(self.master.cut_counts)

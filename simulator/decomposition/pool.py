@@ -40,8 +40,12 @@ class ResponderPool(Protocol):
     def respond(self, proposals: Sequence[ExchangeProposal], eps: float) -> list[Reply]:
         """One reply per proposal, in the same order."""
 
-    def schedules(self, tags: dict[str, int]) -> list[MicrogridSchedule]:
-        """Each microgrid's schedule restored for the proposal with the given tag."""
+    def schedules(self, tags: dict[str, int], q_kvar: dict[str, tuple[float, ...]] | None = None
+                  ) -> list[MicrogridSchedule]:
+        """Each microgrid's schedule restored for the proposal with the given tag.
+
+        ``q_kvar`` moves a microgrid's reactive exchange within its schedule's band.
+        """
 
     def initial_cuts(self, warm_start: bool = True) -> list[UnifiedCut | Accept]:
         """Each controller's runnable starting point and (optionally) warm-start cuts."""
@@ -90,7 +94,8 @@ class _Group:
         if command == "initial_cuts":
             return [c for r in self.responders.values() for c in r.initial_cuts(payload)]
         if command == "schedules":
-            return [self.responders[mg].schedule(it) for mg, it in payload.items()]
+            tags, q_kvar = payload
+            return [self.responders[mg].schedule(it, q_kvar.get(mg)) for mg, it in tags.items()]
         raise ValueError(f"unknown command {command!r}")
 
 
@@ -108,9 +113,10 @@ class LocalPool:
         """One reply per proposal, in the same order."""
         return self._group.handle("respond", (list(proposals), eps))
 
-    def schedules(self, tags: dict[str, int]) -> list[MicrogridSchedule]:
+    def schedules(self, tags: dict[str, int], q_kvar: dict[str, tuple[float, ...]] | None = None
+                  ) -> list[MicrogridSchedule]:
         """Each microgrid's schedule restored for the proposal with the given tag."""
-        return self._group.handle("schedules", tags)
+        return self._group.handle("schedules", (tags, q_kvar or {}))
 
     def initial_cuts(self, warm_start: bool = True) -> list[UnifiedCut | Accept]:
         """Each controller's runnable starting point and (optionally) warm-start cuts."""
@@ -201,12 +207,15 @@ class ProcessPool:
                   for p, reply in zip(s, part, strict=True)}
         return [by_tag[p.tag] for p in proposals]
 
-    def schedules(self, tags: dict[str, int]) -> list[MicrogridSchedule]:
+    def schedules(self, tags: dict[str, int], q_kvar: dict[str, tuple[float, ...]] | None = None
+                  ) -> list[MicrogridSchedule]:
         """Each microgrid's schedule restored for the proposal with the given tag."""
         split: list[dict[str, int]] = [{} for _ in self._conns]
         for mg, tag in tags.items():
             split[self._owner[mg]][mg] = tag
-        parts = self._broadcast([("schedules", s) for s in split])
+        q_kvar = q_kvar or {}
+        parts = self._broadcast([("schedules", (s, {mg: q_kvar[mg] for mg in s if mg in q_kvar}))
+                                 for s in split])
         by_mg = {s.name: s for part in parts for s in part}
         return [by_mg[mg] for mg in tags]
 

@@ -15,6 +15,7 @@ import numpy as np
 from simulator.decomposition.compiled_elastic import CompiledElastic, Point
 from simulator.decomposition.settings import DecompositionSettings
 from simulator.decomposition.tree import BranchTree
+from simulator.errors import SolverError
 from simulator.highs_model import SolveOutcome
 from simulator.messages import (
     Accept,
@@ -59,8 +60,8 @@ class MicrogridResponder:
         self.settings = settings
         self.name = window.spec.name
         model = build_elastic(window, settings.weights, relax=False)
-        self.lp = CompiledElastic(model, relax=True)
-        self.milp = CompiledElastic(model, relax=False)
+        self.lp = CompiledElastic(model, window, relax=True)
+        self.milp = CompiledElastic(model, window, relax=False)
         self._begin()
 
     def _begin(self) -> None:
@@ -77,8 +78,8 @@ class MicrogridResponder:
         if not same_shape(self.window, window):
             return False
         load_microgrid_data(self.lp.model.mg, window)
-        self.lp.reload()
-        self.milp.reload()
+        self.lp.reload(window)
+        self.milp.reload(window)
         self.window = window
         self._begin()
         return True
@@ -329,9 +330,23 @@ class MicrogridResponder:
                             infeasible=tuple(infeasible), restored=restored)
 
     # ------------------------------------------------------------------ schedule
-    def schedule(self, tag: int) -> MicrogridSchedule:
-        """The schedule restored for proposal ``tag`` (the one the microgrid will run)."""
-        self.milp.hm.load_values(self._restored[tag])
+    def schedule(self, tag: int, q_kvar: tuple[float, ...] | None = None) -> MicrogridSchedule:
+        """The schedule restored for proposal ``tag`` (the one the microgrid will run).
+
+        With ``q_kvar`` (chosen by the DSO within the schedule's reactive band) the
+        reactive outputs are re-dispatched to give that reactive exchange; the active
+        schedule and the cost do not change.
+        """
+        out = self._restored[tag]
+        if q_kvar is not None:
+            current = self.milp.exchange(out).q_kvar
+            if max(abs(a - b) for a, b in zip(current, q_kvar, strict=True)) > 1e-7:
+                moved = self.milp.redispatch_reactive(out, q_kvar)
+                if moved is None:
+                    raise SolverError(f"{self.name}: reactive exchange outside the band "
+                                      f"of schedule {tag}")
+                out = self._restored[tag] = moved
+        self.milp.hm.load_values(out)
         return extract_microgrid(self.milp.model.mg, self.window.spec)
 
 

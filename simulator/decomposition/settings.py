@@ -34,6 +34,8 @@ class DecompositionSettings:
         price_signals: Before iterating, the DSO sends each controller the network LP's
             nodal prices at the incumbent; the controllers answer with a Lagrangian cut
             and the schedule that attains it (docs/decisions.md).
+        price_rounds: Price rounds before the first master: the first at the nodal prices
+            of zero exchange, each next one at those of the previous round's answers.
         price_every: With price signals, every this many iterations the DSO also sends
             the nodal prices at the master's proposal (0: only before iterating).
 
@@ -54,3 +56,4 @@ class DecompositionSettings:
     restore_every: int = 20
     price_signals: bool = True
     price_every: int = 0
+    price_rounds: int = 3

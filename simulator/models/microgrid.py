@@ -173,6 +173,29 @@ def load_microgrid_data(b: pyo.Block, w: MicrogridWindow) -> None:
         var.setub(float(w.load_kw[t]))
 
 
+def reactive_band(w: MicrogridWindow, u: np.ndarray, p_r: np.ndarray, curtail: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Range of the reactive exchange per slot for fixed commitments and active outputs.
+
+    With ``u`` (generators x slots), renewable outputs ``p_r`` (renewables x slots) and
+    local curtailment fixed, each unit's reactive output moves independently within its
+    limits, so by the reactive balance the exchange ranges over
+    ``Σ_g Q_g u + Σ_r ±tan(φ_r) p_r − D^Q + k D^Q/D^P``, clipped to the PCC rating.
+    """
+    gens, res = w.spec.generators, w.spec.renewables
+    base = _pf_ratio(w) * curtail - np.asarray(w.load_kvar, dtype=float)
+    lo, hi = base.copy(), base.copy()
+    for g, gen in enumerate(gens):
+        lo += gen.q_min_kvar * u[g]
+        hi += gen.q_max_kvar * u[g]
+    for r, ren in enumerate(res):
+        reach = math.tan(math.acos(ren.min_power_factor)) * p_r[r]
+        lo -= reach
+        hi += reach
+    cap = w.spec.pcc_q_max_kvar
+    return np.clip(lo, -cap, cap), np.clip(hi, -cap, cap)
+
+
 def add_generator_constraints(b: pyo.Block, w: MicrogridWindow, relax: bool) -> None:
     """Commitment, start-up, P/Q limits and ramping of every dispatchable generator."""
     gens = w.spec.generators
