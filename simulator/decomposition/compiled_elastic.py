@@ -19,8 +19,8 @@ from simulator.messages import PriceSignal, RestoredExchange
 from simulator.models.elastic import binary_vars
 from simulator.models.microgrid import MicrogridWindow, reactive_band
 
-#: Largest elastic distance (weighted kvar) a reactive re-dispatch may leave: the DSO's
-#: reactive values sit on band edges up to the LP tolerance (2.5e-6 measured).
+#: Largest reactive slack (kvar) a reactive re-dispatch may leave: the DSO's reactive
+#: values sit on band edges up to the LP tolerance (2.5e-6 measured).
 _REDISPATCH_TOL = 1e-4
 
 
@@ -49,6 +49,11 @@ class CompiledElastic:
         self.binary_cols = [self.hm.col(v) for v in binary_vars(m)]
         self._cost = self._read_cost_terms()
         b = m.mg
+        active = [b.u, b.su, b.p_g, b.p_r, b.mode, b.p_ch, b.p_dis, b.e, b.curtail, b.p_ex]
+        self._active_cols = np.array([self.hm.col(v) for comp in active for v in comp.values()],
+                                     dtype=np.int64)
+        binaries = set(self.binary_cols)
+        self._binary_pos = np.array([c in binaries for c in self._active_cols], dtype=bool)
         self._u_cols = np.array([[self.hm.col(b.u[g, t]) for t in b.T] for g in b.G],
                                 dtype=np.int64).reshape(len(b.G), len(b.T))
         self._p_r_cols = np.array([[self.hm.col(b.p_r[r, t]) for t in b.T] for r in b.R],
@@ -106,24 +111,28 @@ class CompiledElastic:
                             ) -> SolveOutcome | None:
         """The schedule ``out`` with its reactive exchange moved to ``q_kvar`` (in its band).
 
-        Commitments and storage modes are fixed at ``out``'s, the active exchange and the
-        cost bound stay; the elastic model then only re-dispatches reactive outputs.
-        Returns ``None`` if that leaves a slack above :data:`_REDISPATCH_TOL` (``q_kvar``
-        outside the band; within it, the slack is solver noise).
+        Every active-power column, commitment, storage mode and energy is fixed at
+        ``out``'s value, so only the generators' and renewables' reactive outputs (and
+        the reactive exchange) move; the cost is that of ``out``. Returns ``None`` if the
+        reactive slack left exceeds :data:`_REDISPATCH_TOL` kvar (``q_kvar`` outside the
+        band; within it, what is left is solver noise).
         """
-        hm = self.hm
-        ex = self.exchange(out)
-        for col in self.binary_cols:
-            v = float(round(out.x[col]))
-            hm.set_col_bounds(col, v, v)
+        hm, cols = self.hm, self._active_cols
+        lp = hm.highs.getLp()
+        saved = (np.asarray(lp.col_lower_)[cols], np.asarray(lp.col_upper_)[cols])
+        values = out.x[cols].copy()
+        values[self._binary_pos] = np.round(values[self._binary_pos])
+        hm.set_cols_bounds(cols, values, values)
         try:
+            ex = self.exchange(out)
             new = self.solve_at(Point(ex.p_kw, tuple(q_kvar), ex.cost_usd))
         finally:
-            for col in self.binary_cols:
-                hm.set_col_bounds(col, 0.0, 1.0)
-        if not new.has_solution or new.objective > _REDISPATCH_TOL:
+            hm.set_cols_bounds(cols, *saved)
+        if not new.has_solution or new.status != "optimal":
             return None
-        return new
+        m = self.model
+        slack = sum(new.x[hm.col(v)] for comp in (m.sq_plus, m.sq_minus) for v in comp.values())
+        return new if slack <= _REDISPATCH_TOL else None
 
     def _cost_terms(self) -> list[tuple[int, float]]:
         """(column, coefficient) of the microgrid's cost expression."""
