@@ -8,7 +8,8 @@ restoration) and re-loads the window data rows between windows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyomo.environ as pyo
@@ -17,11 +18,12 @@ from pyomo.repn import generate_standard_repn
 from simulator.highs_model import LP_RESOLVE_OPTIONS, HighsModel, SolveOutcome
 from simulator.messages import PriceSignal, RestoredExchange
 from simulator.models.elastic import binary_vars
-from simulator.models.microgrid import MicrogridWindow, reactive_band
+from simulator.models.microgrid import MicrogridWindow, pf_ratio, reactive_band
 
-#: Largest reactive slack (kvar) a reactive re-dispatch may leave: the DSO's reactive
-#: values sit on band edges up to the LP tolerance (2.5e-6 measured).
+#: How far (kvar) a requested reactive exchange may lie outside the band: the DSO's
+#: values sit on band edges up to its LP's tolerance.
 _REDISPATCH_TOL = 1e-4
+
 
 
 @dataclass(frozen=True)
@@ -49,11 +51,10 @@ class CompiledElastic:
         self.binary_cols = [self.hm.col(v) for v in binary_vars(m)]
         self._cost = self._read_cost_terms()
         b = m.mg
-        active = [b.u, b.su, b.p_g, b.p_r, b.mode, b.p_ch, b.p_dis, b.e, b.curtail, b.p_ex]
-        self._active_cols = np.array([self.hm.col(v) for comp in active for v in comp.values()],
-                                     dtype=np.int64)
-        binaries = set(self.binary_cols)
-        self._binary_pos = np.array([c in binaries for c in self._active_cols], dtype=bool)
+        self._q_unit_cols = np.array(
+            [[self.hm.col(b.q_g[g, t]) for t in b.T] for g in b.G]
+            + [[self.hm.col(b.q_r[r, t]) for t in b.T] for r in b.R],
+            dtype=np.int64).reshape(len(b.G) + len(b.R), len(b.T))
         self._u_cols = np.array([[self.hm.col(b.u[g, t]) for t in b.T] for g in b.G],
                                 dtype=np.int64).reshape(len(b.G), len(b.T))
         self._p_r_cols = np.array([[self.hm.col(b.p_r[r, t]) for t in b.T] for r in b.R],
@@ -111,28 +112,39 @@ class CompiledElastic:
                             ) -> SolveOutcome | None:
         """The schedule ``out`` with its reactive exchange moved to ``q_kvar`` (in its band).
 
-        Every active-power column, commitment, storage mode and energy is fixed at
-        ``out``'s value, so only the generators' and renewables' reactive outputs (and
-        the reactive exchange) move; the cost is that of ``out``. Returns ``None`` if the
-        reactive slack left exceeds :data:`_REDISPATCH_TOL` kvar (``q_kvar`` outside the
-        band; within it, what is left is solver noise).
+        Only the generators' and renewables' reactive outputs and the reactive exchange
+        change; every active value, commitment and the cost stay exactly ``out``'s. Per
+        slot each unit is placed at the same fraction of its reactive range (the ranges
+        :func:`~simulator.models.microgrid.reactive_band` adds up). Returns ``None`` if
+        ``q_kvar`` leaves the band by more than :data:`_REDISPATCH_TOL` kvar.
         """
-        hm, cols = self.hm, self._active_cols
-        lp = hm.highs.getLp()
-        saved = (np.asarray(lp.col_lower_)[cols], np.asarray(lp.col_upper_)[cols])
-        values = out.x[cols].copy()
-        values[self._binary_pos] = np.round(values[self._binary_pos])
-        hm.set_cols_bounds(cols, values, values)
-        try:
-            ex = self.exchange(out)
-            new = self.solve_at(Point(ex.p_kw, tuple(q_kvar), ex.cost_usd))
-        finally:
-            hm.set_cols_bounds(cols, *saved)
-        if not new.has_solution or new.status != "optimal":
+        b, x = self.model.mg, out.x.copy()
+        u, p_r = np.round(x[self._u_cols]), x[self._p_r_cols]
+        curtail = x[[self.hm.col(b.curtail[t]) for t in b.T]]
+        need = (np.asarray(q_kvar, dtype=float) + np.asarray(self.window.load_kvar, dtype=float)
+                - pf_ratio(self.window) * curtail)  # what the units must give
+        lo, hi = self._unit_ranges(u, p_r)
+        lo_sum, hi_sum = lo.sum(axis=0), hi.sum(axis=0)
+        if np.any(need < lo_sum - _REDISPATCH_TOL) or np.any(need > hi_sum + _REDISPATCH_TOL):
             return None
-        m = self.model
-        slack = sum(new.x[hm.col(v)] for comp in (m.sq_plus, m.sq_minus) for v in comp.values())
-        return new if slack <= _REDISPATCH_TOL else None
+        width = hi_sum - lo_sum
+        frac = np.clip(np.divide(need - lo_sum, width, out=np.zeros_like(width),
+                                 where=width > 0), 0.0, 1.0)
+        x[self._q_unit_cols] = lo + frac * (hi - lo)
+        x[[self.hm.col(b.q_ex[t]) for t in b.T]] = q_kvar
+        return replace(out, x=x, row_dual=None, col_dual=None)
+
+    def _unit_ranges(self, u: np.ndarray, p_r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Reactive range of every unit (generators, then renewables) per slot."""
+        spec = self.window.spec
+        lo = [g.q_min_kvar * u[k] for k, g in enumerate(spec.generators)]
+        hi = [g.q_max_kvar * u[k] for k, g in enumerate(spec.generators)]
+        for k, r in enumerate(spec.renewables):
+            reach = math.tan(math.acos(r.min_power_factor)) * p_r[k]
+            lo.append(-reach)
+            hi.append(reach)
+        slots = len(self.window.load_kw)
+        return (np.array(lo).reshape(-1, slots), np.array(hi).reshape(-1, slots))
 
     def _cost_terms(self) -> list[tuple[int, float]]:
         """(column, coefficient) of the microgrid's cost expression."""

@@ -155,10 +155,11 @@ def same_shape(a: MicrogridWindow, b: MicrogridWindow) -> bool:
     """
     return (a.spec == b.spec and a.slots == b.slots and a.slot_hours == b.slot_hours
             and a.curtailment_cost_usd_per_kwh == b.curtailment_cost_usd_per_kwh
-            and np.allclose(_pf_ratio(a), _pf_ratio(b), rtol=0.0, atol=1e-12))
+            and np.allclose(pf_ratio(a), pf_ratio(b), rtol=0.0, atol=1e-12))
 
 
-def _pf_ratio(w: MicrogridWindow) -> np.ndarray:
+def pf_ratio(w: MicrogridWindow) -> np.ndarray:
+    """Reactive over active local load per slot (0 where there is no load)."""
     load = np.asarray(w.load_kw, dtype=float)
     safe = np.where(load > 0, load, 1.0)
     return np.where(load > 0, np.asarray(w.load_kvar, dtype=float) / safe, 0.0)
@@ -183,7 +184,7 @@ def reactive_band(w: MicrogridWindow, u: np.ndarray, p_r: np.ndarray, curtail: n
     ``Σ_g Q_g u + Σ_r ±tan(φ_r) p_r − D^Q + k D^Q/D^P``, clipped to the PCC rating.
     """
     gens, res = w.spec.generators, w.spec.renewables
-    base = _pf_ratio(w) * curtail - np.asarray(w.load_kvar, dtype=float)
+    base = pf_ratio(w) * curtail - np.asarray(w.load_kvar, dtype=float)
     lo, hi = base.copy(), base.copy()
     for g, gen in enumerate(gens):
         lo += gen.q_min_kvar * u[g]
@@ -267,7 +268,7 @@ def add_balance_constraints(b: pyo.Block, w: MicrogridWindow) -> None:
     b.p_ex = pyo.Var(b.T, bounds=(-spec.pcc_p_max_kw, spec.pcc_p_max_kw))
     b.q_ex = pyo.Var(b.T, bounds=(-spec.pcc_q_max_kvar, spec.pcc_q_max_kvar))
     b.curtail = pyo.Var(b.T, bounds=lambda b, t: (0.0, float(w.load_kw[t])))
-    pf_ratio = [float(r) for r in _pf_ratio(w)]
+    ratio = [float(r) for r in pf_ratio(w)]
 
     def p_balance(b: pyo.Block, t: int) -> pyo.Expression:
         gen = sum(b.p_g[g, t] for g in b.G) + sum(b.p_r[r, t] for r in b.R)
@@ -276,7 +277,7 @@ def add_balance_constraints(b: pyo.Block, w: MicrogridWindow) -> None:
 
     def q_balance(b: pyo.Block, t: int) -> pyo.Expression:
         gen = sum(b.q_g[g, t] for g in b.G) + sum(b.q_r[r, t] for r in b.R)
-        return gen + pf_ratio[t] * b.curtail[t] - b.q_ex[t] == b.load_q_kvar[t]
+        return gen + ratio[t] * b.curtail[t] - b.q_ex[t] == b.load_q_kvar[t]
 
     b.p_balance = pyo.Constraint(b.T, rule=p_balance)
     b.q_balance = pyo.Constraint(b.T, rule=q_balance)
