@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,176 +22,30 @@ from typing import Any
 import h5py
 import numpy as np
 
-LAYOUT = "gridcosim-trajectory"
-LAYOUT_VERSION = 1
-TIME = "time"
-IDS = "ids"
-CONVERGENCE = "convergence"
-WINDOW = "window"
-COLUMNS_ATTR = "columns"
-KINDS_ATTR = "kinds"
-VARIABLES_ATTR = "variables"
-BOOL_ATTR = "gridcosim_dtype"
-ORIGIN_ATTR = "time_origin"
-RESERVED_GROUPS = frozenset({TIME, CONVERGENCE})
-RESERVED_VARIABLES = frozenset({TIME, IDS})
-
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_TIME_UNITS_RE = re.compile(r"^hours(?: since (?P<origin>\S.*))?$")
-
-# Name suffix -> CF-style ``units`` attribute written on each variable (first match wins).
-UNIT_SUFFIXES: tuple[tuple[str, str], ...] = (
-    ("_usd_per_kwh", "USD/kWh"),
-    ("_usd_per_kw", "USD/kW"),
-    ("_kwh", "kWh"),
-    ("_kvarh", "kvarh"),
-    ("_kvar", "kvar"),
-    ("_kva", "kVA"),
-    ("_kw", "kW"),
-    ("_usd", "USD"),
-    ("_pu", "1"),
-    ("_deg", "degree"),
-    ("_pct", "percent"),
-    ("_h", "h"),
-    ("_s", "s"),
+from outputs.convergence import ConvergenceTable
+from outputs.layout import (
+    COLUMNS_ATTR,
+    CONVERGENCE,
+    CONVERGENCE_CHUNK,
+    IDS,
+    KINDS_ATTR,
+    LAYOUT,
+    LAYOUT_VERSION,
+    ORIGIN_ATTR,
+    RESERVED_GROUPS,
+    RESERVED_VARIABLES,
+    TIME,
+    VARIABLES_ATTR,
+    WINDOW,
+    append_rows,
+    cf_time_units,
+    check_name,
+    time_chunk,
+    units_of,
 )
-_DIMENSIONLESS = frozenset({"on", "soc", "status"})
-
-_CHUNK_BYTES = 32 * 1024
-_CONVERGENCE_CHUNK = 256
-
-
-def units_of(name: str) -> str | None:
-    """CF-style units implied by a variable name (``p_kw`` -> ``kW``), or None if unknown."""
-    if name in _DIMENSIONLESS:
-        return "1"
-    for suffix, units in UNIT_SUFFIXES:
-        if name.endswith(suffix):
-            return units
-    return None
-
-
-def time_chunk(n_entities: int) -> int:
-    """Slots per chunk: a power of two in [16, 1024], about 32 KiB of float64 per chunk.
-
-    Small chunks keep a flush cheap: HDF5 writes every touched chunk whole.
-    """
-    target = _CHUNK_BYTES // (8 * max(n_entities, 1))
-    return 1 << min(10, max(4, target.bit_length() - 1))
-
-
-def _append_rows(ds: h5py.Dataset, old: int, data: np.ndarray) -> None:
-    """Grow ``ds`` along axis 0 and write C-contiguous ``data`` at row ``old``.
-
-    Uses the low-level API: ``Dataset.resize`` and slice assignment cost ~10x more in Python.
-    """
-    dsid = ds.id
-    dsid.set_extent((old + data.shape[0],) + data.shape[1:])
-    if data.size == 0:
-        return
-    fspace = dsid.get_space()
-    fspace.select_hyperslab((old,) + (0,) * (data.ndim - 1), data.shape)
-    dsid.write(h5py.h5s.create_simple(data.shape), fspace, data)
-
-
-def _cf_time_units(time_units: str) -> tuple[str, str | None]:
-    """CF ``units`` for ``time_units`` and, if its reference is not a date, that reference.
-
-    ``"hours since 2016-01-04T00:00:00"`` is kept. ``"hours since start of run"`` is not
-    decodable by CF tools (xarray raises), so it is stored as ``"hours"`` with the reference
-    text in the ``time_origin`` attribute.
-
-    Raises:
-        ValueError: If the units are not hours.
-
-    """
-    match = _TIME_UNITS_RE.match(time_units)
-    if not match:
-        raise ValueError(f"time_units must be 'hours since <ISO time>' or 'hours', "
-                         f"got {time_units!r}")
-    origin = match["origin"]
-    if origin is None:
-        return time_units, None
-    try:
-        datetime.fromisoformat(origin.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return "hours", origin
-    return time_units, None
-
 
 _ROOT_ATTRS = frozenset({"gridcosim_version", "scenario", "scenario_json", "seed",
                          "created_utc", "layout", "layout_version", "complete", KINDS_ATTR})
-
-
-def _check_name(name: str, what: str) -> None:
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise ValueError(f"{what} {name!r} is not a valid name (letters, digits, underscore)")
-
-
-class _NeedsFloat(Exception):
-    """An integer column received None or a non-integral number."""
-
-
-class _Column:
-    """One convergence column: its stored dtype and the conversion of a cell value.
-
-    An integer column that receives None or a non-integral number becomes a float column
-    (``promoted``; its dataset, if already written, is rewritten as float64 at the next flush).
-    """
-
-    __slots__ = ("name", "kind", "promoted")
-
-    def __init__(self, name: str, value: object) -> None:
-        self.name = name
-        self.promoted = False
-        if isinstance(value, bool | np.bool_):
-            self.kind = "bool"
-        elif isinstance(value, int | np.integer):
-            self.kind = "int"
-        elif value is None or isinstance(value, float | np.floating):
-            self.kind = "float"
-        elif isinstance(value, str):
-            self.kind = "str"
-        else:
-            raise ValueError(f"convergence column {name!r}: unsupported value {value!r}")
-
-    def convert(self, value: object) -> object:
-        if self.kind == "float":
-            if value is None:
-                return math.nan
-            if isinstance(value, str | bytes) or not np.isscalar(value):
-                raise ValueError(f"convergence column {self.name!r}: {value!r} is not a number")
-            return float(value)  # type: ignore[arg-type]
-        if self.kind == "str":
-            return "" if value is None else str(value)
-        if self.kind == "bool":
-            if not isinstance(value, bool | np.bool_ | int | np.integer) or value not in (0, 1):
-                raise ValueError(f"convergence column {self.name!r}: {value!r} is not a bool")
-            return int(bool(value))
-        if isinstance(value, bool | np.bool_ | int | np.integer):
-            return int(value)
-        if value is None or isinstance(value, float | np.floating):
-            if value is not None and float(value).is_integer():
-                return int(value)
-            raise _NeedsFloat
-        raise ValueError(f"convergence column {self.name!r}: {value!r} is not a number")
-
-    def dtype(self) -> Any:
-        return {"bool": np.int8, "int": np.int64, "float": np.float64,
-                "str": h5py.string_dtype()}[self.kind]
-
-
-def _flatten(row: Mapping[str, object]) -> dict[str, object]:
-    """Flatten one level of nested mappings: ``{"cuts": {"ac": 2}}`` -> ``{"cuts_ac": 2}``."""
-    flat: dict[str, object] = {}
-    for key, value in row.items():
-        items = ([(f"{key}_{sub}", inner) for sub, inner in value.items()]
-                 if isinstance(value, Mapping) else [(str(key), value)])
-        for name, inner in items:
-            if name in flat:
-                raise ValueError(f"convergence column {name!r} given twice")
-            flat[name] = inner
-    return flat
 
 
 class _Kind:
@@ -247,7 +100,7 @@ class TrajectoryWriter:
                  entities: Mapping[str, Sequence[str]], variables: Mapping[str, Sequence[str]],
                  time_units: str, version: str, buffer_slots: int = 64,
                  run_attrs: Mapping[str, int | float | str | bool] | None = None) -> None:
-        self._time_units, self._time_origin = _cf_time_units(time_units)
+        self._time_units, self._time_origin = cf_time_units(time_units)
         if buffer_slots < 1:
             raise ValueError("buffer_slots must be at least 1")
         json.loads(scenario_json)  # fail early on a malformed config string
@@ -256,7 +109,7 @@ class TrajectoryWriter:
             raise ValueError(f"variables given for kinds without entities: {sorted(unknown)}")
         self._kinds: dict[str, _Kind] = {}
         for kind, ids in entities.items():
-            _check_name(kind, "entity kind")
+            check_name(kind, "entity kind")
             if kind in RESERVED_GROUPS:
                 raise ValueError(f"entity kind {kind!r} is reserved")
             ids = [str(i) for i in ids]
@@ -264,7 +117,7 @@ class TrajectoryWriter:
                 raise ValueError(f"duplicate ids in kind {kind!r}")
             names = list(variables.get(kind, ()))
             for var in names:
-                _check_name(var, f"variable of {kind!r}")
+                check_name(var, f"variable of {kind!r}")
                 if var in RESERVED_VARIABLES:
                     raise ValueError(f"variable name {var!r} of {kind!r} is reserved")
             if len(set(names)) != len(names):
@@ -277,16 +130,12 @@ class TrajectoryWriter:
         self._written = 0  # slots in the file
         self._time_buf = np.empty(buffer_slots)
         self._last_time = -math.inf
-        self._columns: list[_Column] | None = None
-        self._rows: list[list[object]] = []
-        self._windows_written = 0
-        self._columns_created = False
-        self._conv_datasets: dict[str, h5py.Dataset] = {}
+        self._convergence = ConvergenceTable()
         self._closed = False
 
         self._run_attrs = dict(run_attrs or {})
         for key, value in self._run_attrs.items():
-            _check_name(key, "run attribute")
+            check_name(key, "run attribute")
             if key in _ROOT_ATTRS:
                 raise ValueError(f"run attribute {key!r} is reserved")
             if not isinstance(value, int | float | str | bool):
@@ -348,7 +197,7 @@ class TrajectoryWriter:
                 kind.buffers.append(np.empty((self._cap, kind.n)))
         conv = f.create_group(CONVERGENCE)
         window = conv.create_dataset(WINDOW, shape=(0,), maxshape=(None,),
-                                     chunks=(_CONVERGENCE_CHUNK,), dtype=np.int64)
+                                     chunks=(CONVERGENCE_CHUNK,), dtype=np.int64)
         window.attrs["long_name"] = "window index"
         window.make_scale(WINDOW)
         conv.attrs[COLUMNS_ATTR] = np.array([], dtype=h5py.string_dtype())
@@ -443,86 +292,9 @@ class TrajectoryWriter:
 
         """
         self._check_open()
-        flat = _flatten(row)
-        if self._columns is None:
-            for name in flat:
-                _check_name(name, "convergence column")
-                if name == WINDOW:
-                    raise ValueError(f"convergence column name {WINDOW!r} is reserved")
-            columns = [_Column(name, value) for name, value in flat.items()]
-        else:
-            columns = self._columns
-            if flat.keys() != {c.name for c in columns}:
-                names = [c.name for c in columns]
-                raise ValueError(f"convergence row keys {sorted(flat)} differ from the first "
-                                 f"row's {names}")
-        cells = []
-        for j, col in enumerate(columns):
-            try:
-                cells.append(col.convert(flat[col.name]))
-            except _NeedsFloat:
-                col.kind, col.promoted = "float", True
-                for r in self._rows:
-                    r[j] = float(r[j])  # type: ignore[arg-type]
-                cells.append(col.convert(flat[col.name]))
-        self._columns = columns
-        self._rows.append(cells)
+        self._convergence.append(row)
 
     # ---- writing ------------------------------------------------------------------------
-
-    def _create_column(self, conv: h5py.Group, col: _Column,
-                       data: np.ndarray | None = None) -> None:
-        window = conv[WINDOW]
-        ds = conv.create_dataset(col.name, shape=(0,), maxshape=(None,),
-                                 chunks=(_CONVERGENCE_CHUNK,), dtype=col.dtype())
-        if data is not None:
-            _append_rows(ds, 0, data)
-        if col.kind == "bool":
-            ds.attrs[BOOL_ATTR] = "bool"
-        units = units_of(col.name)
-        if units is not None and col.kind in ("int", "float"):
-            ds.attrs["units"] = units
-        ds.dims[0].attach_scale(window)
-        ds.dims[0].label = WINDOW
-
-    def _flush_convergence(self) -> None:
-        if not self._rows or self._columns is None:
-            return
-        conv = self._file[CONVERGENCE]
-        if not self._columns_created:
-            for col in self._columns:
-                self._create_column(conv, col)
-            conv.attrs[COLUMNS_ATTR] = np.array([c.name for c in self._columns],
-                                                dtype=h5py.string_dtype())
-            self._columns_created = True
-        for col in self._columns:
-            if col.promoted:  # int column turned float: rewrite it
-                ds = conv[col.name]
-                if ds.dtype != np.float64:
-                    data = ds[()].astype(np.float64)
-                    ds.dims[0].detach_scale(conv[WINDOW])
-                    del conv[col.name]
-                    self._conv_datasets.pop(col.name, None)
-                    self._create_column(conv, col, data)
-                col.promoted = False
-        old, k = self._windows_written, len(self._rows)
-        new = old + k
-        for j, col in enumerate(self._columns):
-            ds = self._conv_datasets.get(col.name)
-            if ds is None:  # looked up once (h5py's group lookup costs ~0.1 ms a call)
-                ds = self._conv_datasets[col.name] = conv[col.name]
-            cells = [r[j] for r in self._rows]
-            if col.kind == "str":
-                ds.resize((new,))
-                ds[old:new] = np.array(cells, dtype=object)
-            else:
-                _append_rows(ds, old, np.asarray(cells, dtype=col.dtype()))
-        window = self._conv_datasets.get(WINDOW)
-        if window is None:
-            window = self._conv_datasets[WINDOW] = conv[WINDOW]
-        _append_rows(window, old, np.arange(old, new, dtype=np.int64))
-        self._windows_written = new
-        self._rows.clear()
 
     def flush(self) -> None:
         """Write the buffered slots and convergence rows and flush the file to disk.
@@ -537,13 +309,13 @@ class TrajectoryWriter:
             times = self._time_buf[:n]
             for kind in self._kinds.values():
                 for ds, buf in zip(kind.datasets, kind.buffers, strict=True):
-                    _append_rows(ds, old, buf[:n])
+                    append_rows(ds, old, buf[:n])
                 assert kind.time_ds is not None
-                _append_rows(kind.time_ds, old, times)
-            _append_rows(self._root_time, old, times)
+                append_rows(kind.time_ds, old, times)
+            append_rows(self._root_time, old, times)
             self._written = new
             self._len = 0
-        self._flush_convergence()
+        self._convergence.flush(self._file[CONVERGENCE])
         self._file.flush()
 
     def close(self) -> None:
