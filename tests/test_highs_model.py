@@ -14,6 +14,15 @@ import pytest
 from simulator.highs_model import HighsModel
 
 
+def max_x_up_to_3() -> tuple[pyo.ConcreteModel, HighsModel]:
+    """``min -x s.t. x <= 3, x >= 0`` (row ``c``), compiled."""
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(bounds=(0, None))
+    m.c = pyo.Constraint(expr=m.x <= 3)
+    m.obj = pyo.Objective(expr=-m.x)
+    return m, HighsModel(m)
+
+
 def test_dual_of_binding_ge_row_is_positive() -> None:
     # min x s.t. x >= 2: x* = 2, objective 2; raising the rhs by h raises it by h -> +1.
     m = pyo.ConcreteModel()
@@ -30,11 +39,7 @@ def test_dual_of_binding_ge_row_is_positive() -> None:
 
 def test_dual_of_binding_le_row_is_negative() -> None:
     # min -x s.t. x <= 3: x* = 3, objective -3; raising the rhs by h lowers it by h -> -1.
-    m = pyo.ConcreteModel()
-    m.x = pyo.Var(bounds=(0, None))
-    m.c = pyo.Constraint(expr=m.x <= 3)
-    m.obj = pyo.Objective(expr=-m.x)
-    h = HighsModel(m)
+    m, h = max_x_up_to_3()
     out = h.solve()
     assert out.status == "optimal"
     assert out.objective == pytest.approx(-3.0, abs=1e-9)
@@ -158,11 +163,7 @@ def test_infeasible_after_refresh_then_feasible_again() -> None:
 
 def test_add_row_and_binary_column_then_resolve() -> None:
     # Start: min -x, x <= 3, x >= 0 -> x = 3, objective -3 (an LP with a dual).
-    m = pyo.ConcreteModel()
-    m.x = pyo.Var(bounds=(0, None))
-    m.c = pyo.Constraint(expr=m.x <= 3)
-    m.obj = pyo.Objective(expr=-m.x)
-    h = HighsModel(m)
+    m, h = max_x_up_to_3()
     out = h.solve()
     assert out.objective == pytest.approx(-3.0, abs=1e-9)
     assert not h.is_mip and out.row_dual is not None

@@ -8,7 +8,6 @@ restoration) and re-loads the window data rows between windows.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -18,7 +17,12 @@ from pyomo.repn import generate_standard_repn
 from simulator.highs_model import LP_RESOLVE_OPTIONS, HighsModel, SolveOutcome
 from simulator.messages import PriceSignal, RestoredExchange
 from simulator.models.elastic import binary_vars
-from simulator.models.microgrid import MicrogridWindow, pf_ratio, reactive_band
+from simulator.models.microgrid import (
+    MicrogridWindow,
+    reactive_band,
+    reactive_need,
+    unit_reactive_ranges,
+)
 
 #: How far (kvar) a requested reactive exchange may lie outside the band: the DSO's
 #: values sit on band edges up to its LP's tolerance.
@@ -59,6 +63,10 @@ class CompiledElastic:
                                 dtype=np.int64).reshape(len(b.G), len(b.T))
         self._p_r_cols = np.array([[self.hm.col(b.p_r[r, t]) for t in b.T] for r in b.R],
                                   dtype=np.int64).reshape(len(b.R), len(b.T))
+        self._curtail_cols = np.array([self.hm.col(b.curtail[t]) for t in b.T], dtype=np.int64)
+        self._q_ex_cols = np.array([self.hm.col(b.q_ex[t]) for t in b.T], dtype=np.int64)
+        self._p_ex_cols = np.array([self.hm.col(b.p_ex[t]) for t in b.T], dtype=np.int64)
+        self._coupling = self.hm.rhs_rows([*self.rows_p, *self.rows_q, m.couple_eta])
 
     def reload(self, window: MicrogridWindow) -> None:
         """Re-read the window data rows and bounds after the Pyomo block was re-loaded."""
@@ -79,8 +87,7 @@ class CompiledElastic:
             m.p_hat[t] = x.p_kw[t]
             m.q_hat[t] = x.q_kvar[t]
         m.eta_hat = x.eta_usd
-        self.hm.set_rhs([*self.rows_p, *self.rows_q, m.couple_eta],
-                        [*x.p_kw, *x.q_kvar, x.eta_usd])
+        self.hm.set_rhs(self._coupling, [*x.p_kw, *x.q_kvar, x.eta_usd])
         return self.hm.solve()
 
     def exchange(self, out: SolveOutcome) -> RestoredExchange:
@@ -88,23 +95,22 @@ class CompiledElastic:
 
         The band is only given for an integral solution (a runnable schedule).
         """
-        m, hm = self.model, self.hm
-        q = tuple(hm.value(out, m.mg.q_ex[t]) for t in m.mg.T)
+        x = out.x
+        q = tuple(x[self._q_ex_cols].tolist())
         lo, hi = self._band(out, q)
         return RestoredExchange(
-            p_kw=tuple(hm.value(out, m.mg.p_ex[t]) for t in m.mg.T), q_kvar=q,
-            cost_usd=float(sum(out.x[j] * c for j, c in self._cost_terms())),
+            p_kw=tuple(x[self._p_ex_cols].tolist()), q_kvar=q,
+            cost_usd=float(sum(x[j] * c for j, c in self._cost)),
             q_min_kvar=lo, q_max_kvar=hi)
 
     def _band(self, out: SolveOutcome, q: tuple[float, ...]
               ) -> tuple[tuple[float, ...], tuple[float, ...]]:
-        b, x = self.model.mg, out.x
-        u = x[self._u_cols]
-        if np.any(np.abs(u - np.round(u)) > 1e-6) or np.any(
-                np.abs(x[self.binary_cols] - np.round(x[self.binary_cols])) > 1e-6):
+        x = out.x
+        binaries = x[self.binary_cols]  # commitments and storage modes
+        if np.any(np.abs(binaries - np.round(binaries)) > 1e-6):
             return (), ()
-        lo, hi = reactive_band(self.window, np.round(u), x[self._p_r_cols],
-                               x[[self.hm.col(b.curtail[t]) for t in b.T]])
+        lo, hi = reactive_band(self.window, np.round(x[self._u_cols]), x[self._p_r_cols],
+                               x[self._curtail_cols])
         # the schedule's own Q is in the band up to solver tolerance: widen to contain it
         return (tuple(np.minimum(lo, q).tolist()), tuple(np.maximum(hi, q).tolist()))
 
@@ -115,15 +121,13 @@ class CompiledElastic:
         Only the generators' and renewables' reactive outputs and the reactive exchange
         change; every active value, commitment and the cost stay exactly ``out``'s. Per
         slot each unit is placed at the same fraction of its reactive range (the ranges
-        :func:`~simulator.models.microgrid.reactive_band` adds up). Returns ``None`` if
+        :func:`~simulator.models.microgrid.unit_reactive_ranges`). Returns ``None`` if
         ``q_kvar`` leaves the band by more than :data:`_REDISPATCH_TOL` kvar.
         """
-        b, x = self.model.mg, out.x.copy()
-        u, p_r = np.round(x[self._u_cols]), x[self._p_r_cols]
-        curtail = x[[self.hm.col(b.curtail[t]) for t in b.T]]
-        need = (np.asarray(q_kvar, dtype=float) + np.asarray(self.window.load_kvar, dtype=float)
-                - pf_ratio(self.window) * curtail)  # what the units must give
-        lo, hi = self._unit_ranges(u, p_r)
+        x = out.x.copy()
+        need = reactive_need(self.window, np.asarray(q_kvar), x[self._curtail_cols])
+        lo, hi = unit_reactive_ranges(self.window.spec, np.round(x[self._u_cols]),
+                                      x[self._p_r_cols])
         lo_sum, hi_sum = lo.sum(axis=0), hi.sum(axis=0)
         if np.any(need < lo_sum - _REDISPATCH_TOL) or np.any(need > hi_sum + _REDISPATCH_TOL):
             return None
@@ -131,24 +135,8 @@ class CompiledElastic:
         frac = np.clip(np.divide(need - lo_sum, width, out=np.zeros_like(width),
                                  where=width > 0), 0.0, 1.0)
         x[self._q_unit_cols] = lo + frac * (hi - lo)
-        x[[self.hm.col(b.q_ex[t]) for t in b.T]] = q_kvar
+        x[self._q_ex_cols] = q_kvar
         return replace(out, x=x, row_dual=None, col_dual=None)
-
-    def _unit_ranges(self, u: np.ndarray, p_r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Reactive range of every unit (generators, then renewables) per slot."""
-        spec = self.window.spec
-        lo = [g.q_min_kvar * u[k] for k, g in enumerate(spec.generators)]
-        hi = [g.q_max_kvar * u[k] for k, g in enumerate(spec.generators)]
-        for k, r in enumerate(spec.renewables):
-            reach = math.tan(math.acos(r.min_power_factor)) * p_r[k]
-            lo.append(-reach)
-            hi.append(reach)
-        slots = len(self.window.load_kw)
-        return (np.array(lo).reshape(-1, slots), np.array(hi).reshape(-1, slots))
-
-    def _cost_terms(self) -> list[tuple[int, float]]:
-        """(column, coefficient) of the microgrid's cost expression."""
-        return self._cost
 
     def _read_cost_terms(self) -> list[tuple[int, float]]:
         repn = generate_standard_repn(self.model.mg.cost_usd.expr)
@@ -168,7 +156,7 @@ class CompiledElastic:
         slacks = [m.sp_plus, m.sp_minus, m.sq_plus, m.sq_minus]
         costs = {hm.col(v): 0.0 for comp in slacks for v in comp.values()}
         costs[hm.col(m.s_eta)] = 0.0
-        costs.update(dict(self._cost_terms()))
+        costs.update(dict(self._cost))
         for t, lp, lq in zip(m.mg.T, signal.p_usd_per_kw, signal.q_usd_per_kvar, strict=True):
             costs[hm.col(m.mg.p_ex[t])] = -lp
             costs[hm.col(m.mg.q_ex[t])] = -lq

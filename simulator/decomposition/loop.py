@@ -181,33 +181,35 @@ class Decomposition:
         return _Core({e.mg: ((0.0,) * slots, (0.0,) * slots, e.eta_ub_usd)
                       for e in self.window.exchanges})
 
-    def _upper_bound(self, restored: dict[str, tuple[int, RestoredExchange]]) -> None:
+    def _upper_bound(self, restored: dict[str, tuple[int, RestoredExchange]]) -> Any:
         """Combine each microgrid's latest restored exchange; keep the best network-feasible.
 
         Every restored exchange is one its microgrid can run, whatever proposal it came
-        from, so any combination the network LP accepts is a valid upper bound.
+        from, so any combination the network LP accepts is a valid upper bound. Returns
+        the network LP at the combination (``None`` without one, or if it is infeasible).
         """
         if not restored:
-            return
+            return None
         self.latest.update(restored)
         if len(self.latest) != len(self.window.exchanges):
-            return
+            return None
         exchanges = {mg: ex for mg, (_, ex) in self.latest.items()}
         out = self.evaluator.evaluate(exchanges)
         if out.status != "optimal":
-            return
+            return None
         exchanges = self.evaluator.with_reactive(exchanges, out)
         ub = float(out.objective) + sum(r.cost_usd for r in exchanges.values())
         if ub >= self.best.upper_bound:
-            return
+            return out
         network, report = None, None
         if self.validator is not None:
             network = self.evaluator.schedule(out)
             report = self.validator.check(network, exchanges)
             if not report.feasible:
-                return
+                return out
         self.best = _Incumbent(ub, {mg: tag for mg, (tag, _) in self.latest.items()},
                                exchanges, out, network, report)
+        return out
 
     def _proposals(self, sol: MasterSolution) -> list[ExchangeProposal]:
         props = sol.proposals
@@ -331,11 +333,8 @@ class Decomposition:
             if response is not None:
                 self.master.add_lagrangian_cut(response)
                 restored[response.mg] = (response.tag, response.restored)
-        self._upper_bound(restored)
-        if len(restored) != len(self.window.exchanges):
-            return None
-        out = self.evaluator.evaluate({mg: ex for mg, (_, ex) in restored.items()})
-        return out if out.status == "optimal" else None
+        out = self._upper_bound(restored)  # every answer in: the combination is theirs
+        return out if len(restored) == len(self.window.exchanges) else None
 
     def _initial_prices(self) -> None:
         """Price rounds before the first master: λ ← nodal prices at the last answers.

@@ -174,27 +174,42 @@ def load_microgrid_data(b: pyo.Block, w: MicrogridWindow) -> None:
         var.setub(float(w.load_kw[t]))
 
 
+def unit_reactive_ranges(spec: Microgrid, u: np.ndarray, p_r: np.ndarray
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Reactive range of every unit per slot (generators, then renewables; rows x slots).
+
+    A generator gives ``[Q_min u, Q_max u]``, a renewable ``±tan(acos pf) p_r`` at its output.
+    """
+    lo = [g.q_min_kvar * u[k] for k, g in enumerate(spec.generators)]
+    hi = [g.q_max_kvar * u[k] for k, g in enumerate(spec.generators)]
+    for k, ren in enumerate(spec.renewables):
+        reach = math.tan(math.acos(ren.min_power_factor)) * p_r[k]
+        lo.append(-reach)
+        hi.append(reach)
+    slots = u.shape[1] if len(spec.generators) else p_r.shape[1]
+    return np.array(lo).reshape(-1, slots), np.array(hi).reshape(-1, slots)
+
+
+def reactive_need(w: MicrogridWindow, q_ex: np.ndarray, curtail: np.ndarray) -> np.ndarray:
+    """Reactive output the units must give for exchange ``q_ex`` (the reactive balance)."""
+    return np.asarray(q_ex, dtype=float) + np.asarray(w.load_kvar, dtype=float) - (
+        pf_ratio(w) * curtail)
+
+
 def reactive_band(w: MicrogridWindow, u: np.ndarray, p_r: np.ndarray, curtail: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Range of the reactive exchange per slot for fixed commitments and active outputs.
 
     With ``u`` (generators x slots), renewable outputs ``p_r`` (renewables x slots) and
     local curtailment fixed, each unit's reactive output moves independently within its
-    limits, so by the reactive balance the exchange ranges over
-    ``Σ_g Q_g u + Σ_r ±tan(φ_r) p_r − D^Q + k D^Q/D^P``, clipped to the PCC rating.
+    limits (:func:`unit_reactive_ranges`), so by the reactive balance the exchange ranges
+    over ``Σ_g Q_g u + Σ_r ±tan(φ_r) p_r − D^Q + k D^Q/D^P``, clipped to the PCC rating.
     """
-    gens, res = w.spec.generators, w.spec.renewables
-    base = pf_ratio(w) * curtail - np.asarray(w.load_kvar, dtype=float)
-    lo, hi = base.copy(), base.copy()
-    for g, gen in enumerate(gens):
-        lo += gen.q_min_kvar * u[g]
-        hi += gen.q_max_kvar * u[g]
-    for r, ren in enumerate(res):
-        reach = math.tan(math.acos(ren.min_power_factor)) * p_r[r]
-        lo -= reach
-        hi += reach
+    lo, hi = unit_reactive_ranges(w.spec, u, p_r)
+    base = -reactive_need(w, np.zeros(w.slots), curtail)
     cap = w.spec.pcc_q_max_kvar
-    return np.clip(lo, -cap, cap), np.clip(hi, -cap, cap)
+    return (np.clip(base + lo.sum(axis=0), -cap, cap),
+            np.clip(base + hi.sum(axis=0), -cap, cap))
 
 
 def add_generator_constraints(b: pyo.Block, w: MicrogridWindow, relax: bool) -> None:
