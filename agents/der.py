@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import mesa
 
-from scenarios.schema import Generator, Renewable, Storage
+from gridcosim.scenarios.schema import Generator, Renewable, Storage
 
 
 class GeneratorAgent(mesa.Agent):

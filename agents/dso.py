@@ -14,19 +14,19 @@ from dataclasses import dataclass
 
 import mesa
 
-from scenarios.network import NetworkData
-from scenarios.schema import Scenario
-from scenarios.series import ScenarioSeries
-from simulator.decomposition.loop import Decomposition, NetworkModels
-from simulator.decomposition.pool import ResponderPool
-from simulator.decomposition.settings import DecompositionSettings
-from simulator.messages import RestoredExchange
-from simulator.schedule import NetworkSchedule, Solution
-from simulator.validation.ac_cuts import ACCutGenerator, window_validator
-from simulator.validation.ac_loop import ACDecomposition
-from simulator.validation.results import ValidationReport
-from simulator.validation.validator import NetworkValidator
-from simulator.windows import network_window
+from gridcosim.scenarios.network import NetworkData
+from gridcosim.scenarios.schema import Scenario
+from gridcosim.scenarios.series import ScenarioSeries
+from gridcosim.simulator.decomposition.loop import Decomposition, NetworkModels
+from gridcosim.simulator.decomposition.pool import ResponderPool
+from gridcosim.simulator.decomposition.settings import DecompositionSettings
+from gridcosim.simulator.messages import RestoredExchange
+from gridcosim.simulator.schedule import NetworkSchedule, Solution
+from gridcosim.simulator.validation.ac_cuts import ACCutGenerator, window_validator
+from gridcosim.simulator.validation.ac_loop import ACDecomposition
+from gridcosim.simulator.validation.results import ValidationReport
+from gridcosim.simulator.validation.validator import NetworkValidator
+from gridcosim.simulator.windows import network_window
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import mesa
 import numpy as np
 
-from agents.der import GeneratorAgent, RenewableAgent, StorageAgent
-from scenarios.schema import Microgrid, Scenario
-from scenarios.series import ScenarioSeries
-from simulator.models.microgrid import MicrogridState, MicrogridWindow
-from simulator.schedule import MicrogridSchedule
-from simulator.windows import microgrid_window
+from gridcosim.agents.der import GeneratorAgent, RenewableAgent, StorageAgent
+from gridcosim.scenarios.schema import Microgrid, Scenario
+from gridcosim.scenarios.series import ScenarioSeries
+from gridcosim.simulator.models.microgrid import MicrogridState, MicrogridWindow
+from gridcosim.simulator.schedule import MicrogridSchedule
+from gridcosim.simulator.windows import microgrid_window
 
 
 @dataclass(frozen=True)

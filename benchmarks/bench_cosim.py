@@ -39,18 +39,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-try:
-    import simulator  # noqa: F401
-except ImportError:  # package not installed: run from a checkout
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import agents.dso as dso_module  # noqa: E402
-from scenarios.loader import load_scenario  # noqa: E402
-from simulator.cosim import CoSimulation, RunSettings  # noqa: E402
-from simulator.decomposition.loop import Decomposition  # noqa: E402
-from simulator.decomposition.settings import DecompositionSettings  # noqa: E402
-from simulator.recording import Recorder  # noqa: E402
-from simulator.validation.validator import NetworkValidator  # noqa: E402
+import gridcosim.agents.dso as dso_module
+from gridcosim.scenarios.loader import load_scenario
+from gridcosim.simulator.cosim import CoSimulation, RunSettings
+from gridcosim.simulator.decomposition.loop import Decomposition
+from gridcosim.simulator.decomposition.settings import DecompositionSettings
+from gridcosim.simulator.recording import Recorder
+from gridcosim.simulator.validation.validator import NetworkValidator
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:

@@ -33,21 +33,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-try:
-    import simulator  # noqa: F401
-except ImportError:  # package not installed: run from a checkout
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scenarios import variants  # noqa: E402
-from scenarios.loader import load_scenario  # noqa: E402
-from scenarios.network import load_network  # noqa: E402
-from scenarios.schema import Scenario  # noqa: E402
-from simulator.decomposition.loop import Decomposition  # noqa: E402
-from simulator.decomposition.pool import make_pool  # noqa: E402
-from simulator.decomposition.settings import DecompositionSettings  # noqa: E402
-from simulator.schedule import Solution  # noqa: E402
-from simulator.solve import solve_scenario  # noqa: E402
-from simulator.windows import microgrid_window, network_window  # noqa: E402
+from gridcosim.scenarios import variants
+from gridcosim.scenarios.loader import load_scenario
+from gridcosim.scenarios.network import load_network
+from gridcosim.scenarios.schema import Scenario
+from gridcosim.simulator.decomposition.loop import Decomposition
+from gridcosim.simulator.decomposition.pool import make_pool
+from gridcosim.simulator.decomposition.settings import DecompositionSettings
+from gridcosim.simulator.schedule import Solution
+from gridcosim.simulator.solve import solve_scenario
+from gridcosim.simulator.windows import microgrid_window, network_window
 
 
 @dataclass(frozen=True)

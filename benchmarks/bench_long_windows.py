@@ -18,19 +18,14 @@ import sys
 import time
 from pathlib import Path
 
-try:
-    import simulator  # noqa: F401
-except ImportError:  # package not installed: run from a checkout
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scenarios.loader import load_scenario  # noqa: E402
-from scenarios.network import load_network  # noqa: E402
-from scenarios.series import scenario_series  # noqa: E402
-from simulator.decomposition.loop import Decomposition  # noqa: E402
-from simulator.decomposition.pool import make_pool  # noqa: E402
-from simulator.decomposition.settings import DecompositionSettings  # noqa: E402
-from simulator.models.monolithic import solve_monolithic  # noqa: E402
-from simulator.windows import microgrid_window, network_window  # noqa: E402
+from gridcosim.scenarios.loader import load_scenario
+from gridcosim.scenarios.network import load_network
+from gridcosim.scenarios.series import scenario_series
+from gridcosim.simulator.decomposition.loop import Decomposition
+from gridcosim.simulator.decomposition.pool import make_pool
+from gridcosim.simulator.decomposition.settings import DecompositionSettings
+from gridcosim.simulator.models.monolithic import solve_monolithic
+from gridcosim.simulator.windows import microgrid_window, network_window
 
 
 def main() -> None:

@@ -23,16 +23,11 @@ import sys
 import time
 from pathlib import Path
 
-try:
-    import simulator  # noqa: F401
-except ImportError:  # package not installed: run from a checkout
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scenarios.loader import load_scenario  # noqa: E402
-from scenarios.network import load_network  # noqa: E402
-from simulator.highs_model import HighsModel  # noqa: E402
-from simulator.models.monolithic import build_monolithic, solve_monolithic  # noqa: E402
-from simulator.windows import microgrid_window, network_window, published_bounds  # noqa: E402
+from gridcosim.scenarios.loader import load_scenario
+from gridcosim.scenarios.network import load_network
+from gridcosim.simulator.highs_model import HighsModel
+from gridcosim.simulator.models.monolithic import build_monolithic, solve_monolithic
+from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds
 
 
 def run(scenario_name: str, repeats: int) -> dict[str, list[float]]:

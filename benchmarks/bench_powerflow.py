@@ -32,20 +32,15 @@ from pathlib import Path
 
 import numpy as np
 
-try:
-    import simulator  # noqa: F401
-except ImportError:  # package not installed: run from a checkout
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import pandapower as pp
 
-import pandapower as pp  # noqa: E402
-
-from scenarios.loader import load_scenario  # noqa: E402
-from scenarios.network import load_network  # noqa: E402
-from simulator.models.lindistflow import NetworkWindow  # noqa: E402
-from simulator.validation.ac_cuts import window_validator  # noqa: E402
-from simulator.validation.operating_point import OperatingPoint  # noqa: E402
-from simulator.validation.validator import NetworkValidator  # noqa: E402
-from simulator.windows import microgrid_window, network_window, published_bounds  # noqa: E402
+from gridcosim.scenarios.loader import load_scenario
+from gridcosim.scenarios.network import load_network
+from gridcosim.simulator.models.lindistflow import NetworkWindow
+from gridcosim.simulator.validation.ac_cuts import window_validator
+from gridcosim.simulator.validation.operating_point import OperatingPoint
+from gridcosim.simulator.validation.validator import NetworkValidator
+from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds
 
 TARGET_PF_PER_S = 5000.0
 SLOTS = 24

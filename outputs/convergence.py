@@ -14,7 +14,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from outputs.layout import (
+from gridcosim.outputs.layout import (
     BOOL_ATTR,
     COLUMNS_ATTR,
     CONVERGENCE_CHUNK,

@@ -22,8 +22,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from outputs.convergence import ConvergenceTable
-from outputs.layout import (
+from gridcosim.outputs.convergence import ConvergenceTable
+from gridcosim.outputs.layout import (
     COLUMNS_ATTR,
     CONVERGENCE,
     CONVERGENCE_CHUNK,
@@ -353,13 +353,13 @@ class TrajectoryWriter:
 
 def read(path: str | Path, **kwargs: Any) -> Any:
     """Read a trajectory file; see :func:`outputs.reader.read` (re-exported here)."""
-    from outputs.reader import read as _read
+    from gridcosim.outputs.reader import read as _read
 
     return _read(path, **kwargs)
 
 
 def summary(path: str | Path) -> str:
     """Text summary of a trajectory file; see :func:`outputs.reader.summary`."""
-    from outputs.reader import summary as _summary
+    from gridcosim.outputs.reader import summary as _summary
 
     return _summary(path)

@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from outputs.layout import (
+from gridcosim.outputs.layout import (
     BOOL_ATTR,
     COLUMNS_ATTR,
     CONVERGENCE,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from simulator.schedule import Solution
+from gridcosim.simulator.schedule import Solution
 
 
 def microgrid_frame(solution: Solution) -> pd.DataFrame:

@@ -4,7 +4,7 @@ A scenario is a TOML file (or a built-in name) validated into a frozen
 :class:`Scenario`; every problem is reported at once in a :class:`ScenarioError` whose
 messages name the field path and the bad value::
 
-    from scenarios import load_scenario
+    from gridcosim.scenarios import load_scenario
     scenario = load_scenario("ieee123-nmg")
 
 Network data sets live in ``scenarios/data`` and are read by :mod:`scenarios.network`
@@ -12,8 +12,8 @@ Network data sets live in ``scenarios/data`` and are read by :mod:`scenarios.net
 pandapower nor pyomo.
 """
 
-from scenarios.loader import builtin_names, load_scenario, scenario_from_dict
-from scenarios.schema import Scenario
-from simulator.errors import ScenarioError
+from gridcosim.scenarios.loader import builtin_names, load_scenario, scenario_from_dict
+from gridcosim.scenarios.schema import Scenario
+from gridcosim.scenarios.errors import ScenarioError
 
 __all__ = ["Scenario", "ScenarioError", "builtin_names", "load_scenario", "scenario_from_dict"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from functools import lru_cache
 
-from scenarios.schema import Scenario
+from gridcosim.scenarios.schema import Scenario
 
 PROFILE_FIELDS = ("price", "load", "renewables")
 UNIT_KINDS = ("generators", "renewables", "storage")
@@ -65,7 +65,7 @@ def check_profiles(scenario: Scenario) -> list[str]:
 @lru_cache(maxsize=8)
 def _network_buses(source: str) -> tuple[frozenset[int], int]:
     """Bus ids and root bus of a built-in network data set (read once per process)."""
-    from scenarios.network import load_network  # lazy: pulls in pandas
+    from gridcosim.scenarios.network import load_network  # lazy: pulls in pandas
 
     network = load_network(source)
     return frozenset(int(bus) for bus in network.bus_ids), int(network.root_bus)

@@ -17,15 +17,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from scenarios.checks import check_scenario
-from scenarios.schema import Scenario
-from simulator.errors import ScenarioError
+from gridcosim.scenarios.checks import check_scenario
+from gridcosim.scenarios.schema import Scenario
+from gridcosim.scenarios.errors import ScenarioError
 
 MAX_REPR = 60
 
 
 def _builtin_dir() -> Traversable:
-    return files("scenarios") / "builtin"
+    return files("gridcosim.scenarios") / "builtin"
 
 
 def builtin_names() -> list[str]:

@@ -147,7 +147,7 @@ def load_network(name: str = "ieee123") -> NetworkData:
         FileNotFoundError: If the data set does not exist.
 
     """
-    folder = files("scenarios") / "data" / name
+    folder = files("gridcosim.scenarios") / "data" / name
     if not (folder / "buses.csv").is_file():
         raise FileNotFoundError(f"no network data set {name!r} in scenarios/data")
     branches = _read(folder, "branches", "branch")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import pandapower as pp
 from pandapower.auxiliary import pandapowerNet
 
-from scenarios.network import NetworkData
+from gridcosim.scenarios.network import NetworkData
 
 KM_PER_KFT = 0.3048
 #: No line ratings in the data: a large 10 kA rating, so loading results carry no meaning.

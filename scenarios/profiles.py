@@ -12,7 +12,7 @@ A :class:`ProfileSet` is an hourly table (one row per hour, index ``0..H-1`` nam
 
 Typical use::
 
-    from scenarios.profiles import load_profile_set, scaled_to_nominal, window
+    from gridcosim.scenarios.profiles import load_profile_set, scaled_to_nominal, window
     profiles = load_profile_set()                    # shipped data, no simbench needed
     day3 = window(profiles, start_slot=48, slots=24)  # hours 48..71
     load_kw = scaled_to_nominal(day3["residential"], nominal=120.0)
@@ -126,7 +126,7 @@ class ProfileSet:
 
 def available_profile_sets() -> list[str]:
     """Names of the profile sets shipped in ``scenarios/data/profiles``."""
-    folder = files("scenarios") / "data" / "profiles"
+    folder = files("gridcosim.scenarios") / "data" / "profiles"
     if not folder.is_dir():
         return []
     return sorted(e.name.removesuffix(".csv") for e in folder.iterdir() if e.name.endswith(".csv"))
@@ -145,7 +145,7 @@ def load_profile_set(name: str = "simbench_2weeks") -> ProfileSet:
         FileNotFoundError: If there is no such set.
 
     """
-    resource = files("scenarios") / "data" / "profiles" / f"{name}.csv"
+    resource = files("gridcosim.scenarios") / "data" / "profiles" / f"{name}.csv"
     if not resource.is_file():
         known = ", ".join(available_profile_sets()) or "none"
         raise FileNotFoundError(f"no profile set {name!r} in scenarios/data/profiles ({known})")

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from scenarios.network import NetworkData
-from scenarios.schema import Scenario
+from gridcosim.scenarios.network import NetworkData
+from gridcosim.scenarios.schema import Scenario
 
 CLASSES = ("residential", "commercial", "industrial", "agricultural")
 KINDS = ("pv", "wind", "generic")
@@ -77,7 +77,7 @@ def _from_multipliers(scenario: Scenario) -> tuple[pd.Series, pd.DataFrame, pd.D
 
 def _from_profile_set(scenario: Scenario, lookahead_slots: int
                       ) -> tuple[pd.Series, pd.DataFrame, pd.DataFrame]:
-    from scenarios.profiles import load_profile_set, slots_available, window
+    from gridcosim.scenarios.profiles import load_profile_set, slots_available, window
 
     ts = scenario.timeseries
     slot_hours = scenario.horizon.slot_hours

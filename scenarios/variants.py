@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from scenarios.schema import Microgrid, Scenario
+from gridcosim.scenarios.schema import Microgrid, Scenario
 
 
 def _map_generators(s: Scenario, **scale: float) -> Scenario:

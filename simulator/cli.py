@@ -12,7 +12,7 @@ import math
 import sys
 from collections.abc import Sequence
 
-from simulator.errors import GridcosimError, ScenarioError
+from gridcosim.scenarios.errors import GridcosimError, ScenarioError
 
 EXIT_SCENARIO = 2
 EXIT_ERROR = 1
@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_scenarios(_: argparse.Namespace) -> int:
-    from scenarios import builtin_names, load_scenario
+    from gridcosim.scenarios import builtin_names, load_scenario
 
     for name in builtin_names():
         print(f"{name:28s} {load_scenario(name).description}")
@@ -83,9 +83,9 @@ def _finite(obj: object) -> object:
 
 
 def _cmd_solve(args: argparse.Namespace) -> int:
-    from scenarios import load_scenario
-    from simulator.decomposition.settings import DecompositionSettings
-    from simulator.solve import solve_scenario
+    from gridcosim.scenarios import load_scenario
+    from gridcosim.simulator.decomposition.settings import DecompositionSettings
+    from gridcosim.simulator.solve import solve_scenario
 
     scenario = load_scenario(args.scenario)
     settings = DecompositionSettings(
@@ -96,16 +96,16 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_finite({"scenario": scenario.name, **solution.to_json_dict()})))
     else:
-        from outputs.tables import solution_table
+        from gridcosim.outputs.tables import solution_table
 
         print(solution_table(scenario.name, solution))
     return 0 if solution.status in ("optimal", "not_converged") else EXIT_ERROR
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from scenarios import load_scenario
-    from simulator.decomposition.settings import DecompositionSettings
-    from simulator.runner import run_scenario
+    from gridcosim.scenarios import load_scenario
+    from gridcosim.simulator.decomposition.settings import DecompositionSettings
+    from gridcosim.simulator.runner import run_scenario
 
     scenario = load_scenario(args.scenario)
     slots = None
@@ -123,7 +123,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from outputs.hdf5 import summary
+    from gridcosim.outputs.hdf5 import summary
 
     print(summary(args.file))
     return 0

@@ -17,17 +17,17 @@ from dataclasses import dataclass, field
 import mesa
 import numpy as np
 
-from agents.customer import CustomerAgent
-from agents.dso import DSOAgent
-from agents.microgrid import MicrogridControllerAgent
-from agents.price import PriceSignalAgent
-from scenarios.network import NetworkData, load_network
-from scenarios.schema import Scenario
-from scenarios.series import ScenarioSeries, scenario_series
-from simulator.decomposition.pool import make_pool
-from simulator.decomposition.settings import DecompositionSettings
-from simulator.errors import GridcosimError
-from simulator.windows import bus_loads
+from gridcosim.agents.customer import CustomerAgent
+from gridcosim.agents.dso import DSOAgent
+from gridcosim.agents.microgrid import MicrogridControllerAgent
+from gridcosim.agents.price import PriceSignalAgent
+from gridcosim.scenarios.network import NetworkData, load_network
+from gridcosim.scenarios.schema import Scenario
+from gridcosim.scenarios.series import ScenarioSeries, scenario_series
+from gridcosim.simulator.decomposition.pool import make_pool
+from gridcosim.simulator.decomposition.settings import DecompositionSettings
+from gridcosim.scenarios.errors import GridcosimError
+from gridcosim.simulator.windows import bus_loads
 
 
 class RunSettingsError(GridcosimError, ValueError):

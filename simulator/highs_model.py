@@ -4,13 +4,18 @@ The optimisation models are written in Pyomo (their math lives in
 :mod:`simulator.models`); the decomposition loop solves them hundreds of times with a
 changed right-hand side, a fixed binary or an added cut. Going through a Pyomo solver
 interface on every solve costs about as much as HiGHS itself on these small LPs, so the
-loop compiles each model once into a ``highspy.Highs`` object and then talks to HiGHS
+loop compiles each model once into a HiGHS instance and then talks to HiGHS
 directly: row bounds are refreshed from Pyomo's mutable parameters, columns and rows
 (cuts, branch selectors) are appended, and HiGHS warm-starts from its last basis.
 
 Pyomo variables fixed with ``Var.fix()`` are compiled as constants: re-fixing one later
 has no effect on the compiled model. Fix values through :meth:`HighsModel.set_col_bounds`
 or mutable parameters instead.
+
+HiGHS instances are made by :func:`quiet_highs`: highspy's ``Highs`` class prints a banner
+on file descriptor 1 when it is constructed (highspy 1.16), before any option can be set,
+which would corrupt ``--json`` output. The bindings' base class ``highspy._Highs`` prints
+nothing until it runs, and its options are set first.
 
 Dual convention (pinned by a test): HiGHS's row dual is ``d objective / d rhs`` of a
 minimisation, so a binding ``>=`` row has a positive dual and a binding ``<=`` row a
@@ -30,7 +35,7 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
-from simulator.errors import SolverError
+from gridcosim.scenarios.errors import SolverError
 
 INF = highspy.kHighsInf
 
@@ -101,6 +106,19 @@ class RhsRows:
     off_hi: np.ndarray
 
 
+def quiet_highs(options: dict[str, Any]) -> Any:
+    """A HiGHS instance with ``options`` set before it can print anything.
+
+    ``highspy._Highs`` is the C++ binding that ``highspy.Highs`` extends with Python
+    callbacks (which the project does not use); constructing it prints nothing.
+    """
+    highs = highspy._Highs()
+    highs.setOptionValue("output_flag", False)
+    for key, val in options.items():
+        highs.setOptionValue(key, val)
+    return highs
+
+
 class HighsModel:
     """A linear (mixed-integer) Pyomo model held in a persistent HiGHS instance.
 
@@ -114,10 +132,8 @@ class HighsModel:
     def __init__(self, model: pyo.ConcreteModel, *, relax_integrality: bool = False,
                  options: dict[str, Any] | None = None):
         self.model = model
-        self.highs = highspy.Highs()
         self._options = {**DEFAULT_OPTIONS, **(options or {})}
-        for key, val in self._options.items():
-            self.highs.setOptionValue(key, val)
+        self.highs = quiet_highs(self._options)
         self._col: dict[int, int] = {}
         self._row: dict[int, int] = {}
         self._row_offset: dict[int, tuple[float, float]] = {}
@@ -136,10 +152,8 @@ class HighsModel:
         """
         new = cls.__new__(cls)
         new.model = other.model
-        new.highs = highspy.Highs()
         new._options = {**DEFAULT_OPTIONS, **(options or {})}
-        for key, val in new._options.items():
-            new.highs.setOptionValue(key, val)
+        new.highs = quiet_highs(new._options)
         new.highs.passModel(other.highs.getLp())
         new._col, new._row = other._col, other._row
         new._row_offset, new._rhs_cache = other._row_offset, {}

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.dso import WindowReport
-from outputs.hdf5 import TrajectoryWriter
+from gridcosim.agents.dso import WindowReport
+from gridcosim.outputs.hdf5 import TrajectoryWriter
 
 VARIABLES = {
     "microgrid": ("p_ex_kw", "q_ex_kvar", "deviation_kw", "cost_usd"),

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from scenarios.schema import Scenario
-from simulator.cosim import CoSimulation, RunSettings
-from simulator.decomposition.settings import DecompositionSettings
-from simulator.recording import Recorder
+from gridcosim.scenarios.schema import Scenario
+from gridcosim.simulator.cosim import CoSimulation, RunSettings
+from gridcosim.simulator.decomposition.settings import DecompositionSettings
+from gridcosim.simulator.recording import Recorder
 
 
 def run_scenario(scenario: Scenario, out: str | Path, *, slots: int | None = None,

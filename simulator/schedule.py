@@ -11,7 +11,7 @@ from typing import Any
 
 import pyomo.environ as pyo
 
-from scenarios.schema import Microgrid
+from gridcosim.scenarios.schema import Microgrid
 
 
 def value(obj: Any) -> float:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from scenarios.network import load_network
-from scenarios.schema import Scenario
-from simulator.decomposition.loop import Decomposition, Validator
-from simulator.decomposition.pool import make_pool
-from simulator.decomposition.settings import DecompositionSettings
-from simulator.models.monolithic import solve_monolithic
-from simulator.schedule import Solution
-from simulator.windows import microgrid_window, network_window, published_bounds
+from gridcosim.scenarios.network import load_network
+from gridcosim.scenarios.schema import Scenario
+from gridcosim.simulator.decomposition.loop import Decomposition, Validator
+from gridcosim.simulator.decomposition.pool import make_pool
+from gridcosim.simulator.decomposition.settings import DecompositionSettings
+from gridcosim.simulator.models.monolithic import solve_monolithic
+from gridcosim.simulator.schedule import Solution
+from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds
 
 Method = Literal["monolithic", "decomposition"]
 
@@ -39,7 +39,7 @@ def solve_scenario(scenario: Scenario, method: Method = "decomposition",
         window = network_window(scenario, network, bounds)
         solution = solve_monolithic(window, mg_windows)
         if ac:
-            from simulator.validation.ac_loop import ac_check_info
+            from gridcosim.simulator.validation.ac_loop import ac_check_info
 
             solution.info["ac"] = ac_check_info(window, solution)
         return solution
@@ -47,7 +47,7 @@ def solve_scenario(scenario: Scenario, method: Method = "decomposition",
     try:
         window = network_window(scenario, network, pool.bounds())
         if ac:
-            from simulator.validation.ac_loop import ac_decomposition
+            from gridcosim.simulator.validation.ac_loop import ac_decomposition
 
             return ac_decomposition(window, pool, settings).run()
         return Decomposition(window, pool, settings, validator).run()

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from scenarios.network import NetworkData
-from scenarios.schema import Microgrid, Scenario
-from scenarios.series import ScenarioSeries, scenario_series
-from simulator.messages import ExchangeBounds
-from simulator.models.lindistflow import NetworkWindow
-from simulator.models.microgrid import MicrogridState, MicrogridWindow
+from gridcosim.scenarios.network import NetworkData
+from gridcosim.scenarios.schema import Microgrid, Scenario
+from gridcosim.scenarios.series import ScenarioSeries, scenario_series
+from gridcosim.simulator.messages import ExchangeBounds
+from gridcosim.simulator.models.lindistflow import NetworkWindow
+from gridcosim.simulator.models.microgrid import MicrogridState, MicrogridWindow
 
 
 def _span(series: ScenarioSeries, start: int, slots: int) -> slice:

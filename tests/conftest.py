@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from scenarios.loader import load_scenario
-from scenarios.network import NetworkData, load_network
-from scenarios.schema import Scenario
+from gridcosim.scenarios.loader import load_scenario
+from gridcosim.scenarios.network import NetworkData, load_network
+from gridcosim.scenarios.schema import Scenario
 
 
 @pytest.fixture(scope="session")

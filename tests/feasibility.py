@@ -23,9 +23,9 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from scenarios.network import NetworkData
-from scenarios.schema import SVC, Microgrid
-from simulator.schedule import MicrogridSchedule, NetworkSchedule
+from gridcosim.scenarios.network import NetworkData
+from gridcosim.scenarios.schema import SVC, Microgrid
+from gridcosim.simulator.schedule import MicrogridSchedule, NetworkSchedule
 
 
 class InitialState(Protocol):

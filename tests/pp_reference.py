@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandapower as pp
 
-from scenarios.network import NetworkData
-from scenarios.pandapower_net import build_pandapower_net
-from simulator.validation.operating_point import OperatingPoint
+from gridcosim.scenarios.network import NetworkData
+from gridcosim.scenarios.pandapower_net import build_pandapower_net
+from gridcosim.simulator.validation.operating_point import OperatingPoint
 
 
 def net_with_loads(network: NetworkData, point: OperatingPoint) -> pp.pandapowerNet:

@@ -17,18 +17,18 @@ import dataclasses
 import numpy as np
 import pytest
 
-from scenarios import load_scenario
-from scenarios.network import load_network
-from simulator.decomposition.master import MasterProblem
-from simulator.messages import RestoredExchange
-from simulator.models.lindistflow import NetworkWindow
-from simulator.models.monolithic import solve_monolithic
-from simulator.schedule import Solution
-from simulator.validation.ac_cuts import ACCutGenerator, window_validator
-from simulator.validation.cut import ACFeasibilityCut
-from simulator.validation.operating_point import OperatingPoint, operating_points
-from simulator.validation.results import ValidationReport
-from simulator.windows import microgrid_window, network_window, published_bounds
+from gridcosim.scenarios import load_scenario
+from gridcosim.scenarios.network import load_network
+from gridcosim.simulator.decomposition.master import MasterProblem
+from gridcosim.simulator.messages import RestoredExchange
+from gridcosim.simulator.models.lindistflow import NetworkWindow
+from gridcosim.simulator.models.monolithic import solve_monolithic
+from gridcosim.simulator.schedule import Solution
+from gridcosim.simulator.validation.ac_cuts import ACCutGenerator, window_validator
+from gridcosim.simulator.validation.cut import ACFeasibilityCut
+from gridcosim.simulator.validation.operating_point import OperatingPoint, operating_points
+from gridcosim.simulator.validation.results import ValidationReport
+from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds
 
 STEPS = (16.0, 8.0, 4.0, 2.0, 1.0)
 SLOT = 0

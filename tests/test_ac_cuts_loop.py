@@ -20,19 +20,19 @@ import numpy as np
 import pandapower as pp
 import pytest
 
-from scenarios import load_scenario
-from scenarios.network import load_network
-from scenarios.pandapower_net import build_pandapower_net
-from scenarios.schema import Scenario
-from simulator import cli
-from simulator.decomposition.loop import Decomposition
-from simulator.decomposition.pool import make_pool
-from simulator.decomposition.settings import DecompositionSettings
-from simulator.models.lindistflow import NetworkWindow
-from simulator.schedule import Solution
-from simulator.validation.ac_cuts import ACCutGenerator, window_validator
-from simulator.validation.ac_loop import ACDecomposition
-from simulator.windows import microgrid_window, network_window
+from gridcosim.scenarios import load_scenario
+from gridcosim.scenarios.network import load_network
+from gridcosim.scenarios.pandapower_net import build_pandapower_net
+from gridcosim.scenarios.schema import Scenario
+from gridcosim.simulator import cli
+from gridcosim.simulator.decomposition.loop import Decomposition
+from gridcosim.simulator.decomposition.pool import make_pool
+from gridcosim.simulator.decomposition.settings import DecompositionSettings
+from gridcosim.simulator.models.lindistflow import NetworkWindow
+from gridcosim.simulator.schedule import Solution
+from gridcosim.simulator.validation.ac_cuts import ACCutGenerator, window_validator
+from gridcosim.simulator.validation.ac_loop import ACDecomposition
+from gridcosim.simulator.windows import microgrid_window, network_window
 
 TOL_PU = 1e-6
 

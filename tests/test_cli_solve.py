@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from scenarios.loader import load_scenario
-from simulator.cli import main
+from gridcosim.scenarios.loader import load_scenario
+from gridcosim.simulator.cli import main
 
 SCENARIO = "ieee123-nmg"
 

@@ -29,21 +29,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agents.customer import CustomerAgent
-from agents.der import GeneratorAgent, RenewableAgent, StorageAgent
-from agents.dso import DSOAgent
-from agents.microgrid import MicrogridControllerAgent
-from agents.price import PriceSignalAgent
-from outputs import Trajectory, read
-from scenarios.loader import load_scenario
-from scenarios.schema import Generator, Microgrid, Renewable, Scenario, Storage
-from scenarios.series import ScenarioSeries
-from simulator.cosim import CoSimulation, RunSettings
-from simulator.models.microgrid import MicrogridState, MicrogridWindow
-from simulator.recording import Recorder
-from simulator.schedule import MicrogridSchedule, UnitSchedule
-from simulator.solve import solve_scenario
-from tests.feasibility import check_microgrid_schedule, start_ups
+from gridcosim.agents.customer import CustomerAgent
+from gridcosim.agents.der import GeneratorAgent, RenewableAgent, StorageAgent
+from gridcosim.agents.dso import DSOAgent
+from gridcosim.agents.microgrid import MicrogridControllerAgent
+from gridcosim.agents.price import PriceSignalAgent
+from gridcosim.outputs import Trajectory, read
+from gridcosim.scenarios.loader import load_scenario
+from gridcosim.scenarios.schema import Generator, Microgrid, Renewable, Scenario, Storage
+from gridcosim.scenarios.series import ScenarioSeries
+from gridcosim.simulator.cosim import CoSimulation, RunSettings
+from gridcosim.simulator.models.microgrid import MicrogridState, MicrogridWindow
+from gridcosim.simulator.recording import Recorder
+from gridcosim.simulator.schedule import MicrogridSchedule, UnitSchedule
+from gridcosim.simulator.solve import solve_scenario
+from feasibility import check_microgrid_schedule, start_ups
 
 TOL = 1e-6
 
@@ -581,7 +581,7 @@ def _one_day_week() -> Scenario:
 
 def test_forecasts_reach_past_the_run_scaled_like_the_run() -> None:
     """A 1-day run of the 14-day profile set sees H − 1 slots of day 2, scaled like day 1."""
-    from scenarios.series import scenario_series
+    from gridcosim.scenarios.series import scenario_series
 
     scenario = _one_day_week()
     plain, ahead = scenario_series(scenario), scenario_series(scenario, lookahead_slots=23)

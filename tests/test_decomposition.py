@@ -16,19 +16,19 @@ from multiprocessing.connection import Connection
 
 import pytest
 
-from scenarios import variants
-from scenarios.loader import load_scenario
-from scenarios.network import NetworkData, load_network
-from scenarios.schema import Scenario
-from simulator.decomposition.loop import Decomposition
-from simulator.decomposition.pool import make_pool
-from simulator.decomposition.settings import DecompositionSettings
-from simulator.models.lindistflow import NetworkWindow
-from simulator.models.microgrid import MicrogridWindow
-from simulator.schedule import MicrogridSchedule, Solution
-from simulator.solve import solve_scenario
-from simulator.windows import microgrid_window, network_window, published_bounds
-from tests.feasibility import (
+from gridcosim.scenarios import variants
+from gridcosim.scenarios.loader import load_scenario
+from gridcosim.scenarios.network import NetworkData, load_network
+from gridcosim.scenarios.schema import Scenario
+from gridcosim.simulator.decomposition.loop import Decomposition
+from gridcosim.simulator.decomposition.pool import make_pool
+from gridcosim.simulator.decomposition.settings import DecompositionSettings
+from gridcosim.simulator.models.lindistflow import NetworkWindow
+from gridcosim.simulator.models.microgrid import MicrogridWindow
+from gridcosim.simulator.schedule import MicrogridSchedule, Solution
+from gridcosim.simulator.solve import solve_scenario
+from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds
+from feasibility import (
     check_microgrid_schedule,
     check_network_schedule,
     recompute_cost_usd,
@@ -407,8 +407,8 @@ def test_binding_24_slot_window_settled_by_price_rounds_and_reactive_bands(start
     pick the reactive support the price responses can give, so the first master closes
     the gap. Checked against the monolithic optimum.
     """
-    from scenarios.series import scenario_series
-    from simulator.models.monolithic import solve_monolithic
+    from gridcosim.scenarios.series import scenario_series
+    from gridcosim.simulator.models.monolithic import solve_monolithic
 
     week = load_scenario("ieee123-nmg-week")
     scenario = week.model_copy(update={"network": week.network.model_copy(

@@ -18,18 +18,18 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 
-from scenarios.network import load_network
-from scenarios.schema import Scenario
-from simulator.decomposition.branch_and_bound import branch_and_bound
-from simulator.decomposition.compiled_elastic import Point
-from simulator.decomposition.master import MasterProblem
-from simulator.decomposition.responder import MicrogridResponder, cut_value
-from simulator.decomposition.settings import DecompositionSettings
-from simulator.decomposition.tree import BranchTree
-from simulator.highs_model import HighsModel
-from simulator.messages import Accept, ExchangeProposal, RestoredExchange, UnifiedCut
-from simulator.models.microgrid import MicrogridWindow
-from simulator.windows import microgrid_window, network_window, published_bounds
+from gridcosim.scenarios.network import load_network
+from gridcosim.scenarios.schema import Scenario
+from gridcosim.simulator.decomposition.branch_and_bound import branch_and_bound
+from gridcosim.simulator.decomposition.compiled_elastic import Point
+from gridcosim.simulator.decomposition.master import MasterProblem
+from gridcosim.simulator.decomposition.responder import MicrogridResponder, cut_value
+from gridcosim.simulator.decomposition.settings import DecompositionSettings
+from gridcosim.simulator.decomposition.tree import BranchTree
+from gridcosim.simulator.highs_model import HighsModel
+from gridcosim.simulator.messages import Accept, ExchangeProposal, RestoredExchange, UnifiedCut
+from gridcosim.simulator.models.microgrid import MicrogridWindow
+from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds
 
 EPS = 1e-7
 

@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import outputs
-from outputs import Trajectory, TrajectoryWriter, read, summary
+import gridcosim.outputs
+from gridcosim.outputs import Trajectory, TrajectoryWriter, read, summary
 
 ROOT = Path(__file__).resolve().parents[1]
 UNITS = "hours since 2016-01-04T00:00:00"
@@ -369,7 +369,7 @@ def test_constructor_validation(tmp_path):
 KILLED_WRITER = textwrap.dedent("""
     import json, os, signal, sys
     import numpy as np
-    from outputs import TrajectoryWriter
+    from gridcosim.outputs import TrajectoryWriter
     how = sys.argv[2]
     w = TrajectoryWriter(sys.argv[1], scenario="killed", scenario_json="{}", seed=1,
                          entities={"storage": ["a", "b"], "bus": ["1", "2", "3"]},
@@ -457,16 +457,16 @@ def test_reader_works_while_writer_is_open(tmp_path):
 
 
 def test_package_imports_no_solver_code():
-    code = ("import sys, outputs; bad = [m for m in sys.modules if m == 'outputs.tables' or "
-            "m.split('.')[0] in ('simulator', 'pyomo', 'highspy', 'pandapower', 'agents')]; "
-            "print(bad); assert outputs.read and not bad")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+    code = ("import sys, gridcosim.outputs as o; bad = [m for m in sys.modules if "
+            "m == 'gridcosim.outputs.tables' or m.startswith(('gridcosim.simulator', "
+            "'gridcosim.agents')) or m.split('.')[0] in ('pyomo', 'highspy', 'pandapower')]; "
+            "print(bad); assert o.read and not bad")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert outputs.read is read
-    from outputs.hdf5 import read as hdf5_read
-    from outputs.hdf5 import summary as hdf5_summary  # what the CLI imports
+    assert gridcosim.outputs.read is read
+    from gridcosim.outputs.hdf5 import read as hdf5_read
+    from gridcosim.outputs.hdf5 import summary as hdf5_summary  # what the CLI imports
     assert callable(hdf5_read) and callable(hdf5_summary)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 
-from simulator.highs_model import HighsModel
+from gridcosim.simulator.highs_model import HighsModel
 
 
 def max_x_up_to_3() -> tuple[pyo.ConcreteModel, HighsModel]:

@@ -29,11 +29,11 @@ import pandas as pd
 import pyomo.environ as pyo
 import pytest
 
-from scenarios.network import NetworkData
-from scenarios.pandapower_net import build_pandapower_net, bus_index
-from simulator.highs_model import HighsModel
-from simulator.models.lindistflow import NetworkWindow, add_network
-from simulator.schedule import NetworkSchedule, extract_network
+from gridcosim.scenarios.network import NetworkData
+from gridcosim.scenarios.pandapower_net import build_pandapower_net, bus_index
+from gridcosim.simulator.highs_model import HighsModel
+from gridcosim.simulator.models.lindistflow import NetworkWindow, add_network
+from gridcosim.simulator.schedule import NetworkSchedule, extract_network
 
 MULTIPLIERS = (1.0, 1.3)
 # Bounds a little above the measured errors (1.562e-3 and 2.753e-3 p.u.).

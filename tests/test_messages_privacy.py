@@ -19,15 +19,15 @@ from typing import Any
 
 import pytest
 
-from scenarios import variants
-from scenarios.network import load_network
-from scenarios.schema import SVC, Generator, Microgrid, Renewable, Scenario, Storage
-from simulator.decomposition.loop import Decomposition
-from simulator.decomposition.pool import LocalPool, Reply
-from simulator.decomposition.records import McReply
-from simulator.decomposition.responder import ResponseStats
-from simulator.decomposition.settings import DecompositionSettings
-from simulator.messages import (
+from gridcosim.scenarios import variants
+from gridcosim.scenarios.network import load_network
+from gridcosim.scenarios.schema import SVC, Generator, Microgrid, Renewable, Scenario, Storage
+from gridcosim.simulator.decomposition.loop import Decomposition
+from gridcosim.simulator.decomposition.pool import LocalPool, Reply
+from gridcosim.simulator.decomposition.records import McReply
+from gridcosim.simulator.decomposition.responder import ResponseStats
+from gridcosim.simulator.decomposition.settings import DecompositionSettings
+from gridcosim.simulator.messages import (
     Accept,
     BranchNotice,
     ExchangeBounds,
@@ -38,10 +38,10 @@ from simulator.messages import (
     RestoredExchange,
     UnifiedCut,
 )
-from simulator.models.microgrid import MicrogridState, MicrogridWindow
-from simulator.schedule import MicrogridSchedule, Solution
-from simulator.solve import solve_scenario
-from simulator.windows import microgrid_window, network_window
+from gridcosim.simulator.models.microgrid import MicrogridState, MicrogridWindow
+from gridcosim.simulator.schedule import MicrogridSchedule, Solution
+from gridcosim.simulator.solve import solve_scenario
+from gridcosim.simulator.windows import microgrid_window, network_window
 
 MESSAGE_TYPES = (ExchangeBounds, ExchangeProposal, UnifiedCut, RestorationCut, BranchNotice,
                  Accept, RestoredExchange, PriceSignal, PriceResponse)

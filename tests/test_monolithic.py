@@ -11,15 +11,15 @@ import math
 
 import pytest
 
-from scenarios.loader import load_scenario
-from scenarios.network import NetworkData, load_network
-from scenarios.schema import Scenario
-from simulator.models.lindistflow import NetworkWindow
-from simulator.models.microgrid import MicrogridState, MicrogridWindow
-from simulator.models.monolithic import solve_monolithic
-from simulator.schedule import Solution
-from simulator.windows import microgrid_window, network_window, published_bounds
-from tests.feasibility import (
+from gridcosim.scenarios.loader import load_scenario
+from gridcosim.scenarios.network import NetworkData, load_network
+from gridcosim.scenarios.schema import Scenario
+from gridcosim.simulator.models.lindistflow import NetworkWindow
+from gridcosim.simulator.models.microgrid import MicrogridState, MicrogridWindow
+from gridcosim.simulator.models.monolithic import solve_monolithic
+from gridcosim.simulator.schedule import Solution
+from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds
+from feasibility import (
     check_microgrid_schedule,
     check_network_schedule,
     recompute_cost_usd,

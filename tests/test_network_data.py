@@ -9,8 +9,8 @@ import numpy as np
 import pandapower as pp
 import pytest
 
-from scenarios.network import NetworkData
-from scenarios.pandapower_net import build_pandapower_net, bus_index
+from gridcosim.scenarios.network import NetworkData
+from gridcosim.scenarios.pandapower_net import build_pandapower_net, bus_index
 
 SOURCE = Path("/work/shared/data/ieee123")
 
@@ -116,7 +116,7 @@ def test_line_constants_per_kft(
 
 @pytest.mark.skipif(not SOURCE.is_dir(), reason="raw OpenDSS data not available")
 def test_converter_line_codes_from_source() -> None:
-    from scenarios.tools.convert_ieee123 import linecode_constants, load_objects
+    from gridcosim.scenarios.tools.convert_ieee123 import linecode_constants, load_objects
 
     codes = linecode_constants(load_objects(SOURCE / "IEEE123Master.dss"))
     for names, expected in EXPECTED_PER_KFT.items():

@@ -16,23 +16,23 @@ import pytest
 from pyomo.contrib.solver.common.results import TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
 
-from scenarios import variants
-from scenarios.network import NetworkData
-from scenarios.schema import Scenario
-from simulator.decomposition.evaluator import NetworkEvaluator
-from simulator.decomposition.loop import Decomposition
-from simulator.decomposition.master import MasterProblem
-from simulator.decomposition.pool import make_pool
-from simulator.decomposition.responder import MicrogridResponder
-from simulator.decomposition.settings import DecompositionSettings
-from simulator.messages import Accept, PriceResponse, PriceSignal, RestoredExchange
-from simulator.models.lindistflow import NetworkWindow
-from simulator.models.master import build_master
-from simulator.models.microgrid import MicrogridWindow, add_microgrid
-from simulator.models.monolithic import solve_monolithic
-from simulator.schedule import MicrogridSchedule
-from simulator.windows import microgrid_window, network_window, published_bounds
-from tests.feasibility import check_microgrid_schedule, recompute_cost_usd
+from gridcosim.scenarios import variants
+from gridcosim.scenarios.network import NetworkData
+from gridcosim.scenarios.schema import Scenario
+from gridcosim.simulator.decomposition.evaluator import NetworkEvaluator
+from gridcosim.simulator.decomposition.loop import Decomposition
+from gridcosim.simulator.decomposition.master import MasterProblem
+from gridcosim.simulator.decomposition.pool import make_pool
+from gridcosim.simulator.decomposition.responder import MicrogridResponder
+from gridcosim.simulator.decomposition.settings import DecompositionSettings
+from gridcosim.simulator.messages import Accept, PriceResponse, PriceSignal, RestoredExchange
+from gridcosim.simulator.models.lindistflow import NetworkWindow
+from gridcosim.simulator.models.master import build_master
+from gridcosim.simulator.models.microgrid import MicrogridWindow, add_microgrid
+from gridcosim.simulator.models.monolithic import solve_monolithic
+from gridcosim.simulator.schedule import MicrogridSchedule
+from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds
+from feasibility import check_microgrid_schedule, recompute_cost_usd
 
 REL = 1e-6
 Prices = tuple[tuple[float, ...], tuple[float, ...]]

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scenarios.profiles import (
+from gridcosim.scenarios.profiles import (
     COLUMNS,
     LOAD_CLASSES,
     PRICE_PEAK_RATIO,
@@ -298,7 +298,7 @@ def test_from_simbench_lookup_and_errors(fake_simbench):
 
 
 def test_extraction_checks_find_copied_and_constant_days():
-    from scenarios.tools.extract_simbench_profiles import constant_days, repeated_days
+    from gridcosim.scenarios.tools.extract_simbench_profiles import constant_days, repeated_days
 
     profiles = fake_simbench_profiles()
     load = profiles["load"]

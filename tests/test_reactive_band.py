@@ -16,19 +16,19 @@ import pytest
 from pyomo.contrib.solver.common.results import TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
 
-from scenarios import variants
-from scenarios.network import NetworkData
-from scenarios.schema import Scenario
-from simulator.decomposition.evaluator import NetworkEvaluator
-from simulator.decomposition.responder import MicrogridResponder
-from simulator.decomposition.settings import DecompositionSettings
-from simulator.errors import SolverError
-from simulator.messages import Accept, PriceSignal, RestoredExchange
-from simulator.models.master import build_master
-from simulator.models.microgrid import MicrogridWindow, add_microgrid
-from simulator.schedule import MicrogridSchedule
-from simulator.windows import microgrid_window, network_window, published_bounds
-from tests.feasibility import check_microgrid_schedule
+from gridcosim.scenarios import variants
+from gridcosim.scenarios.network import NetworkData
+from gridcosim.scenarios.schema import Scenario
+from gridcosim.simulator.decomposition.evaluator import NetworkEvaluator
+from gridcosim.simulator.decomposition.responder import MicrogridResponder
+from gridcosim.simulator.decomposition.settings import DecompositionSettings
+from gridcosim.scenarios.errors import SolverError
+from gridcosim.simulator.messages import Accept, PriceSignal, RestoredExchange
+from gridcosim.simulator.models.master import build_master
+from gridcosim.simulator.models.microgrid import MicrogridWindow, add_microgrid
+from gridcosim.simulator.schedule import MicrogridSchedule
+from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds
+from feasibility import check_microgrid_schedule
 
 KINDS = ("price", "start")  # the answer to the utility price; initial_cuts' schedule (tag 0)
 

@@ -15,23 +15,23 @@ import pyomo.environ as pyo
 import pytest
 import scipy.sparse as sp
 
-from scenarios.loader import load_scenario
-from scenarios.network import load_network
-from scenarios.schema import Microgrid
-from scenarios.series import scenario_series
-from simulator.cosim import CoSimulation, RunSettings
-from simulator.decomposition.loop import Decomposition
-from simulator.decomposition.master import MasterProblem
-from simulator.decomposition.pool import make_pool
-from simulator.decomposition.responder import MicrogridResponder
-from simulator.decomposition.settings import DecompositionSettings
-from simulator.highs_model import INF, HighsModel
-from simulator.messages import ExchangeProposal, PriceSignal, RestoredExchange, UnifiedCut
-from simulator.models.lindistflow import NetworkWindow
-from simulator.models.microgrid import MicrogridState, MicrogridWindow
-from simulator.models.monolithic import solve_monolithic
-from simulator.windows import microgrid_window, network_window, published_bounds
-from tests.test_price_signals import price_vectors, problems, reference_milp
+from gridcosim.scenarios.loader import load_scenario
+from gridcosim.scenarios.network import load_network
+from gridcosim.scenarios.schema import Microgrid
+from gridcosim.scenarios.series import scenario_series
+from gridcosim.simulator.cosim import CoSimulation, RunSettings
+from gridcosim.simulator.decomposition.loop import Decomposition
+from gridcosim.simulator.decomposition.master import MasterProblem
+from gridcosim.simulator.decomposition.pool import make_pool
+from gridcosim.simulator.decomposition.responder import MicrogridResponder
+from gridcosim.simulator.decomposition.settings import DecompositionSettings
+from gridcosim.simulator.highs_model import INF, HighsModel
+from gridcosim.simulator.messages import ExchangeProposal, PriceSignal, RestoredExchange, UnifiedCut
+from gridcosim.simulator.models.lindistflow import NetworkWindow
+from gridcosim.simulator.models.microgrid import MicrogridState, MicrogridWindow
+from gridcosim.simulator.models.monolithic import solve_monolithic
+from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds
+from test_price_signals import price_vectors, problems, reference_milp
 
 REL, H = 1e-6, 6
 Windows = tuple[NetworkWindow, list[MicrogridWindow]]

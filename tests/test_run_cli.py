@@ -23,13 +23,13 @@ import h5py
 import numpy as np
 import pytest
 
-from outputs import read, summary
-from scenarios.loader import load_scenario
-from scenarios.network import load_network
-from scenarios.series import scenario_series
-from simulator.cli import main
-from simulator.solve import solve_scenario
-from tests.test_cosim import assert_same_datasets, trajectory_violations
+from gridcosim.outputs import read, summary
+from gridcosim.scenarios.loader import load_scenario
+from gridcosim.scenarios.network import load_network
+from gridcosim.scenarios.series import scenario_series
+from gridcosim.simulator.cli import main
+from gridcosim.simulator.solve import solve_scenario
+from test_cosim import assert_same_datasets, trajectory_violations
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = "ieee123-nmg"
@@ -42,7 +42,7 @@ def cli_env() -> dict[str, str]:
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "simulator.cli", *args], cwd=cwd,
+    return subprocess.Popen([sys.executable, "-m", "gridcosim.simulator.cli", *args], cwd=cwd,
                             env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 

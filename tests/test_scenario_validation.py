@@ -14,14 +14,14 @@ from typing import Any
 import pydantic
 import pytest
 
-from scenarios import (
+from gridcosim.scenarios import (
     Scenario,
     ScenarioError,
     builtin_names,
     load_scenario,
     scenario_from_dict,
 )
-from simulator.errors import GridcosimError
+from gridcosim.scenarios.errors import GridcosimError
 
 BUILTIN = "ieee123-nmg"
 
@@ -50,7 +50,7 @@ def seed() -> Scenario:
 @pytest.fixture()
 def raw() -> dict[str, Any]:
     """The built-in scenario as parsed TOML, fresh for every test (mutate freely)."""
-    text = (files("scenarios") / "builtin" / f"{BUILTIN}.toml").read_text(encoding="utf-8")
+    text = (files("gridcosim.scenarios") / "builtin" / f"{BUILTIN}.toml").read_text(encoding="utf-8")
     return tomllib.loads(text)
 
 
@@ -136,7 +136,7 @@ def test_builtin_is_frozen(seed: Scenario) -> None:
 
 
 def test_path_and_dict_give_the_same_scenario(seed: Scenario, raw: dict[str, Any]) -> None:
-    path = Path(str(files("scenarios") / "builtin" / f"{BUILTIN}.toml"))
+    path = Path(str(files("gridcosim.scenarios") / "builtin" / f"{BUILTIN}.toml"))
     assert load_scenario(path) == seed
     assert load_scenario(str(path)) == seed
     assert scenario_from_dict(raw) == seed
@@ -451,7 +451,7 @@ def write(tmp_path: Path, text: str, name: str = "case.toml") -> Path:
 
 
 def builtin_text() -> str:
-    return (files("scenarios") / "builtin" / f"{BUILTIN}.toml").read_text(encoding="utf-8")
+    return (files("gridcosim.scenarios") / "builtin" / f"{BUILTIN}.toml").read_text(encoding="utf-8")
 
 
 def test_file_with_three_field_problems_reports_all(tmp_path: Path) -> None:

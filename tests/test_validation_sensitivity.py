@@ -19,14 +19,14 @@ import numpy as np
 import pandapower as pp
 import pytest
 
-from scenarios.network import NetworkData
-from simulator.validation.operating_point import OperatingPoint
-from simulator.validation.sensitivity import (
+from gridcosim.scenarios.network import NetworkData
+from gridcosim.simulator.validation.operating_point import OperatingPoint
+from gridcosim.simulator.validation.sensitivity import (
     lindistflow_voltage_sensitivities,
     voltage_sensitivities,
 )
-from simulator.validation.validator import NetworkValidator
-from tests.pp_reference import net_with_loads
+from gridcosim.simulator.validation.validator import NetworkValidator
+from pp_reference import net_with_loads
 
 INJECTION_BUSES = (7, 50, 58, 83, 96, 114, 121)
 STEP_KW = 2.0

@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scenarios.profiles import (
+from gridcosim.scenarios.profiles import (
     COLUMNS,
     HOURS_PER_DAY,
     PRICE,

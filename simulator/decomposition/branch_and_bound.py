@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.highs_model import HighsModel, SolveOutcome
+from gridcosim.simulator.highs_model import HighsModel, SolveOutcome
 
 _INT_TOL = 1e-6
 

@@ -14,10 +14,10 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.repn import generate_standard_repn
 
-from simulator.highs_model import LP_RESOLVE_OPTIONS, HighsModel, SolveOutcome
-from simulator.messages import PriceSignal, RestoredExchange
-from simulator.models.elastic import binary_vars
-from simulator.models.microgrid import (
+from gridcosim.simulator.highs_model import LP_RESOLVE_OPTIONS, HighsModel, SolveOutcome
+from gridcosim.simulator.messages import PriceSignal, RestoredExchange
+from gridcosim.simulator.models.elastic import binary_vars
+from gridcosim.simulator.models.microgrid import (
     MicrogridWindow,
     reactive_band,
     reactive_need,
@@ -73,7 +73,8 @@ class CompiledElastic:
         self.window = window
         b, hm = self.model.mg, self.hm
         rows = [*b.p_balance.values(), *b.q_balance.values(),
-                *(b.startup[g, 0] for g in b.G), *(b.ramp[g, 0] for g in b.G),
+                *(b.startup[g, 0] for g in b.G), *(b.startup_off[g, 0] for g in b.G),
+                *(b.ramp[g, 0] for g in b.G),
                 *(b.energy[s, 0] for s in b.S)]
         hm.refresh_rows(rows)
         bounded = [*b.p_r.values(), *b.curtail.values()]

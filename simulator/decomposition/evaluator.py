@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 import pyomo.environ as pyo
 
-from simulator.decomposition.reload import NetworkReloader
-from simulator.highs_model import INF, HighsModel, SolveOutcome
-from simulator.messages import RestoredExchange
-from simulator.models.lindistflow import NetworkWindow
-from simulator.models.master import slot_variables
-from simulator.schedule import NetworkSchedule
+from gridcosim.simulator.decomposition.reload import NetworkReloader
+from gridcosim.simulator.highs_model import INF, HighsModel, SolveOutcome
+from gridcosim.simulator.messages import RestoredExchange
+from gridcosim.simulator.models.lindistflow import NetworkWindow
+from gridcosim.simulator.models.master import slot_variables
+from gridcosim.simulator.schedule import NetworkSchedule
 
 
 class NetworkEvaluator:

@@ -18,12 +18,12 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from simulator.decomposition.evaluator import NetworkEvaluator
-from simulator.decomposition.master import MasterProblem, MasterSolution
-from simulator.decomposition.pool import Reply, ResponderPool
-from simulator.decomposition.records import IterationRecord, McReply, records_frame
-from simulator.decomposition.settings import DecompositionSettings
-from simulator.messages import (
+from gridcosim.simulator.decomposition.evaluator import NetworkEvaluator
+from gridcosim.simulator.decomposition.master import MasterProblem, MasterSolution
+from gridcosim.simulator.decomposition.pool import Reply, ResponderPool
+from gridcosim.simulator.decomposition.records import IterationRecord, McReply, records_frame
+from gridcosim.simulator.decomposition.settings import DecompositionSettings
+from gridcosim.simulator.messages import (
     Accept,
     BranchNotice,
     ExchangeProposal,
@@ -32,8 +32,8 @@ from simulator.messages import (
     RestoredExchange,
     UnifiedCut,
 )
-from simulator.models.lindistflow import NetworkWindow, same_shape
-from simulator.schedule import NetworkSchedule, Solution
+from gridcosim.simulator.models.lindistflow import NetworkWindow, same_shape
+from gridcosim.simulator.schedule import NetworkSchedule, Solution
 
 
 class NetworkCut(Protocol):

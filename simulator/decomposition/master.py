@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simulator.decomposition.branch_and_bound import branch_and_bound
-from simulator.decomposition.reload import NetworkReloader
-from simulator.highs_model import INF, LP_RESOLVE_OPTIONS, HighsModel, SolveOutcome
-from simulator.messages import (
+from gridcosim.simulator.decomposition.branch_and_bound import branch_and_bound
+from gridcosim.simulator.decomposition.reload import NetworkReloader
+from gridcosim.simulator.highs_model import INF, LP_RESOLVE_OPTIONS, HighsModel, SolveOutcome
+from gridcosim.simulator.messages import (
     BranchNotice,
     ExchangeProposal,
     PriceResponse,
@@ -25,11 +25,11 @@ from simulator.messages import (
     RestoredExchange,
     UnifiedCut,
 )
-from simulator.models.lindistflow import NetworkWindow
-from simulator.models.master import build_master, slot_variables
+from gridcosim.simulator.models.lindistflow import NetworkWindow
+from gridcosim.simulator.models.master import build_master, slot_variables
 
 if TYPE_CHECKING:
-    from simulator.validation.cut import ACFeasibilityCut
+    from gridcosim.simulator.validation.cut import ACFeasibilityCut
 
 _TINY = 1e-12
 _SELECTED = 1e-6

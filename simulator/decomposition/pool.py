@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
-from simulator.decomposition.responder import MicrogridResponder, ResponseStats
-from simulator.decomposition.settings import DecompositionSettings
-from simulator.errors import SolverError
-from simulator.messages import (
+from gridcosim.simulator.decomposition.responder import MicrogridResponder, ResponseStats
+from gridcosim.simulator.decomposition.settings import DecompositionSettings
+from gridcosim.scenarios.errors import SolverError
+from gridcosim.simulator.messages import (
     Accept,
     ExchangeBounds,
     ExchangeProposal,
@@ -25,8 +25,8 @@ from simulator.messages import (
     Response,
     UnifiedCut,
 )
-from simulator.models.microgrid import MicrogridWindow
-from simulator.schedule import MicrogridSchedule
+from gridcosim.simulator.models.microgrid import MicrogridWindow
+from gridcosim.simulator.schedule import MicrogridSchedule
 
 Reply = tuple[Response, ResponseStats]
 

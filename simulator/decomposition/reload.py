@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pyomo.environ as pyo
 
-from simulator.highs_model import HighsModel
-from simulator.models.lindistflow import (
+from gridcosim.simulator.highs_model import HighsModel
+from gridcosim.simulator.models.lindistflow import (
     NetworkWindow,
     curtailment_bounds,
     load_network_data,

@@ -12,12 +12,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from simulator.decomposition.compiled_elastic import CompiledElastic, Point
-from simulator.decomposition.settings import DecompositionSettings
-from simulator.decomposition.tree import BranchTree
-from simulator.errors import SolverError
-from simulator.highs_model import SolveOutcome
-from simulator.messages import (
+from gridcosim.simulator.decomposition.compiled_elastic import CompiledElastic, Point
+from gridcosim.simulator.decomposition.settings import DecompositionSettings
+from gridcosim.simulator.decomposition.tree import BranchTree
+from gridcosim.scenarios.errors import SolverError
+from gridcosim.simulator.highs_model import SolveOutcome
+from gridcosim.simulator.messages import (
     Accept,
     BranchNotice,
     ExchangeBounds,
@@ -29,10 +29,10 @@ from simulator.messages import (
     RestoredExchange,
     UnifiedCut,
 )
-from simulator.models.elastic import build_elastic
-from simulator.models.microgrid import MicrogridWindow, load_microgrid_data, same_shape
-from simulator.schedule import MicrogridSchedule, extract_microgrid
-from simulator.windows import published_bounds
+from gridcosim.simulator.models.elastic import build_elastic
+from gridcosim.simulator.models.microgrid import MicrogridWindow, load_microgrid_data, same_shape
+from gridcosim.simulator.schedule import MicrogridSchedule, extract_microgrid
+from gridcosim.simulator.windows import published_bounds
 
 
 @dataclass(frozen=True)
@@ -349,14 +349,14 @@ class MicrogridResponder:
         schedule and the cost do not change.
         """
         out = self._restored[tag]
-        if q_kvar is not None:
-            current = self.milp.exchange(out).q_kvar
-            if max(abs(a - b) for a, b in zip(current, q_kvar, strict=True)) > 1e-7:
-                moved = self.milp.redispatch_reactive(out, q_kvar)
-                if moved is None:
-                    raise SolverError(f"{self.name}: reactive exchange outside the band "
-                                      f"of schedule {tag}")
-                out = self._restored[tag] = moved
+        # the units' reactive outputs are always placed by the re-dispatch rule, so they
+        # do not depend on the vertex HiGHS returned
+        q_kvar = self.milp.exchange(out).q_kvar if q_kvar is None else q_kvar
+        moved = self.milp.redispatch_reactive(out, q_kvar)
+        if moved is None:
+            raise SolverError(f"{self.name}: reactive exchange outside the band "
+                              f"of schedule {tag}")
+        out = self._restored[tag] = moved
         self.milp.hm.load_values(out)
         return extract_microgrid(self.milp.model.mg, self.window.spec)
 

@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from scenarios.network import NetworkData
-from scenarios.schema import SVC
-from simulator.messages import ExchangeBounds
+from gridcosim.scenarios.network import NetworkData
+from gridcosim.scenarios.schema import SVC
+from gridcosim.simulator.messages import ExchangeBounds
 
 
 @dataclass(frozen=True)

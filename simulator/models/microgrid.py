@@ -5,7 +5,8 @@ Slots :math:`t = 1..T` of :math:`\Delta t` hours; index 0 is the initial state.
 Dispatchable generator g (commitment :math:`u_{g,t} \in \{0,1\}`, start-up :math:`s_{g,t}`):
 
 .. math::
-    s_{g,t} \ge u_{g,t} - u_{g,t-1},\quad s_{g,t} \ge 0 \\
+    s_{g,t} \ge u_{g,t} - u_{g,t-1},\quad s_{g,t} \le u_{g,t},\quad
+    s_{g,t} \le 1 - u_{g,t-1},\quad s_{g,t} \ge 0 \\
     P^{min}_g u_{g,t} \le p_{g,t} \le P^{max}_g u_{g,t},\quad
     Q^{min}_g u_{g,t} \le q_{g,t} \le Q^{max}_g u_{g,t} \\
     -R_g \le p_{g,t} - p_{g,t-1} \le R_g
@@ -44,7 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyomo.environ as pyo
 
-from scenarios.schema import Microgrid
+from gridcosim.scenarios.schema import Microgrid
 
 
 @dataclass(frozen=True)
@@ -232,7 +233,16 @@ def add_generator_constraints(b: pyo.Block, w: MicrogridWindow, relax: bool) -> 
             return pyo.inequality(b.p_g_0[g] - r, b.p_g[g, 0], b.p_g_0[g] + r)
         return pyo.inequality(-r, b.p_g[g, t] - b.p_g[g, t - 1], r)
 
+    def started_off(b: pyo.Block, g: int, t: int) -> pyo.Expression:
+        if t == 0:
+            return b.su[g, 0] <= 1 - b.on_0[g]
+        return b.su[g, t] <= 1 - b.u[g, t - 1]
+
     b.startup = pyo.Constraint(b.G, b.T, rule=startup)
+    # s <= u_t and s <= 1 - u_{t-1}: with binary u the start-up is exactly
+    # max(0, u_t - u_{t-1}) even in a solve whose objective does not price it
+    b.startup_on = pyo.Constraint(b.G, b.T, rule=lambda b, g, t: b.su[g, t] <= b.u[g, t])
+    b.startup_off = pyo.Constraint(b.G, b.T, rule=started_off)
     b.p_min = pyo.Constraint(
         b.G, b.T, rule=lambda b, g, t: b.p_g[g, t] >= gens[g].p_min_kw * b.u[g, t])
     b.p_max = pyo.Constraint(

@@ -6,8 +6,8 @@ r"""The monolithic reference: network and every microgrid in one MILP (FORMULATI
     P^{ex}_{i,t} = p^{ex}_{i,t},\ Q^{ex}_{i,t} = q^{ex}_{i,t}
 
 No privacy boundary and no cuts: this is the correctness reference the decomposition must
-reach. It is solved by HiGHS through ``pyomo.contrib.solver``'s ``highs`` interface with a
-1e-9 relative MIP gap (FORMULATION §9: the default 1e-4 leaves dollars on the table).
+reach. It is compiled into HiGHS (:class:`~gridcosim.simulator.highs_model.HighsModel`) and
+solved with a 1e-9 relative MIP gap (the default 1e-4 leaves dollars on the table).
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ import time
 from collections.abc import Sequence
 
 import pyomo.environ as pyo
-from pyomo.contrib.solver.common.results import TerminationCondition
-from pyomo.contrib.solver.solvers.highs import Highs
 
-from simulator.errors import SolverError
-from simulator.models.lindistflow import NetworkWindow, add_network
-from simulator.models.microgrid import MicrogridWindow, add_microgrid
-from simulator.schedule import Solution, extract_microgrid, extract_network
+from gridcosim.scenarios.errors import SolverError
+from gridcosim.simulator.highs_model import HighsModel
+from gridcosim.simulator.models.lindistflow import NetworkWindow, add_network
+from gridcosim.simulator.models.microgrid import MicrogridWindow, add_microgrid
+from gridcosim.simulator.schedule import Solution, extract_microgrid, extract_network
 
 
 def build_monolithic(net: NetworkWindow, mgs: Sequence[MicrogridWindow]) -> pyo.ConcreteModel:
@@ -47,14 +46,9 @@ def add_coupling_constraints(m: pyo.ConcreteModel, mgs: Sequence[MicrogridWindow
         m.net.q_ex[i, t] == m.mg[i].q_ex[t]))
 
 
-_STATUS = {
-    TerminationCondition.convergenceCriteriaSatisfied: "optimal",
-    TerminationCondition.provenInfeasible: "infeasible",
-    TerminationCondition.locallyInfeasible: "infeasible",
-    TerminationCondition.infeasibleOrUnbounded: "infeasible_or_unbounded",
-    TerminationCondition.unbounded: "unbounded",
-    TerminationCondition.maxTimeLimit: "time_limit",
-}
+#: HiGHS statuses the monolithic solve reports as they are (others raise SolverError).
+_REPORTED = frozenset({"optimal", "infeasible", "infeasible_or_unbounded", "unbounded",
+                       "time_limit"})
 
 
 def solve_monolithic(net: NetworkWindow, mgs: Sequence[MicrogridWindow], *,
@@ -68,21 +62,18 @@ def solve_monolithic(net: NetworkWindow, mgs: Sequence[MicrogridWindow], *,
     """
     tick = time.perf_counter()
     m = build_monolithic(net, mgs)
+    hm = HighsModel(m, options={"mip_rel_gap": mip_rel_gap})
     build_s = time.perf_counter() - tick
-    res = Highs().solve(
-        m, load_solutions=False, raise_exception_on_nonoptimal_result=False,
-        time_limit=time_limit_s, rel_gap=mip_rel_gap, threads=1,
-        solver_options={"mip_abs_gap": 1e-9, "random_seed": 0})
-    status = _STATUS.get(res.termination_condition)
-    if status is None:
-        raise SolverError(f"monolithic solve ended with {res.termination_condition}")
+    out = hm.solve(time_limit_s=time_limit_s)
+    if out.status not in _REPORTED:
+        raise SolverError(f"monolithic solve ended with HiGHS status {out.status}")
     info = {"build_s": build_s, "solve_s": time.perf_counter() - tick - build_s,
-            "bound_usd": res.objective_bound}
-    if res.incumbent_objective is None:
-        return Solution("monolithic", status, float("nan"), time.perf_counter() - tick,
+            "bound_usd": out.bound}
+    if not out.has_solution:
+        return Solution("monolithic", out.status, float("nan"), time.perf_counter() - tick,
                         None, (), info)
-    res.solution_loader.load_vars()
+    hm.load_values(out)
     return Solution(
-        method="monolithic", status=status, objective_usd=float(res.incumbent_objective),
+        method="monolithic", status=out.status, objective_usd=float(out.objective),
         wall_s=time.perf_counter() - tick, network=extract_network(m.net),
         microgrids=tuple(extract_microgrid(m.mg[w.spec.name], w.spec) for w in mgs), info=info)

@@ -32,19 +32,19 @@ from typing import Literal
 
 import numpy as np
 
-from simulator.decomposition.master import MasterProblem
-from simulator.models.lindistflow import NetworkWindow
-from simulator.schedule import NetworkSchedule
-from simulator.validation.cut import ACFeasibilityCut, VariableKey
-from simulator.validation.operating_point import (
+from gridcosim.simulator.decomposition.master import MasterProblem
+from gridcosim.simulator.models.lindistflow import NetworkWindow
+from gridcosim.simulator.schedule import NetworkSchedule
+from gridcosim.simulator.validation.cut import ACFeasibilityCut, VariableKey
+from gridcosim.simulator.validation.operating_point import (
     Exchange,
     OperatingPoint,
     load_power_factors,
     operating_points,
 )
-from simulator.validation.results import SlotResult, ValidationReport
-from simulator.validation.sensitivity import lindistflow_voltage_sensitivities
-from simulator.validation.validator import NetworkValidator
+from gridcosim.simulator.validation.results import SlotResult, ValidationReport
+from gridcosim.simulator.validation.sensitivity import lindistflow_voltage_sensitivities
+from gridcosim.simulator.validation.validator import NetworkValidator
 
 Sensitivity = Literal["jacobian", "lindistflow"]
 

@@ -29,14 +29,14 @@ from typing import Any
 
 import pandas as pd
 
-from simulator.decomposition.loop import Decomposition, NetworkModels
-from simulator.decomposition.pool import ResponderPool
-from simulator.decomposition.settings import DecompositionSettings
-from simulator.messages import RestoredExchange
-from simulator.models.lindistflow import NetworkWindow
-from simulator.schedule import Solution
-from simulator.validation.ac_cuts import ACCutGenerator, window_validator
-from simulator.validation.results import ValidationReport
+from gridcosim.simulator.decomposition.loop import Decomposition, NetworkModels
+from gridcosim.simulator.decomposition.pool import ResponderPool
+from gridcosim.simulator.decomposition.settings import DecompositionSettings
+from gridcosim.simulator.messages import RestoredExchange
+from gridcosim.simulator.models.lindistflow import NetworkWindow
+from gridcosim.simulator.schedule import Solution
+from gridcosim.simulator.validation.ac_cuts import ACCutGenerator, window_validator
+from gridcosim.simulator.validation.results import ValidationReport
 
 
 class ACDecomposition(Decomposition):

@@ -22,10 +22,10 @@ import pandapower as pp
 from pandapower.auxiliary import pandapowerNet
 from scipy import sparse
 
-from scenarios.network import NetworkData
-from scenarios.pandapower_net import build_pandapower_net
-from simulator.errors import PowerFlowError
-from simulator.validation.operating_point import OperatingPoint
+from gridcosim.scenarios.network import NetworkData
+from gridcosim.scenarios.pandapower_net import build_pandapower_net
+from gridcosim.scenarios.errors import PowerFlowError
+from gridcosim.simulator.validation.operating_point import OperatingPoint
 
 try:  # KLU is an optional lightsim2grid build feature; SparseLU is always there
     from lightsim2grid.algorithm import NRSing_KLU as _NewtonSolver

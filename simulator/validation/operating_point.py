@@ -14,8 +14,8 @@ from typing import Protocol
 
 import numpy as np
 
-from simulator.models.lindistflow import NetworkWindow
-from simulator.schedule import NetworkSchedule
+from gridcosim.simulator.models.lindistflow import NetworkWindow
+from gridcosim.simulator.schedule import NetworkSchedule
 
 
 class Exchange(Protocol):

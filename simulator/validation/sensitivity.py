@@ -23,7 +23,7 @@ from pandapower.pypower.dSbus_dV import dSbus_dV
 from scipy import sparse
 from scipy.sparse.linalg import splu, spsolve
 
-from scenarios.network import NetworkData
+from gridcosim.scenarios.network import NetworkData
 
 
 def jacobian(ybus: sparse.spmatrix, v: np.ndarray, pv: np.ndarray,

@@ -23,11 +23,11 @@ import numpy as np
 import pandapower as pp
 from pandapower.auxiliary import pandapowerNet
 
-from scenarios.network import NetworkData
-from simulator.validation.feeder import DEFAULT_MAX_ITERATIONS, CompiledFeeder
-from simulator.validation.operating_point import OperatingPoint
-from simulator.validation.results import PF_FAILED, PF_OK, SlotResult, ValidationReport, Violation
-from simulator.validation.sensitivity import (
+from gridcosim.scenarios.network import NetworkData
+from gridcosim.simulator.validation.feeder import DEFAULT_MAX_ITERATIONS, CompiledFeeder
+from gridcosim.simulator.validation.operating_point import OperatingPoint
+from gridcosim.simulator.validation.results import PF_FAILED, PF_OK, SlotResult, ValidationReport, Violation
+from gridcosim.simulator.validation.sensitivity import (
     injection_gradient,
     jacobian,
     jacobian_sign,
