@@ -11,12 +11,16 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
+from gridcosim.agents.base import GridAgent
+
 FLEXIBILITY = {"residential": 0.10, "industrial": 0.05, "commercial": 0.05,
                "agricultural": 0.05}
 
 
-class CustomerAgent(mesa.Agent):
+class CustomerAgent(GridAgent):
     """The aggregate customer of one load bus."""
+
+    STATE = ("p_kw", "q_kvar", "energy_kwh")
 
     def __init__(self, model: mesa.Model, bus: int, customer_class: str,
                  profile_kw: np.ndarray, profile_kvar: np.ndarray):
@@ -29,6 +33,11 @@ class CustomerAgent(mesa.Agent):
         self.p_kw = 0.0
         self.q_kvar = 0.0
         self.energy_kwh = 0.0
+
+    @property
+    def state_key(self) -> str:
+        """``customer:<bus>``."""
+        return f"customer:{self.bus}"
 
     def observe(self, slot: int, noise: float) -> float:
         """Realised consumption of ``slot`` (forecast × (1 + noise·N(0,1)), ≥ 0)."""

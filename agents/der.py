@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import mesa
 
+from gridcosim.agents.base import GridAgent
 from gridcosim.scenarios.schema import Generator, Renewable, Storage
 
 
-class GeneratorAgent(mesa.Agent):
+class GeneratorAgent(GridAgent):
     """A dispatchable generator with commitment state."""
+
+    STATE = ("on", "p_kw", "q_kvar", "cost_usd", "energy_kwh", "starts", "last_cost_usd")
 
     def __init__(self, model: mesa.Model, spec: Generator):
         super().__init__(model)
@@ -25,6 +28,11 @@ class GeneratorAgent(mesa.Agent):
         self.energy_kwh = 0.0
         self.starts = 0
         self.last_cost_usd = 0.0
+
+    @property
+    def state_key(self) -> str:
+        """``generator:<unit name>``."""
+        return f"generator:{self.spec.name}"
 
     def commit(self, on: bool, p_kw: float, q_kvar: float, slot_hours: float) -> float:
         """Apply one slot's set-point; return the slot's cost (energy and start-up)."""
@@ -39,8 +47,10 @@ class GeneratorAgent(mesa.Agent):
         return cost
 
 
-class RenewableAgent(mesa.Agent):
+class RenewableAgent(GridAgent):
     """A renewable unit: forecast from the scenario, realised value with seeded noise."""
+
+    STATE = ("p_kw", "q_kvar", "available_kw", "energy_kwh")
 
     def __init__(self, model: mesa.Model, spec: Renewable):
         super().__init__(model)
@@ -49,6 +59,11 @@ class RenewableAgent(mesa.Agent):
         self.q_kvar = 0.0
         self.available_kw = 0.0
         self.energy_kwh = 0.0
+
+    @property
+    def state_key(self) -> str:
+        """``renewable:<unit name>``."""
+        return f"renewable:{self.spec.name}"
 
     def observe(self, forecast_kw: float, noise: float) -> float:
         """Draw the realised availability of the slot (forecast × (1 + noise·N(0,1)), ≥ 0)."""
@@ -62,8 +77,10 @@ class RenewableAgent(mesa.Agent):
         self.energy_kwh += p_kw * slot_hours
 
 
-class StorageAgent(mesa.Agent):
+class StorageAgent(GridAgent):
     """A battery: stored energy carried from slot to slot."""
+
+    STATE = ("e_kwh", "p_kw", "throughput_kwh")
 
     def __init__(self, model: mesa.Model, spec: Storage):
         super().__init__(model)
@@ -71,6 +88,11 @@ class StorageAgent(mesa.Agent):
         self.e_kwh = spec.e_initial_kwh
         self.p_kw = 0.0
         self.throughput_kwh = 0.0
+
+    @property
+    def state_key(self) -> str:
+        """``storage:<unit name>``."""
+        return f"storage:{self.spec.name}"
 
     def max_discharge_kw(self, slot_hours: float) -> float:
         """Largest net discharge possible in the next slot (power and energy limits)."""

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 
 import mesa
 
+from gridcosim.agents.base import GridAgent
 from gridcosim.scenarios.network import NetworkData
 from gridcosim.scenarios.schema import Scenario
 from gridcosim.scenarios.series import ScenarioSeries
 from gridcosim.simulator.decomposition.loop import Decomposition, NetworkModels
 from gridcosim.simulator.decomposition.pool import ResponderPool
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
-from gridcosim.simulator.messages import RestoredExchange
 from gridcosim.simulator.schedule import NetworkSchedule, Solution
 from gridcosim.simulator.validation.ac_cuts import ACCutGenerator, window_validator
 from gridcosim.simulator.validation.ac_loop import ACDecomposition
@@ -31,7 +31,21 @@ from gridcosim.simulator.windows import network_window
 
 @dataclass(frozen=True)
 class WindowReport:
-    """What the DSO keeps of one coordinated window."""
+    """What the DSO keeps of one coordinated window.
+
+    Attributes:
+        start: First slot.
+        slots: Window length.
+        status: ``optimal``, ``not_converged`` or ``infeasible``.
+        iterations: Master solves.
+        cuts: Cuts added, by family.
+        lower_bound_usd: The master's bound (NaN without one).
+        cost_usd: Cost of the schedule settled on (NaN without one).
+        gap: Relative gap between them (infinite without a bound).
+        wall_s: Time spent.
+        infeasible_microgrids: Microgrids that reported they can run nothing.
+
+    """
 
     start: int
     slots: int
@@ -41,10 +55,15 @@ class WindowReport:
     lower_bound_usd: float
     cost_usd: float
     wall_s: float
+    gap: float = float("inf")
+    infeasible_microgrids: tuple[str, ...] = ()
 
 
-class DSOAgent(mesa.Agent):
+class DSOAgent(GridAgent):
     """Coordinates each window with the microgrid controllers and keeps the network plan."""
+
+    STATE = ("cost_usd",)
+    state_key = "dso"
 
     def __init__(self, model: mesa.Model, scenario: Scenario, network: NetworkData,
                  series: ScenarioSeries, settings: DecompositionSettings, ac_cuts: bool = False):
@@ -72,6 +91,7 @@ class DSOAgent(mesa.Agent):
                                 self._series)
         if self._validator is None:  # the pandapower feeder is built once per run
             self._validator = window_validator(window)
+        self._validator.reset()
         cuts = ACCutGenerator(self._validator, window)
         engine = (ACDecomposition(window, pool, self._settings, cuts, self._models)
                   if self._ac_cuts else
@@ -83,7 +103,8 @@ class DSOAgent(mesa.Agent):
         info = solution.info
         self.reports.append(WindowReport(
             start, slots, solution.status, info.get("iterations", 0), info.get("cuts", {}),
-            info.get("lower_bound_usd", float("nan")), solution.objective_usd, solution.wall_s))
+            info.get("lower_bound_usd", float("nan")), solution.objective_usd, solution.wall_s,
+            info.get("gap", float("inf")), tuple(info.get("infeasible_microgrids", ()))))
         return solution
 
     @staticmethod
@@ -91,9 +112,7 @@ class DSOAgent(mesa.Agent):
         """AC power flows of the planned schedule (recorded as ``bus/vm_pu``)."""
         if solution.network is None:
             return None
-        exchanges = {m.name: RestoredExchange(m.p_ex_kw, m.q_ex_kvar, m.cost_usd)
-                     for m in solution.microgrids}
-        return cuts.check(solution.network, exchanges)
+        return cuts.check(solution.network, solution.exchanges)
 
     def commit(self, slot: int, load_deviation_kw: float, load_deviation_kvar: float,
                exchange_deviation_kw: float, exchange_deviation_kvar: float

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import mesa
 import numpy as np
 
+from gridcosim.agents.base import GridAgent
 from gridcosim.agents.der import GeneratorAgent, RenewableAgent, StorageAgent
 from gridcosim.scenarios.schema import Microgrid, Scenario
 from gridcosim.scenarios.series import ScenarioSeries
@@ -35,8 +36,10 @@ class SlotOutcome:
     q_deviation_kvar: float = 0.0
 
 
-class MicrogridControllerAgent(mesa.Agent):
+class MicrogridControllerAgent(GridAgent):
     """The controller of one microgrid."""
+
+    STATE = ("cost_usd",)
 
     def __init__(self, model: mesa.Model, spec: Microgrid):
         super().__init__(model)
@@ -48,6 +51,11 @@ class MicrogridControllerAgent(mesa.Agent):
         self.plan_start = 0
         self.cost_usd = 0.0
         self.last = SlotOutcome(0.0, 0.0, 0.0, 0.0, 0.0)
+
+    @property
+    def state_key(self) -> str:
+        """``microgrid:<name>``."""
+        return f"microgrid:{self.spec.name}"
 
     def state(self) -> MicrogridState:
         """The initial condition of the next window, read from the DER agents."""

@@ -31,7 +31,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from gridcosim.scenarios import variants
 from gridcosim.scenarios.loader import load_scenario

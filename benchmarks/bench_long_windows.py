@@ -14,9 +14,7 @@ built per window), the monolithic MILP's wall time, and the relative cost differ
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 from gridcosim.scenarios.loader import load_scenario
 from gridcosim.scenarios.network import load_network

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 from gridcosim.scenarios.loader import load_scenario
 from gridcosim.scenarios.network import load_network

@@ -28,10 +28,8 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
-
 import pandapower as pp
 
 from gridcosim.scenarios.loader import load_scenario

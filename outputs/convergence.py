@@ -1,15 +1,16 @@
 """The ``/convergence`` table of a trajectory file: one row per coordinated window.
 
-Rows are buffered as they come and written at the writer's flush. The first row fixes
-the columns and their types (bool, int, float, str); an integer column that later gets
-``None`` or a non-integral number is promoted to float and rewritten.
+The columns and their kinds (``int``, ``float``, ``str``, ``bool``) are declared when the
+file is created: the file is written in HDF5's single-writer/multiple-reader mode, where no
+dataset can be added later. Rows are buffered as they come and written at the writer's
+flush.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import h5py
 import numpy as np
@@ -24,58 +25,9 @@ from gridcosim.outputs.layout import (
     units_of,
 )
 
-
-class _NeedsFloat(Exception):
-    """An integer column received None or a non-integral number."""
-
-
-class _Column:
-    """One convergence column: its stored dtype and the conversion of a cell value.
-
-    An integer column that receives None or a non-integral number becomes a float column
-    (``promoted``; its dataset, if already written, is rewritten as float64 at the next flush).
-    """
-
-    __slots__ = ("name", "kind", "promoted")
-
-    def __init__(self, name: str, value: object) -> None:
-        self.name = name
-        self.promoted = False
-        if isinstance(value, bool | np.bool_):
-            self.kind = "bool"
-        elif isinstance(value, int | np.integer):
-            self.kind = "int"
-        elif value is None or isinstance(value, float | np.floating):
-            self.kind = "float"
-        elif isinstance(value, str):
-            self.kind = "str"
-        else:
-            raise ValueError(f"convergence column {name!r}: unsupported value {value!r}")
-
-    def convert(self, value: object) -> object:
-        if self.kind == "float":
-            if value is None:
-                return math.nan
-            if isinstance(value, str | bytes) or not np.isscalar(value):
-                raise ValueError(f"convergence column {self.name!r}: {value!r} is not a number")
-            return float(value)  # type: ignore[arg-type]
-        if self.kind == "str":
-            return "" if value is None else str(value)
-        if self.kind == "bool":
-            if not isinstance(value, bool | np.bool_ | int | np.integer) or value not in (0, 1):
-                raise ValueError(f"convergence column {self.name!r}: {value!r} is not a bool")
-            return int(bool(value))
-        if isinstance(value, bool | np.bool_ | int | np.integer):
-            return int(value)
-        if value is None or isinstance(value, float | np.floating):
-            if value is not None and float(value).is_integer():
-                return int(value)
-            raise _NeedsFloat
-        raise ValueError(f"convergence column {self.name!r}: {value!r} is not a number")
-
-    def dtype(self) -> Any:
-        return {"bool": np.int8, "int": np.int64, "float": np.float64,
-                "str": h5py.string_dtype()}[self.kind]
+ColumnKind = Literal["int", "float", "str", "bool"]
+_DTYPES: dict[str, Any] = {"bool": np.int8, "int": np.int64, "float": np.float64,
+                           "str": h5py.string_dtype()}
 
 
 def flatten(row: Mapping[str, object]) -> dict[str, object]:
@@ -91,101 +43,105 @@ def flatten(row: Mapping[str, object]) -> dict[str, object]:
     return flat
 
 
-class ConvergenceTable:
-    """Buffered convergence rows and their datasets in the file's ``/convergence`` group."""
+def convert(name: str, kind: ColumnKind, value: object) -> object:
+    """A cell value in the stored type of its column (``None``: NaN or ``""``)."""
+    if kind == "str":
+        return "" if value is None else str(value)
+    if kind == "float":
+        if value is None:
+            return math.nan
+        if isinstance(value, str | bytes) or not np.isscalar(value):
+            raise ValueError(f"convergence column {name!r}: {value!r} is not a number")
+        return float(value)  # type: ignore[arg-type]
+    if kind == "bool":
+        if not isinstance(value, bool | np.bool_ | int | np.integer) or value not in (0, 1):
+            raise ValueError(f"convergence column {name!r}: {value!r} is not a bool")
+        return int(bool(value))
+    if isinstance(value, bool | np.bool_ | int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return int(value)
+    raise ValueError(f"convergence column {name!r}: {value!r} is not an integer")
 
-    def __init__(self) -> None:
-        self._columns: list[_Column] | None = None
+
+class ConvergenceTable:
+    """Declared columns, buffered rows and their datasets in ``/convergence``.
+
+    Args:
+        columns: Column name -> kind, in column order (``window`` is reserved).
+
+    """
+
+    def __init__(self, columns: Mapping[str, ColumnKind]) -> None:
+        for name, kind in columns.items():
+            check_name(name, "convergence column")
+            if name == WINDOW:
+                raise ValueError(f"convergence column name {WINDOW!r} is reserved")
+            if kind not in _DTYPES:
+                raise ValueError(f"convergence column {name!r}: unknown kind {kind!r}")
+        self.columns = dict(columns)
         self._rows: list[list[object]] = []
-        self._written = 0
-        self._created = False
-        self._datasets: dict[str, h5py.Dataset] = {}
+        self._datasets: list[h5py.Dataset] = []
+        self._window: h5py.Dataset | None = None
+        self.written = 0
+
+    def create(self, conv: h5py.Group) -> None:
+        """Create the ``window`` scale and one dataset per column in ``conv``."""
+        window = conv.create_dataset(WINDOW, shape=(0,), maxshape=(None,),
+                                     chunks=(CONVERGENCE_CHUNK,), dtype=np.int64)
+        window.attrs["long_name"] = "window index"
+        window.make_scale(WINDOW)
+        conv.attrs[COLUMNS_ATTR] = np.array(list(self.columns), dtype=h5py.string_dtype())
+        for name, kind in self.columns.items():
+            ds = conv.create_dataset(name, shape=(0,), maxshape=(None,),
+                                     chunks=(CONVERGENCE_CHUNK,), dtype=_DTYPES[kind])
+            if kind == "bool":
+                ds.attrs[BOOL_ATTR] = "bool"
+            units = units_of(name)
+            if units is not None and kind in ("int", "float"):
+                ds.attrs["units"] = units
+            ds.dims[0].attach_scale(window)
+            ds.dims[0].label = WINDOW
+            self._datasets.append(ds)
+        self._window = window
 
     def append(self, row: Mapping[str, object]) -> None:
-        """Buffer one convergence row (one per window); the first row fixes the columns.
-
-        Values are int, float (None -> NaN), str or bool; one level of nested mappings is
-        flattened (``{"cuts": {"ac": 2}}`` becomes column ``cuts_ac``).
+        """Buffer one row; its (flattened) keys must be exactly the declared columns.
 
         Raises:
-            ValueError: If the keys differ from the first row's or a value does not convert.
+            ValueError: On a missing or unknown column or a value that does not convert.
 
         """
         flat = flatten(row)
-        if self._columns is None:
-            for name in flat:
-                check_name(name, "convergence column")
-                if name == WINDOW:
-                    raise ValueError(f"convergence column name {WINDOW!r} is reserved")
-            columns = [_Column(name, value) for name, value in flat.items()]
-        else:
-            columns = self._columns
-            if flat.keys() != {c.name for c in columns}:
-                names = [c.name for c in columns]
-                raise ValueError(f"convergence row keys {sorted(flat)} differ from the first "
-                                 f"row's {names}")
-        cells = []
-        for j, col in enumerate(columns):
-            try:
-                cells.append(col.convert(flat[col.name]))
-            except _NeedsFloat:
-                col.kind, col.promoted = "float", True
-                for r in self._rows:
-                    r[j] = float(r[j])  # type: ignore[arg-type]
-                cells.append(col.convert(flat[col.name]))
-        self._columns = columns
-        self._rows.append(cells)
+        if flat.keys() != self.columns.keys():
+            missing = sorted(self.columns.keys() - flat.keys())
+            unknown = sorted(flat.keys() - self.columns.keys())
+            raise ValueError(f"convergence row: missing columns {missing}, unknown {unknown}")
+        self._rows.append([convert(n, k, flat[n]) for n, k in self.columns.items()])
 
-    @staticmethod
-    def _create_column(conv: h5py.Group, col: _Column, data: np.ndarray | None = None) -> None:
-        window = conv[WINDOW]
-        ds = conv.create_dataset(col.name, shape=(0,), maxshape=(None,),
-                                 chunks=(CONVERGENCE_CHUNK,), dtype=col.dtype())
-        if data is not None:
-            append_rows(ds, 0, data)
-        if col.kind == "bool":
-            ds.attrs[BOOL_ATTR] = "bool"
-        units = units_of(col.name)
-        if units is not None and col.kind in ("int", "float"):
-            ds.attrs["units"] = units
-        ds.dims[0].attach_scale(window)
-        ds.dims[0].label = WINDOW
+    @property
+    def buffered(self) -> int:
+        """Rows appended since the last flush."""
+        return len(self._rows)
 
-    def flush(self, conv: h5py.Group) -> None:
-        """Write the buffered rows into ``conv`` (the file's ``/convergence`` group)."""
-        if not self._rows or self._columns is None:
+    def discard(self) -> None:
+        """Drop the buffered rows."""
+        self._rows.clear()
+
+    def flush(self) -> None:
+        """Write the buffered rows (the ``window`` scale last)."""
+        if not self._rows:
             return
-        if not self._created:
-            for col in self._columns:
-                self._create_column(conv, col)
-            conv.attrs[COLUMNS_ATTR] = np.array([c.name for c in self._columns],
-                                                dtype=h5py.string_dtype())
-            self._created = True
-        for col in self._columns:
-            if col.promoted:  # int column turned float: rewrite it
-                ds = conv[col.name]
-                if ds.dtype != np.float64:
-                    data = ds[()].astype(np.float64)
-                    ds.dims[0].detach_scale(conv[WINDOW])
-                    del conv[col.name]
-                    self._datasets.pop(col.name, None)
-                    self._create_column(conv, col, data)
-                col.promoted = False
-        old, k = self._written, len(self._rows)
-        new = old + k
-        for j, col in enumerate(self._columns):
-            ds = self._datasets.get(col.name)
-            if ds is None:  # looked up once (h5py's group lookup costs ~0.1 ms a call)
-                ds = self._datasets[col.name] = conv[col.name]
+        old, new = self.written, self.written + len(self._rows)
+        for j, (ds, kind) in enumerate(zip(self._datasets, self.columns.values(),
+                                           strict=True)):
             cells = [r[j] for r in self._rows]
-            if col.kind == "str":
+            if kind == "str":
                 ds.resize((new,))
                 ds[old:new] = np.array(cells, dtype=object)
             else:
-                append_rows(ds, old, np.asarray(cells, dtype=col.dtype()))
-        window = self._datasets.get(WINDOW)
-        if window is None:
-            window = self._datasets[WINDOW] = conv[WINDOW]
-        append_rows(window, old, np.arange(old, new, dtype=np.int64))
-        self._written = new
+                append_rows(ds, old, np.asarray(cells, dtype=_DTYPES[kind]))
+        assert self._window is not None
+        append_rows(self._window, old, np.arange(old, new, dtype=np.int64))
+        self.written = new
         self._rows.clear()

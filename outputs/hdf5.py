@@ -1,18 +1,31 @@
 """HDF5 trajectory writer: one file per co-simulation run, appended window by window.
 
-The layout is documented in ``docs/hdf5_layout.md``; the reader is :mod:`outputs.reader`.
+The layout is documented in ``docs/hdf5_layout.md``; the reader is :mod:`gridcosim.outputs.reader`.
 
-Crash safety: appended slots and convergence rows are only held in memory until
-:meth:`TrajectoryWriter.flush`, which writes them and flushes the HDF5 file. The file is not
-touched between flushes, so a run killed at any point outside a flush leaves a readable file
-holding exactly the flushed windows. A flush takes a few milliseconds; only a kill inside one
-can damage the file.
+Crash safety. The file is written in HDF5's single-writer/multiple-reader (SWMR) mode
+(``libver="latest"``): every dataset is created up front, the writer only appends, and
+HDF5 orders its writes so that the file on disk is a consistent state at every moment,
+even while a flush is running. A run killed at any point leaves a file that opens with
+``h5py.File(path, "r", swmr=True)`` (what :func:`~gridcosim.outputs.reader.read` does)
+and holds exactly the flushed windows. Appended slots, convergence rows and checkpoints
+are held in memory until :meth:`TrajectoryWriter.flush`.
+
+A write error (disk full, file size limit) during a flush raises
+:class:`~gridcosim.scenarios.errors.OutputError`; the file keeps the windows of the last
+successful flush. HDF5 would retry the failed writes at every later call (and crash the
+process at exit), so the writer points the file's descriptor at ``/dev/null`` first: the
+file on disk is left exactly as the last good flush and the error made it.
+
+At :meth:`TrajectoryWriter.close` the SWMR file is closed and re-opened once to write the
+run's final root attributes (``status``, ``complete``, ...); ``status`` is ``running``
+until then, so a file whose writer died says so.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,45 +35,30 @@ from typing import Any
 import h5py
 import numpy as np
 
-from gridcosim.outputs.convergence import ConvergenceTable
+from gridcosim.outputs.convergence import ColumnKind, ConvergenceTable
 from gridcosim.outputs.layout import (
-    COLUMNS_ATTR,
+    CHECKPOINT,
+    COMMITTED,
     CONVERGENCE,
-    CONVERGENCE_CHUNK,
     IDS,
     KINDS_ATTR,
     LAYOUT,
     LAYOUT_VERSION,
     ORIGIN_ATTR,
-    RESERVED_GROUPS,
-    RESERVED_VARIABLES,
+    STATE,
     TIME,
     VARIABLES_ATTR,
-    WINDOW,
+    AttrValue,
+    EntityKind,
     append_rows,
     cf_time_units,
-    check_name,
+    checked_attrs,
+    declared_kinds,
+    short_error,
     time_chunk,
     units_of,
 )
-
-_ROOT_ATTRS = frozenset({"gridcosim_version", "scenario", "scenario_json", "seed",
-                         "created_utc", "layout", "layout_version", "complete", KINDS_ATTR})
-
-
-class _Kind:
-    """Buffers and datasets of one entity kind."""
-
-    __slots__ = ("name", "ids", "n", "variables", "buffers", "datasets", "time_ds")
-
-    def __init__(self, name: str, ids: list[str], variables: list[str]) -> None:
-        self.name = name
-        self.ids = ids
-        self.n = len(ids)
-        self.variables = variables
-        self.buffers: list[np.ndarray] = []
-        self.datasets: list[h5py.Dataset] = []
-        self.time_ds: h5py.Dataset | None = None
+from gridcosim.scenarios.errors import OutputError
 
 
 class TrajectoryWriter:
@@ -71,15 +69,18 @@ class TrajectoryWriter:
         with TrajectoryWriter(path, scenario=..., scenario_json=..., seed=1,
                               entities={"storage": ["ess1", "ess2"]},
                               variables={"storage": ["p_kw", "e_kwh"]},
+                              convergence={"start_slot": "int", "status": "str"},
                               time_units="hours since 2016-01-04T00:00:00",
                               version="0.1.0") as w:
             for window in run:
                 w.append_slots(times_h, {"storage": {"p_kw": p, "e_kwh": e}})
-                w.append_convergence({"start_slot": 0, "iterations": 7, "status": "optimal"})
+                w.append_convergence({"start_slot": 0, "status": "optimal"})
                 w.flush()          # after each committed window
+        # leaving the block normally closes with status "finished", on an exception
+        # with status "failed"; call close(status=...) for anything else
 
     Args:
-        path: The file to create (overwritten if it exists).
+        path: The file to create (an existing file is replaced: callers decide).
         scenario: Scenario name (root attribute ``scenario``).
         scenario_json: The full validated scenario config as a JSON string.
         seed: Random seed of the run, or None (stored as an empty attribute).
@@ -89,6 +90,8 @@ class TrajectoryWriter:
             A reference that is not a date (``"hours since start of run"``) is stored as
             ``units = "hours"`` plus a ``time_origin`` attribute, so CF tools still decode.
         version: gridcosim version string.
+        convergence: Convergence columns (name -> ``int``/``float``/``str``/``bool``), in
+            order; every row must hold exactly these (nested mappings flattened one level).
         buffer_slots: Initial capacity of the in-memory buffer in slots. It grows when more
             slots are appended between two flushes; the file is only written by ``flush``.
         run_attrs: Further root attributes describing the run (numbers, strings or
@@ -98,51 +101,34 @@ class TrajectoryWriter:
 
     def __init__(self, path: str | Path, *, scenario: str, scenario_json: str, seed: int | None,
                  entities: Mapping[str, Sequence[str]], variables: Mapping[str, Sequence[str]],
-                 time_units: str, version: str, buffer_slots: int = 64,
-                 run_attrs: Mapping[str, int | float | str | bool] | None = None) -> None:
+                 time_units: str, version: str,
+                 convergence: Mapping[str, ColumnKind] | None = None, buffer_slots: int = 64,
+                 run_attrs: Mapping[str, AttrValue] | None = None) -> None:
         self._time_units, self._time_origin = cf_time_units(time_units)
         if buffer_slots < 1:
             raise ValueError("buffer_slots must be at least 1")
         json.loads(scenario_json)  # fail early on a malformed config string
-        unknown = set(variables) - set(entities)
-        if unknown:
-            raise ValueError(f"variables given for kinds without entities: {sorted(unknown)}")
-        self._kinds: dict[str, _Kind] = {}
-        for kind, ids in entities.items():
-            check_name(kind, "entity kind")
-            if kind in RESERVED_GROUPS:
-                raise ValueError(f"entity kind {kind!r} is reserved")
-            ids = [str(i) for i in ids]
-            if len(set(ids)) != len(ids):
-                raise ValueError(f"duplicate ids in kind {kind!r}")
-            names = list(variables.get(kind, ()))
-            for var in names:
-                check_name(var, f"variable of {kind!r}")
-                if var in RESERVED_VARIABLES:
-                    raise ValueError(f"variable name {var!r} of {kind!r} is reserved")
-            if len(set(names)) != len(names):
-                raise ValueError(f"duplicate variable names in kind {kind!r}")
-            self._kinds[kind] = _Kind(kind, ids, names)
-
+        self._kinds = declared_kinds(entities, variables)
         self.path = Path(path)
         self._cap = buffer_slots
         self._len = 0  # buffered slots
         self._written = 0  # slots in the file
         self._time_buf = np.empty(buffer_slots)
         self._last_time = -math.inf
-        self._convergence = ConvergenceTable()
+        self._convergence = ConvergenceTable(convergence or {})
+        self._checkpoints: list[tuple[int, str]] = []
+        self._checkpoints_written = 0
         self._closed = False
-
-        self._run_attrs = dict(run_attrs or {})
-        for key, value in self._run_attrs.items():
-            check_name(key, "run attribute")
-            if key in _ROOT_ATTRS:
-                raise ValueError(f"run attribute {key!r} is reserved")
-            if not isinstance(value, int | float | str | bool):
-                raise ValueError(f"run attribute {key!r} must be a number, string or bool")
-        self._file = h5py.File(self.path, "w")
+        self._broken: OutputError | None = None
+        self._visible = (0, 0, 0)  # what /checkpoint/committed says (last complete flush)
+        self._run_attrs = checked_attrs(run_attrs or {})
+        try:
+            self._file = h5py.File(self.path, "w", libver="latest")
+        except OSError as err:
+            raise OutputError(f"{self.path}: cannot create the trajectory file: {err}") from None
         try:
             self._create_layout(scenario, scenario_json, seed, version)
+            self._file.swmr_mode = True
         except BaseException:
             self._file.close()
             raise
@@ -170,38 +156,45 @@ class TrajectoryWriter:
         f.attrs["layout"] = LAYOUT
         f.attrs["layout_version"] = np.int64(LAYOUT_VERSION)
         f.attrs["complete"] = np.int8(0)
+        f.attrs["status"] = "running"
         f.attrs[KINDS_ATTR] = np.array(list(self._kinds), dtype=h5py.string_dtype())
         for key, value in self._run_attrs.items():
             f.attrs[key] = np.int8(value) if isinstance(value, bool) else value
         self._root_time = self._time_scale(f)
         for kind in self._kinds.values():
-            group = f.create_group(kind.name)
-            group.attrs[VARIABLES_ATTR] = np.array(kind.variables, dtype=h5py.string_dtype())
-            kind.time_ds = self._time_scale(group)
-            ids = group.create_dataset(IDS, data=np.array(kind.ids, dtype=object),
-                                       dtype=h5py.string_dtype())
-            ids.attrs["long_name"] = f"{kind.name} ids"
-            ids.make_scale(IDS)
-            chunks = (time_chunk(kind.n), max(kind.n, 1))
-            maxshape = (None, kind.n if kind.n else None)
-            for var in kind.variables:
-                ds = group.create_dataset(var, shape=(0, kind.n), maxshape=maxshape,
-                                          chunks=chunks, dtype=np.float64, fillvalue=np.nan)
-                units = units_of(var)
-                if units is not None:
-                    ds.attrs["units"] = units
-                ds.dims[0].attach_scale(kind.time_ds)
-                ds.dims[1].attach_scale(ids)
-                ds.dims[0].label, ds.dims[1].label = TIME, IDS
-                kind.datasets.append(ds)
-                kind.buffers.append(np.empty((self._cap, kind.n)))
-        conv = f.create_group(CONVERGENCE)
-        window = conv.create_dataset(WINDOW, shape=(0,), maxshape=(None,),
-                                     chunks=(CONVERGENCE_CHUNK,), dtype=np.int64)
-        window.attrs["long_name"] = "window index"
-        window.make_scale(WINDOW)
-        conv.attrs[COLUMNS_ATTR] = np.array([], dtype=h5py.string_dtype())
+            self._create_kind(f, kind)
+        self._convergence.create(f.create_group(CONVERGENCE))
+        ck = f.create_group(CHECKPOINT)
+        self._committed = ck.create_dataset(COMMITTED, data=np.zeros(3, dtype=np.int64))
+        self._committed.attrs["long_name"] = ("slots, convergence rows and checkpoints of "
+                                              "the last complete flush")
+        self._checkpoint_ds = ck.create_dataset(STATE, shape=(0,), maxshape=(None,),
+                                                chunks=(64,), dtype=h5py.string_dtype())
+        self._checkpoint_slots = ck.create_dataset(TIME, shape=(0,), maxshape=(None,),
+                                                   chunks=(64,), dtype=np.int64)
         f.flush()
+
+    def _create_kind(self, f: h5py.File, kind: EntityKind) -> None:
+        group = f.create_group(kind.name)
+        group.attrs[VARIABLES_ATTR] = np.array(kind.variables, dtype=h5py.string_dtype())
+        kind.time_ds = self._time_scale(group)
+        ids = group.create_dataset(IDS, data=np.array(kind.ids, dtype=object),
+                                   dtype=h5py.string_dtype())
+        ids.attrs["long_name"] = f"{kind.name} ids"
+        ids.make_scale(IDS)
+        chunks = (time_chunk(kind.n), max(kind.n, 1))
+        maxshape = (None, kind.n if kind.n else None)
+        for var in kind.variables:
+            ds = group.create_dataset(var, shape=(0, kind.n), maxshape=maxshape,
+                                      chunks=chunks, dtype=np.float64, fillvalue=np.nan)
+            units = units_of(var)
+            if units is not None:
+                ds.attrs["units"] = units
+            ds.dims[0].attach_scale(kind.time_ds)
+            ds.dims[1].attach_scale(ids)
+            ds.dims[0].label, ds.dims[1].label = TIME, IDS
+            kind.datasets.append(ds)
+            kind.buffers.append(np.empty((self._cap, kind.n)))
 
     # ---- appending ----------------------------------------------------------------------
 
@@ -243,7 +236,7 @@ class TrajectoryWriter:
         extra = set(values) - self._kinds.keys()
         if extra:
             raise ValueError(f"unknown entity kinds {sorted(extra)}")
-        staged: list[tuple[_Kind, list[np.ndarray]]] = []
+        staged: list[tuple[EntityKind, list[np.ndarray]]] = []
         for kind in self._kinds.values():
             if not kind.variables:
                 continue
@@ -282,30 +275,72 @@ class TrajectoryWriter:
         self._last_time = float(t[-1])
 
     def append_convergence(self, row: Mapping[str, object]) -> None:
-        """Buffer one convergence row (one per window); the first row fixes the columns.
+        """Buffer one convergence row (one per window) with exactly the declared columns.
 
         Values are int, float (None -> NaN), str or bool; one level of nested mappings is
         flattened (``{"cuts": {"ac": 2}}`` becomes column ``cuts_ac``).
 
         Raises:
-            ValueError: If the keys differ from the first row's or a value does not convert.
+            ValueError: If the keys differ from the declared columns or a value does not
+                convert.
 
         """
         self._check_open()
         self._convergence.append(row)
 
+    def append_checkpoint(self, state_json: str, slots: int | None = None) -> None:
+        """Buffer the run state after ``slots`` slots (default: all appended so far).
+
+        It is written with the next flush, so a checkpoint in the file always describes
+        slots flushed with it (``checkpoint/time`` holds the slot count, ``--resume``
+        continues from the last one).
+        """
+        self._check_open()
+        json.loads(state_json)
+        count = self._written + self._len if slots is None else int(slots)
+        if not 0 <= count <= self._written + self._len:
+            raise ValueError(f"checkpoint after {count} slots, but only "
+                             f"{self._written + self._len} were appended")
+        self._checkpoints.append((count, state_json))
+
+    def discard(self) -> None:
+        """Drop everything appended since the last flush (a window that did not finish)."""
+        self._len = 0
+        self._last_time = self._flushed_last_time()
+        self._convergence.discard()
+        self._checkpoints.clear()
+
+    def _flushed_last_time(self) -> float:
+        return float(self._root_time[self._written - 1]) if self._written else -math.inf
+
     # ---- writing ------------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Write the buffered slots and convergence rows and flush the file to disk.
+        """Write the buffered slots, convergence rows and checkpoints, then flush the file.
 
-        Call after each committed window. The slot count (``/time``) is written last, and the
-        in-memory buffers are only cleared once everything is written.
+        Call after each committed window. The data is flushed first, then the counts in
+        ``/committed`` that readers stop at, so a flush cut short is never half visible.
+
+        Raises:
+            OutputError: On a write error (disk full, file size limit); the file then
+                holds the windows of the last successful flush and the writer is closed.
+
         """
         self._check_open()
+        try:
+            self._write_buffers()
+            self._file.flush()  # the data first, then the counts that make it visible
+            counts = (self._written, self._convergence.written, self._checkpoints_written)
+            self._committed[:] = np.array(counts, dtype=np.int64)
+            self._file.flush()
+            self._visible = counts
+        except (OSError, RuntimeError) as err:
+            raise self._fail(err) from None
+
+    def _write_buffers(self) -> None:
         n = self._len
         if n:
-            old, new = self._written, self._written + n
+            old = self._written
             times = self._time_buf[:n]
             for kind in self._kinds.values():
                 for ds, buf in zip(kind.datasets, kind.buffers, strict=True):
@@ -313,23 +348,69 @@ class TrajectoryWriter:
                 assert kind.time_ds is not None
                 append_rows(kind.time_ds, old, times)
             append_rows(self._root_time, old, times)
-            self._written = new
+            self._written = old + n
             self._len = 0
-        self._convergence.flush(self._file[CONVERGENCE])
-        self._file.flush()
+        self._convergence.flush()
+        if self._checkpoints:
+            old, k = self._checkpoints_written, len(self._checkpoints)
+            self._checkpoint_ds.resize((old + k,))
+            self._checkpoint_ds[old:] = np.array([c[1] for c in self._checkpoints],
+                                                 dtype=object)
+            append_rows(self._checkpoint_slots, old,
+                        np.array([c[0] for c in self._checkpoints], dtype=np.int64))
+            self._checkpoints_written = old + k
+            self._checkpoints.clear()
 
-    def close(self) -> None:
-        """Flush, mark the file complete (root attribute ``complete = 1``) and close it."""
-        if self._closed:
-            return
+    def _fail(self, err: BaseException) -> OutputError:
+        """Close the file after a write error without letting HDF5 write again."""
+        slots, windows, _ = self._visible
+        self._broken = OutputError(f"{self.path}: write error ({short_error(err)}); the file "
+                                   f"keeps the {windows} window(s), {slots} slot(s) flushed "
+                                   f"before it")
         try:
-            self.flush()
-            self._file.attrs["complete"] = np.int8(1)
-        finally:
-            self._closed = True
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, self._file.id.get_vfd_handle())
+            os.close(null)
             self._file.close()
+        except (OSError, RuntimeError, ValueError):
+            pass
+        self._closed = True
+        return self._broken
+
+    def close(self, status: str = "finished", attrs: Mapping[str, AttrValue] | None = None
+              ) -> None:
+        """Flush, close, and record the run's final status in the root attributes.
+
+        ``complete`` becomes 1 only for status ``finished``. Nothing buffered is lost for
+        ``finished``; for another status call :meth:`discard` first to drop a window that
+        did not finish.
+
+        Raises:
+            OutputError: If the last flush or the status cannot be written (the file then
+                keeps every window flushed before).
+
+        """
+        if self._closed:
+            if self._broken is not None:
+                raise self._broken
+            return
+        self.flush()
+        self._file.close()
+        self._closed = True
+        final = {"status": str(status), "complete": status == "finished",
+                 "closed_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+                 **checked_attrs(attrs or {}, reserved=frozenset())}
+        try:
+            with h5py.File(self.path, "r+") as f:
+                for key, value in final.items():
+                    f.attrs[key] = np.int8(value) if isinstance(value, bool) else value
+        except (OSError, RuntimeError) as err:
+            raise OutputError(f"{self.path}: cannot record the run status "
+                              f"{status!r} ({short_error(err)})") from None
 
     def _check_open(self) -> None:
+        if self._broken is not None:
+            raise self._broken
         if self._closed:
             raise ValueError(f"trajectory writer for {self.path} is closed")
 
@@ -337,6 +418,11 @@ class TrajectoryWriter:
     def slots_written(self) -> int:
         """Slots already in the file (excluding buffered ones)."""
         return self._written
+
+    @property
+    def slots_committed(self) -> int:
+        """Slots a reader sees (the last complete flush; see ``/checkpoint/committed``)."""
+        return self._visible[0]
 
     @property
     def slots_buffered(self) -> int:
@@ -348,18 +434,23 @@ class TrajectoryWriter:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self.close()
+        if exc is None:
+            self.close()
+            return
+        if not self._closed:
+            self.discard()
+            self.close("failed", {"status_reason": short_error(exc)})
 
 
 def read(path: str | Path, **kwargs: Any) -> Any:
-    """Read a trajectory file; see :func:`outputs.reader.read` (re-exported here)."""
+    """Read a trajectory file; see :func:`gridcosim.outputs.reader.read` (re-exported here)."""
     from gridcosim.outputs.reader import read as _read
 
     return _read(path, **kwargs)
 
 
 def summary(path: str | Path) -> str:
-    """Text summary of a trajectory file; see :func:`outputs.reader.summary`."""
+    """Text summary of a trajectory file; see :func:`gridcosim.outputs.reader.summary`."""
     from gridcosim.outputs.reader import summary as _summary
 
     return _summary(path)

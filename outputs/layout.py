@@ -7,23 +7,31 @@ Shared by the writer (:mod:`outputs.hdf5`, :mod:`outputs.convergence`) and the r
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 
 import h5py
 import numpy as np
 
 LAYOUT = "gridcosim-trajectory"
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 TIME = "time"
 IDS = "ids"
 CONVERGENCE = "convergence"
+CHECKPOINT = "checkpoint"
+STATE = "state"
+COMMITTED = "committed"
 WINDOW = "window"
 COLUMNS_ATTR = "columns"
 KINDS_ATTR = "kinds"
 VARIABLES_ATTR = "variables"
 BOOL_ATTR = "gridcosim_dtype"
 ORIGIN_ATTR = "time_origin"
-RESERVED_GROUPS = frozenset({TIME, CONVERGENCE})
+RESERVED_GROUPS = frozenset({TIME, CONVERGENCE, CHECKPOINT})
+ROOT_ATTRS = frozenset({"gridcosim_version", "scenario", "scenario_json", "seed", "created_utc",
+                        "layout", "layout_version", "complete", "status", KINDS_ATTR})
+AttrValue = int | float | str | bool
 RESERVED_VARIABLES = frozenset({TIME, IDS})
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -113,3 +121,91 @@ def check_name(name: str, what: str) -> None:
     """Raise ValueError unless ``name`` is letters, digits and underscores."""
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise ValueError(f"{what} {name!r} is not a valid name (letters, digits, underscore)")
+
+
+class EntityKind:
+    """Buffers and datasets of one entity kind."""
+
+    __slots__ = ("name", "ids", "n", "variables", "buffers", "datasets", "time_ds")
+
+    def __init__(self, name: str, ids: list[str], variables: list[str]) -> None:
+        self.name = name
+        self.ids = ids
+        self.n = len(ids)
+        self.variables = variables
+        self.buffers: list[np.ndarray] = []
+        self.datasets: list[h5py.Dataset] = []
+        self.time_ds: h5py.Dataset | None = None
+
+
+def declared_kinds(entities: Mapping[str, Sequence[str]],
+                    variables: Mapping[str, Sequence[str]]) -> dict[str, EntityKind]:
+    """Check the kinds, ids and variable names; return the kinds in order."""
+    unknown = set(variables) - set(entities)
+    if unknown:
+        raise ValueError(f"variables given for kinds without entities: {sorted(unknown)}")
+    kinds: dict[str, EntityKind] = {}
+    for kind, ids in entities.items():
+        check_name(kind, "entity kind")
+        if kind in RESERVED_GROUPS:
+            raise ValueError(f"entity kind {kind!r} is reserved")
+        ids = [str(i) for i in ids]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"duplicate ids in kind {kind!r}")
+        names = list(variables.get(kind, ()))
+        for var in names:
+            check_name(var, f"variable of {kind!r}")
+            if var in RESERVED_VARIABLES:
+                raise ValueError(f"variable name {var!r} of {kind!r} is reserved")
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate variable names in kind {kind!r}")
+        kinds[kind] = EntityKind(kind, ids, names)
+    return kinds
+
+
+def checked_attrs(attrs: Mapping[str, AttrValue],
+                  reserved: frozenset[str] = ROOT_ATTRS) -> dict[str, AttrValue]:
+    """Check run attribute names and values (numbers, strings, booleans; not reserved)."""
+    for key, value in attrs.items():
+        check_name(key, "run attribute")
+        if key in reserved:
+            raise ValueError(f"run attribute {key!r} is reserved")
+        if not isinstance(value, int | float | str | bool):
+            raise ValueError(f"run attribute {key!r} must be a number, string or bool")
+    # plain types: a str subclass (an enum) has no HDF5 conversion
+    return {k: str(v) if isinstance(v, str) else v for k, v in attrs.items()}
+
+
+def short_error(err: BaseException) -> str:
+    """The first line of an error message, at most 160 characters."""
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def open_trajectory(path: str | Path) -> h5py.File:
+    """Open a trajectory read-only, also while (or after) a writer has it open.
+
+    Files are written in SWMR mode: a run that is still writing, or whose writer was
+    killed, opens with ``swmr=True`` (a plain open refuses it: "file is already open for
+    write"); a closed file or one of layout version 1 opens the same way.
+
+    Raises:
+        OSError: If the file is missing or not an HDF5 file.
+
+    """
+    return h5py.File(path, "r", swmr=True)
+
+
+def committed_counts(f: h5py.File) -> tuple[int, int, int]:
+    """Slots, convergence rows and checkpoints of the file's last complete flush.
+
+    A flush writes the data first and then, once that is on disk, these three counts
+    (``/checkpoint/committed``): a reader that stops at them never sees the half-written
+    rows of a flush that failed (write error) or was cut short (``kill -9``). Files
+    without them (layout version 1) count their datasets.
+    """
+    if CHECKPOINT in f and COMMITTED in f[CHECKPOINT]:
+        slots, windows, checkpoints = (int(v) for v in f[CHECKPOINT][COMMITTED][()])
+        return slots, windows, checkpoints
+    windows = f[CONVERGENCE][WINDOW].shape[0] if WINDOW in f.get(CONVERGENCE, {}) else 0
+    return int(f[TIME].shape[0]), int(windows), 0

@@ -1,14 +1,13 @@
 """Read HDF5 trajectories written by :class:`outputs.hdf5.TrajectoryWriter` into pandas.
 
-Files are opened read-only without HDF5 file locking, so a run's file can be read while the
-run is still writing it: the reader then sees the state at the last flush (a read that
-coincides with a flush may fail and can simply be retried).
+Files are opened read-only in SWMR mode (:func:`~gridcosim.outputs.layout.open_trajectory`),
+so a run's file can be read while the run is still writing it, or after its writer was
+killed: the reader then sees the state at the last flush.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,10 +22,11 @@ from gridcosim.outputs.layout import (
     CONVERGENCE,
     IDS,
     KINDS_ATTR,
-    ORIGIN_ATTR,
     TIME,
     VARIABLES_ATTR,
     WINDOW,
+    committed_counts,
+    open_trajectory,
 )
 
 _SINCE_RE = re.compile(r"^hours since (?P<ref>\S.*)$")
@@ -84,20 +84,6 @@ class Trajectory:
         return len(self.time_h)
 
 
-def _open(path: str | Path) -> h5py.File:
-    """Open read-only without file locking (a running writer holds a lock).
-
-    Within the process that is writing the file, HDF5 refuses mismatched locking flags; the
-    file is then opened with default locking, which shares the writer's open file.
-    """
-    try:
-        return h5py.File(path, "r", locking=False)
-    except OSError as err:
-        if "locking" not in str(err):
-            raise
-        return h5py.File(path, "r")
-
-
 def _attr_value(value: Any) -> Any:
     if isinstance(value, h5py.Empty):
         return None
@@ -153,7 +139,7 @@ def _convergence(f: h5py.File) -> pd.DataFrame:
     if CONVERGENCE not in f:
         return pd.DataFrame(index=pd.RangeIndex(0, name=WINDOW))
     conv = f[CONVERGENCE]
-    n = conv[WINDOW].shape[0] if WINDOW in conv else 0
+    n = committed_counts(f)[1]
     columns = [str(c) for c in _as_list(conv.attrs.get(COLUMNS_ATTR, []))]
     data: dict[str, Any] = {}
     for name in columns:
@@ -184,12 +170,12 @@ def read(path: str | Path, *, timestamps: bool = True,
         The trajectory up to the file's last flush.
 
     """
-    with _open(path) as f:
+    with open_trajectory(path) as f:
         attrs = {k: _attr_value(v) for k, v in f.attrs.items()}
         if "seed" not in attrs:
             attrs["seed"] = None
         time_ds = f[TIME]
-        time_h = np.asarray(time_ds[()], dtype=np.float64)
+        time_h = np.asarray(time_ds[: committed_counts(f)[0]], dtype=np.float64)
         n = time_h.shape[0]
         units = str(_attr_value(time_ds.attrs.get("units", "hours")))
         index = _time_index(time_h, units, timestamps)
@@ -214,84 +200,15 @@ def read(path: str | Path, *, timestamps: bool = True,
                       time_h=time_h, time_units=units, entity_ids=ids_by_kind)
 
 
-def _format_time(value: float, units: str) -> str:
-    index = _time_index(np.array([value]), units, True)
-    if isinstance(index, pd.DatetimeIndex):
-        return index[0].strftime("%Y-%m-%d %H:%M")
-    return f"{value:g} h"
-
-
 def summary(path: str | Path) -> str:
-    """A short text description of a trajectory file (``gridcosim inspect FILE.h5``).
+    """Text summary of a trajectory file; see :func:`gridcosim.outputs.summary.summary`."""
+    from gridcosim.outputs.summary import summary as _summary
 
-    Lists slots and time span, agents per kind, total cost, convergence statuses and total
-    iterations. The total cost sums ``cost_usd`` over every kind (substation included),
-    except generator, renewable and storage costs when ``microgrid/cost_usd`` exists, since
-    a microgrid's cost already includes them (see :data:`COST_PARENT`).
-    """
-    path = Path(path)
-    with _open(path) as f:
-        attrs = {k: _attr_value(v) for k, v in f.attrs.items()}
-        time_ds = f[TIME]
-        time_h = np.asarray(time_ds[()], dtype=np.float64)
-        units = str(_attr_value(time_ds.attrs.get("units", "hours")))
-        origin = _attr_value(time_ds.attrs.get(ORIGIN_ATTR))
-        agents: dict[str, int] = {}
-        costs: dict[str, float] = {}
-        for kind in _kinds(f):
-            group = f[kind]
-            agents[kind] = group[IDS].shape[0]
-            if "cost_usd" in group:
-                costs[kind] = float(np.nansum(group["cost_usd"][: len(time_h)]))
-        conv = _convergence(f)
-
-    n = len(time_h)
-    complete = "complete" if attrs.get("complete") else "INCOMPLETE (interrupted or running)"
-    seed = attrs.get("seed")
-    lines = [
-        f"file        {path.name}  [{complete}]",
-        f"scenario    {attrs.get('scenario', '?')}  seed {seed if seed is not None else '-'}"
-        f"  gridcosim {attrs.get('gridcosim_version', '?')}  created {attrs.get('created_utc')}",
-    ]
-    if "horizon_slots" in attrs:
-        lines.append(f"run         H = {attrs['horizon_slots']}, K = {attrs.get('commit_slots')}"
-                     f", noise {attrs.get('noise')}, AC cuts {bool(attrs.get('ac_cuts'))}")
-    if n:
-        step = float(np.median(np.diff(time_h))) if n > 1 else None
-        end = time_h[-1] + (step or 0.0)
-        step_text = f", slot {step:g} h" if step is not None else ""
-        if origin:
-            step_text += f", hours since {origin}"
-        lines.append(f"slots       {n}  ({_format_time(time_h[0], units)} -> "
-                     f"{_format_time(end, units)}{step_text})")
-    else:
-        lines.append("slots       0")
-    lines.append("agents      " + (", ".join(f"{k} {v}" for k, v in agents.items()) or "none"))
-    if costs:
-        counted = {k: v for k, v in costs.items() if COST_PARENT.get(k) not in costs}
-        parts = ", ".join(f"{k} {v:.2f}" + ("" if k in counted else
-                                             f" (in {COST_PARENT[k]})")
-                          for k, v in costs.items())
-        lines.append(f"cost        total {sum(counted.values()):.2f} USD  ({parts})")
-    else:
-        lines.append("cost        no cost_usd variables")
-    windows = len(conv)
-    if windows and "status" in conv:
-        counts = Counter(conv["status"])
-        text = ", ".join(f"{s} {c}" for s, c in counts.most_common())
-        lines.append(f"windows     {windows}  statuses: {text}")
-    else:
-        lines.append(f"windows     {windows}")
-    if windows and "iterations" in conv:
-        it = conv["iterations"].to_numpy(dtype=np.float64)
-        if np.isfinite(it).any():
-            lines.append(f"iterations  total {int(np.nansum(it))}  "
-                         f"(max {int(np.nanmax(it))} per window)")
-    return "\n".join(lines)
+    return _summary(path)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    import sys
+def summary_dict(path: str | Path) -> dict[str, Any]:
+    """Summary as a dict; see :func:`gridcosim.outputs.summary.summary_dict`."""
+    from gridcosim.outputs.summary import summary_dict as _summary_dict
 
-    for name in sys.argv[1:]:
-        print(summary(name))
+    return _summary_dict(path)

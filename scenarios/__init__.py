@@ -12,8 +12,8 @@ Network data sets live in ``scenarios/data`` and are read by :mod:`scenarios.net
 pandapower nor pyomo.
 """
 
+from gridcosim.scenarios.errors import ScenarioError
 from gridcosim.scenarios.loader import builtin_names, load_scenario, scenario_from_dict
 from gridcosim.scenarios.schema import Scenario
-from gridcosim.scenarios.errors import ScenarioError
 
 __all__ = ["Scenario", "ScenarioError", "builtin_names", "load_scenario", "scenario_from_dict"]

@@ -1,22 +1,35 @@
 """Cross-field checks of a field-valid :class:`~scenarios.schema.Scenario`.
 
 The pydantic models check each field (and each model's own fields against each other);
-the checks here relate different parts of a scenario to one another and to the network
-data set: profile lengths against the horizon, buses against the network, name and bus
-uniqueness, and generator start-up feasibility. Every check returns messages instead of
-raising, so that all problems of a scenario can be reported at once. Each message reads
+the checks here relate different parts of a scenario to one another and to the data sets:
+profile lengths against the horizon, fields that only apply to one time source, the
+profile set's days and resolution, buses against the network, name and bus uniqueness,
+and generator start-up feasibility. Every check returns messages instead of raising, so
+that all problems of a scenario can be reported at once. Each message reads
 ``<field.path>: <what is wrong> (got <value>)``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 
 from gridcosim.scenarios.schema import Scenario
 
 PROFILE_FIELDS = ("price", "load", "renewables")
 UNIT_KINDS = ("generators", "renewables", "storage")
+HOURS_PER_DAY = 24
+
+
+@dataclass(frozen=True)
+class NetworkFacts:
+    """What the checks need to know about a network data set."""
+
+    buses: frozenset[int]
+    root: int
+    load_buses: frozenset[int]
 
 
 def check_scenario(scenario: Scenario) -> list[str]:
@@ -31,6 +44,8 @@ def check_scenario(scenario: Scenario) -> list[str]:
     """
     return [
         *check_profiles(scenario),
+        *check_profile_mode_fields(scenario),
+        *check_timeseries(scenario),
         *check_network_buses(scenario),
         *check_unique_names(scenario),
         *check_unique_buses(scenario),
@@ -62,29 +77,175 @@ def check_profiles(scenario: Scenario) -> list[str]:
     return problems
 
 
-@lru_cache(maxsize=8)
-def _network_buses(source: str) -> tuple[frozenset[int], int]:
-    """Bus ids and root bus of a built-in network data set (read once per process)."""
-    from gridcosim.scenarios.network import load_network  # lazy: pulls in pandas
+def check_profile_mode_fields(scenario: Scenario) -> list[str]:
+    """Reject renewable kinds and local load classes under ``[profiles]``, which ignores them.
 
-    network = load_network(source)
-    return frozenset(int(bus) for bus in network.bus_ids), int(network.root_bus)
-
-
-def check_network_buses(scenario: Scenario) -> list[str]:
-    """Check that microgrid and SVC buses exist and that no microgrid sits at the root.
+    With per-slot multipliers every renewable follows ``profiles.renewables`` and every
+    load ``profiles.load``; only ``[timeseries]`` has per-kind and per-class shapes.
 
     Args:
         scenario: The scenario to check.
 
     Returns:
-        One message per unknown bus or root-bus microgrid, or a single message naming
+        One message per renewable whose kind is not ``generic`` and per microgrid whose
+        ``local_load_class`` is not the default, if the scenario uses ``[profiles]``.
+
+    """
+    if scenario.profiles is None:
+        return []
+    problems = []
+    for i, mg in enumerate(scenario.microgrids):
+        if mg.local_load_class != "residential":
+            problems.append(
+                f"microgrids[{i}].local_load_class: only applies with [timeseries]; with"
+                f" [profiles] every load follows profiles.load (got {mg.local_load_class!r})")
+        problems += [
+            f"microgrids[{i}].renewables[{j}].kind: kind only applies with [timeseries];"
+            " with [profiles] every renewable follows profiles.renewables, so leave it out"
+            f" or use 'generic' (got {unit.kind!r})"
+            for j, unit in enumerate(mg.renewables) if unit.kind != "generic"]
+    return problems
+
+
+def slot_hours_problem(slot_hours: float) -> str | None:
+    """Why a ``[timeseries]`` scenario cannot use slots of ``slot_hours``, if it cannot.
+
+    The slots must divide a day (whole days of data, days starting on a slot) and be a
+    length :func:`scenarios.profiles.window` resamples the hourly profiles to.
+
+    Args:
+        slot_hours: Slot length in hours.
+
+    Returns:
+        ``None`` if usable, else what is wrong.
+
+    """
+    from gridcosim.scenarios.profiles import resampling_problem
+
+    problem = resampling_problem(slot_hours)
+    per_day = HOURS_PER_DAY / slot_hours
+    if problem is None and math.isclose(per_day, round(per_day), rel_tol=1e-9):
+        return None
+    return ("with [timeseries] must divide a day into whole slots the hourly profiles can be"
+            " resampled to: 1, 2, 3, 4, 6, 8, 12 or 24 hours, or 1/k of an hour")
+
+
+@lru_cache(maxsize=8)
+def _profile_set_days(name: str) -> int:
+    """Whole days of a shipped profile set (read once per process)."""
+    from gridcosim.scenarios.profiles import load_profile_set
+
+    return load_profile_set(name).hours // HOURS_PER_DAY
+
+
+def check_timeseries(scenario: Scenario) -> list[str]:
+    """Check a ``[timeseries]`` scenario against its profile set, at load time.
+
+    The profile set must exist, the slot length suit it, ``start_day + days`` fit in its
+    days and ``horizon.slots`` not exceed the run's slots. If all of that holds, the
+    series are built once to check that they are finite.
+
+    Args:
+        scenario: The scenario to check.
+
+    Returns:
+        One message per problem; empty without ``[timeseries]``.
+
+    """
+    ts = scenario.timeseries
+    if ts is None:
+        return []
+    from gridcosim.scenarios.profiles import available_profile_sets
+
+    problems = []
+    slot_hours = scenario.horizon.slot_hours
+    if (problem := slot_hours_problem(slot_hours)) is not None:
+        problems.append(f"horizon.slot_hours: {problem} (got {slot_hours})")
+    known = available_profile_sets()
+    if ts.profile_set not in known:
+        problems.append(f"timeseries.profile_set: unknown profile set; known:"
+                        f" {', '.join(known) or 'none'} (got {ts.profile_set!r})")
+    else:
+        problems += _days_problems(scenario, _profile_set_days(ts.profile_set))
+    if not problems:
+        problems += _horizon_problems(scenario) or _series_problems(scenario)
+    return problems
+
+
+def _days_problems(scenario: Scenario, available_days: int) -> list[str]:
+    ts = scenario.timeseries
+    data = f"the {available_days} days of profile set {ts.profile_set!r}"
+    if ts.start_day >= available_days:
+        return [f"timeseries.start_day: must be below {data} (got {ts.start_day})"]
+    if ts.start_day + ts.days > available_days:
+        return [f"timeseries.days: start_day + days must be at most {data}; start_day ="
+                f" {ts.start_day} leaves {available_days - ts.start_day} (got {ts.days})"]
+    return []
+
+
+def _horizon_problems(scenario: Scenario) -> list[str]:
+    run = scenario.total_slots
+    if scenario.horizon.slots > run:
+        return [f"horizon.slots: must not exceed the run's timeseries.days * 24 /"
+                f" horizon.slot_hours = {run} slots (got {scenario.horizon.slots})"]
+    return []
+
+
+def _series_problems(scenario: Scenario) -> list[str]:
+    import numpy as np
+
+    from gridcosim.scenarios.series import scenario_series
+
+    try:
+        series = scenario_series(scenario)
+    except (ValueError, KeyError) as exc:
+        return [f"timeseries: the profile set cannot give this run's series: {exc}"
+                f" (got {scenario.timeseries.profile_set!r})"]
+    frames = (series.price_usd_per_kwh, series.load, series.renewables)
+    if not all(np.isfinite(frame.to_numpy(dtype=float)).all() for frame in frames):
+        return ["timeseries: the profile set gives non-finite values over this run (a"
+                f" profile that is zero over all its days?) (got {scenario.timeseries!r})"]
+    return []
+
+
+@lru_cache(maxsize=8)
+def network_facts(source: str) -> NetworkFacts:
+    """Buses, root bus and load buses of a built-in network data set (read once).
+
+    Args:
+        source: Data set name.
+
+    Returns:
+        The facts the checks need.
+
+    """
+    from gridcosim.scenarios.network import load_network  # lazy: pulls in pandas
+
+    network = load_network(source)
+    loads = network.load_p_kw
+    return NetworkFacts(buses=frozenset(int(bus) for bus in network.bus_ids),
+                        root=int(network.root_bus),
+                        load_buses=frozenset(int(bus) for bus in loads.index[loads > 0]))
+
+
+def check_network_buses(scenario: Scenario) -> list[str]:
+    """Check microgrid, SVC and customer-class buses against the network.
+
+    Microgrid and SVC buses must exist and not be the root bus (where the substation
+    absorbs every injection); buses listed in ``timeseries.customer_classes`` must exist,
+    carry a load and be listed once.
+
+    Args:
+        scenario: The scenario to check.
+
+    Returns:
+        One message per unknown or misplaced bus, or a single message naming
         ``network.source`` if the network data set cannot be loaded.
 
     """
     source = scenario.network.source
     try:
-        buses, root = _network_buses(source)
+        facts = network_facts(source)
     except (OSError, ValueError, KeyError) as exc:
         return [f"network.source: cannot load network data set: {exc} (got {source!r})"]
     located = [(f"microgrids[{i}].bus", mg.bus) for i, mg in enumerate(scenario.microgrids)]
@@ -92,13 +253,44 @@ def check_network_buses(scenario: Scenario) -> list[str]:
     problems = [
         f"{path}: no such bus in network {source!r} (got {bus})"
         for path, bus in located
-        if bus not in buses
+        if bus not in facts.buses
     ]
     problems += [
-        f"microgrids[{i}].bus: a microgrid cannot sit at the root bus {root} (got {mg.bus})"
-        for i, mg in enumerate(scenario.microgrids)
-        if mg.bus == root
+        f"{path}: {'a microgrid' if path[0] == 'm' else 'an SVC'} cannot sit at the root bus"
+        f" {facts.root}, where the substation balances everything (got {bus})"
+        for path, bus in located
+        if bus == facts.root
     ]
+    return problems + check_customer_classes(scenario, facts)
+
+
+def check_customer_classes(scenario: Scenario, facts: NetworkFacts) -> list[str]:
+    """Check that every bus of ``timeseries.customer_classes`` is a load bus, listed once.
+
+    Args:
+        scenario: The scenario to check.
+        facts: Its network's buses.
+
+    Returns:
+        One message per unknown bus, bus without load, or bus listed again.
+
+    """
+    if scenario.timeseries is None:
+        return []
+    source, first, problems = scenario.network.source, {}, []
+    for cls, buses in scenario.timeseries.customer_classes.items():
+        for j, bus in enumerate(buses):
+            path = f"timeseries.customer_classes.{cls}[{j}]"
+            if bus not in facts.buses:
+                problems.append(f"{path}: no such bus in network {source!r} (got {bus})")
+            elif bus not in facts.load_buses:
+                problems.append(f"{path}: bus has no load in network {source!r}, so a"
+                                f" customer class has no effect (got {bus})")
+            elif bus in first:
+                problems.append(f"{path}: a bus belongs to one class, already listed at"
+                                f" {first[bus]} (got {bus})")
+            else:
+                first[bus] = path
     return problems
 
 

@@ -30,3 +30,17 @@ class SolverError(GridcosimError):
 
 class PowerFlowError(GridcosimError):
     """An AC power flow failed in a way that cannot be recorded as a status."""
+
+
+class OutputError(GridcosimError):
+    """An output file cannot be written (write error, disk full, file size limit).
+
+    The run stops; whatever was flushed before stays readable in the file.
+    """
+
+
+class InputError(GridcosimError, ValueError):
+    """An input the user gave cannot be used: run options, output paths, input files.
+
+    Reported by the command line with exit code 2, like a :class:`ScenarioError`.
+    """

@@ -8,13 +8,19 @@ no power-flow dependency: :mod:`scenarios.pandapower_net` turns the data into a 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from importlib.resources import files
 from importlib.resources.abc import Traversable
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
+if TYPE_CHECKING:
+    from gridcosim.scenarios.schema import Scenario
+
+#: Default power base (kVA) and line-to-line voltage base (kV): those of the IEEE 123-bus
+#: data (a scenario's ``[network]`` base_kva / base_kv override them, see :func:`network_for`).
 BASE_KVA = 1000.0
 BASE_KV = 4.16
 
@@ -31,7 +37,8 @@ class NetworkData:
         buses: ``name_ieee``, ``x``, ``y`` indexed by ``bus``.
         branches: ``from_bus`` (parent), ``to_bus`` (child), ``kind`` (line|switch),
             ``linecode``, ``length_kft``, ``r_ohm``, ``x_ohm``, ``c_nf``, ``r_pu``, ``x_pu``
-            indexed by ``branch``.
+            indexed by ``branch``; ``r_pu`` and ``x_pu`` are the ohms over
+            :attr:`z_base_ohm`, i.e. on this network's own base.
         loads: ``p_kw``, ``q_kvar``, ``model`` (PQ/Z/I, informational) indexed by ``bus``.
         shunts: ``q_kvar`` (capacitor injection at nominal voltage) indexed by ``bus``.
 
@@ -50,6 +57,31 @@ class NetworkData:
     def z_base_ohm(self) -> float:
         """Impedance base in ohm."""
         return self.base_kv**2 * 1000.0 / self.base_kva
+
+    def with_base(self, base_kva: float, base_kv: float) -> NetworkData:
+        """The same network on another base (``r_pu``, ``x_pu`` recomputed from the ohms).
+
+        Args:
+            base_kva: Power base in kVA.
+            base_kv: Line-to-line voltage base (the feeder's nominal voltage) in kV.
+
+        Returns:
+            ``self`` if the base is unchanged, otherwise a new network, the same object for
+            repeated calls with the same base (models built for it can be reused).
+
+        """
+        key = (float(base_kva), float(base_kv))
+        if key == (self.base_kva, self.base_kv):
+            return self
+        if key not in self._rebased:
+            branches = per_unit_branches(self.branches, *key)
+            self._rebased[key] = replace(self, base_kva=key[0], base_kv=key[1],
+                                         branches=branches)
+        return self._rebased[key]
+
+    @cached_property
+    def _rebased(self) -> dict[tuple[float, float], NetworkData]:
+        return {}
 
     @cached_property
     def parent(self) -> dict[int, int]:
@@ -134,14 +166,43 @@ def _read(folder: Traversable, stem: str, index: str) -> pd.DataFrame:
     return frame.set_index(index)
 
 
-def load_network(name: str = "ieee123") -> NetworkData:
+def per_unit_branches(branches: pd.DataFrame, base_kva: float, base_kv: float) -> pd.DataFrame:
+    """Branches with ``r_pu``, ``x_pu`` computed from ``r_ohm``, ``x_ohm`` on a base.
+
+    Args:
+        branches: Branch table with ``r_ohm`` and ``x_ohm`` columns.
+        base_kva: Power base in kVA.
+        base_kv: Line-to-line voltage base in kV.
+
+    Returns:
+        A copy with ``r_pu = r_ohm / z_base`` and ``x_pu = x_ohm / z_base``, where
+        ``z_base = base_kv**2 * 1000 / base_kva`` ohm.
+
+    """
+    z_base_ohm = base_kv**2 * 1000.0 / base_kva
+    out = branches.copy()
+    out["r_pu"] = out["r_ohm"].astype(float) / z_base_ohm
+    out["x_pu"] = out["x_ohm"].astype(float) / z_base_ohm
+    return out
+
+
+def available_networks() -> list[str]:
+    """Names of the network data sets shipped in ``scenarios/data``."""
+    folder = files("gridcosim.scenarios") / "data"
+    return sorted(e.name for e in folder.iterdir() if (e / "buses.csv").is_file())
+
+
+def load_network(name: str = "ieee123", *, base_kva: float = BASE_KVA,
+                 base_kv: float = BASE_KV) -> NetworkData:
     """Load a built-in network data set from the ``scenarios`` package data.
 
     Args:
         name: Data set name, a folder under ``scenarios/data``.
+        base_kva: Power base in kVA.
+        base_kv: Line-to-line voltage base in kV (the feeder's nominal voltage).
 
     Returns:
-        The network data; bus 1 is the root for ``ieee123``.
+        The network data on the given base; bus 1 is the root for ``ieee123``.
 
     Raises:
         FileNotFoundError: If the data set does not exist.
@@ -149,18 +210,33 @@ def load_network(name: str = "ieee123") -> NetworkData:
     """
     folder = files("gridcosim.scenarios") / "data" / name
     if not (folder / "buses.csv").is_file():
-        raise FileNotFoundError(f"no network data set {name!r} in scenarios/data")
-    branches = _read(folder, "branches", "branch")
+        known = ", ".join(available_networks()) or "none"
+        raise FileNotFoundError(f"no network data set {name!r} in scenarios/data ({known})")
+    branches = per_unit_branches(_read(folder, "branches", "branch"), base_kva, base_kv)
     root = set(branches["from_bus"]) - set(branches["to_bus"])
     if len(root) != 1:
         raise ValueError(f"network {name!r}: expected one root bus, found {sorted(root)}")
     return NetworkData(
         name=name,
-        base_kva=BASE_KVA,
-        base_kv=BASE_KV,
+        base_kva=float(base_kva),
+        base_kv=float(base_kv),
         root_bus=int(root.pop()),
         buses=_read(folder, "buses", "bus"),
         branches=branches,
         loads=_read(folder, "loads", "bus"),
         shunts=_read(folder, "shunts", "bus"),
     )
+
+
+def network_for(scenario: Scenario) -> NetworkData:
+    """The network of a scenario: its data set on its ``[network]`` base.
+
+    Args:
+        scenario: A validated scenario.
+
+    Returns:
+        ``load_network(source, base_kva=..., base_kv=...)`` of ``scenario.network``.
+
+    """
+    spec = scenario.network
+    return load_network(spec.source, base_kva=spec.base_kva, base_kv=spec.base_kv)

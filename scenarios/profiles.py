@@ -24,6 +24,7 @@ dependency (``pip install gridcosim[simbench]``), which is imported only inside 
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -158,6 +159,31 @@ def load_profile_set(name: str = "simbench_2weeks") -> ProfileSet:
 # --------------------------------------------------------------------------- slicing
 
 
+def resampling_problem(slot_hours: float) -> str | None:
+    """Why the hourly profiles cannot be resampled to ``slot_hours``, if they cannot.
+
+    :func:`window` supports a whole number of hours, or 1/k of an hour for a whole k >= 2.
+
+    Args:
+        slot_hours: Slot length in hours.
+
+    Returns:
+        ``None`` if supported, else what is wrong (to follow the field name).
+
+    """
+    if not math.isfinite(slot_hours) or slot_hours <= 0:
+        return "must be a positive number of hours"
+    if slot_hours >= 1.0:
+        if not math.isclose(slot_hours, round(slot_hours), rel_tol=1e-9):
+            return ">= 1 must be a whole number of hours to resample the hourly profiles"
+        return None
+    per_hour = round(1.0 / slot_hours)
+    if per_hour < 2 or not math.isclose(per_hour * slot_hours, 1.0, rel_tol=1e-9):
+        return ("< 1 must be 1/k of an hour for a whole number k, e.g. 0.5 or 0.25, to"
+                " resample the hourly profiles")
+    return None
+
+
 def slots_available(profile_set: ProfileSet, slot_hours: float = 1.0) -> int:
     """Number of whole slots of ``slot_hours`` the set covers (see :func:`window`)."""
     hours = len(profile_set.data)
@@ -213,21 +239,17 @@ def window(
         raise ValueError(f"method must be 'hold' or 'linear' (got {method!r})")
     hourly = profile_set.data
     n_hours = len(hourly)
+    problem = resampling_problem(slot_hours)
+    if problem is not None:
+        raise ValueError(f"slot_hours {problem} (got {slot_hours})")
     if slot_hours >= 1.0:
         per = round(slot_hours)
-        if not np.isclose(slot_hours, per):
-            raise ValueError(f"slot_hours >= 1 must be a whole number of hours (got {slot_hours})")
         available = n_hours // per
         _check_fits(profile_set, start_slot, slots, available, slot_hours)
         block = hourly.to_numpy(dtype=float)[: available * per]
         values = block.reshape(available, per, -1).mean(axis=1)[start_slot : start_slot + slots]
     else:
-        per_hour = round(1.0 / slot_hours) if slot_hours > 0 else 0
-        if per_hour < 2 or not np.isclose(per_hour * slot_hours, 1.0):
-            raise ValueError(
-                f"slot_hours < 1 must be 1/k for a whole number k, e.g. 0.5 or 0.25 "
-                f"(got {slot_hours})"
-            )
+        per_hour = round(1.0 / slot_hours)
         available = n_hours * per_hour
         _check_fits(profile_set, start_slot, slots, available, slot_hours)
         sub = np.arange(start_slot, start_slot + slots)

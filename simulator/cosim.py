@@ -12,25 +12,32 @@ day-ahead scheduling.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import mesa
 import numpy as np
 
+from gridcosim.agents.base import GridAgent
 from gridcosim.agents.customer import CustomerAgent
 from gridcosim.agents.dso import DSOAgent
 from gridcosim.agents.microgrid import MicrogridControllerAgent
 from gridcosim.agents.price import PriceSignalAgent
+from gridcosim.scenarios.errors import InputError
 from gridcosim.scenarios.network import NetworkData, load_network
 from gridcosim.scenarios.schema import Scenario
 from gridcosim.scenarios.series import ScenarioSeries, scenario_series
 from gridcosim.simulator.decomposition.pool import make_pool
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
-from gridcosim.scenarios.errors import GridcosimError
+from gridcosim.simulator.status import RunStatus
 from gridcosim.simulator.windows import bus_loads
 
+#: Version of the checkpoint format (:meth:`CoSimulation.snapshot`).
+CHECKPOINT_VERSION = 1
 
-class RunSettingsError(GridcosimError, ValueError):
+
+class RunSettingsError(InputError):
     """Run settings that cannot drive a run (the CLI reports them without a traceback)."""
 
 
@@ -58,6 +65,37 @@ class RunSettings:
     ac_cuts: bool = False
     decomposition: DecompositionSettings = field(default_factory=DecompositionSettings)
 
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("slots", "horizon"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or value < 1):
+                problems.append(f"{name} must be at least 1 (got {value})")
+        if self.commit < 1:
+            problems.append(f"commit must be at least 1 (got {self.commit})")
+        if self.seed < 0:
+            problems.append(f"seed must be a non-negative integer (got {self.seed})")
+        if not (math.isfinite(self.noise) and 0.0 <= self.noise <= 1.0):
+            problems.append(f"noise must be a relative standard deviation in [0, 1] "
+                            f"(got {self.noise})")
+        if problems:
+            raise RunSettingsError("; ".join(problems))
+
+
+@dataclass(frozen=True)
+class RunFailure:
+    """Why a run stopped before its end.
+
+    Attributes:
+        slot: The slot whose window could not be coordinated (or that was executing).
+        reason: What happened, for the user.
+
+    """
+
+    slot: int
+    reason: str
+    output_error: bool = False
+
 
 class CoSimulation(mesa.Model):
     """DSO, microgrid controllers, DERs, customers and the price signal on one clock.
@@ -82,12 +120,18 @@ class CoSimulation(mesa.Model):
         # forecasts reach past the run's last slot where the profile data allow, so the
         # last windows keep their length H (no end-of-world effect on storage, same models)
         self.series: ScenarioSeries = scenario_series(scenario, network, self.horizon - 1)
-        self.total_slots = min(settings.slots or scenario.total_slots, self.series.slots)
+        available = min(scenario.total_slots, self.series.slots)
+        if settings.slots is not None and settings.slots > available:
+            raise RunSettingsError(
+                f"slots ({settings.slots}) exceed the {available} slots the scenario's "
+                f"series cover ({available * scenario.horizon.slot_hours / 24:g} days)")
+        self.total_slots = settings.slots or available
         if not 1 <= settings.commit <= self.horizon:
             raise RunSettingsError(
                 f"commit ({settings.commit}) must be in 1..horizon ({self.horizon})")
         self.slot = 0
-        self.status = "running"
+        self.status = RunStatus.RUNNING
+        self.failure: RunFailure | None = None
         self.dso = DSOAgent(self, scenario, network, self.series, settings.decomposition,
                             ac_cuts=settings.ac_cuts)
         self.prices = PriceSignalAgent(self, self.series.price_usd_per_kwh)
@@ -114,10 +158,12 @@ class CoSimulation(mesa.Model):
         if self.recorder is not None:
             self.recorder.window(self, self.dso.reports[-1])
         if solution.network is None:
+            self.failure = RunFailure(self.slot, _failure_reason(solution))
             return False
-        by_name = {s.name: s for s in solution.microgrids}
-        for mc in self.microgrids:
-            mc.decide(by_name[mc.spec.name], self.slot)
+        # each controller turns its award into its unit schedule; the DSO never sees it
+        schedules = self._pool.schedules([solution.awards[mc.spec.name] for mc in self.microgrids])
+        for mc, schedule in zip(self.microgrids, schedules, strict=True):
+            mc.decide(schedule, self.slot)
         return True
 
     # ------------------------------------------------------------------ clock
@@ -128,16 +174,27 @@ class CoSimulation(mesa.Model):
             return
         if (self.slot - self.dso.plan_start) % self.settings.commit == 0 or self.dso.plan is None:
             if not self._replan():
-                self.status = f"failed_at_slot_{self.slot}"
+                self.status = RunStatus.FAILED
                 self.running = False
                 return
         self._execute_slot()
-        if self.recorder is not None:
-            self.recorder(self, self.slot)
         self.slot += 1
         if self.slot >= self.total_slots:
-            self.status = "finished"
+            self.status = RunStatus.FINISHED
             self.running = False
+        if self.recorder is not None:
+            self.recorder(self, self.slot - 1)
+
+    @property
+    def window_complete(self) -> bool:
+        """Whether the last executed slot completed its window's committed slots.
+
+        At that point the model's state is a checkpoint (:meth:`snapshot`): the next step
+        re-plans from it.
+        """
+        committed = self.slot - self.dso.plan_start
+        return self.slot > 0 and (committed % self.settings.commit == 0
+                                  or self.slot >= self.total_slots)
 
     def _execute_slot(self) -> None:
         t, dt, noise = self.slot, self.series.slot_hours, self.settings.noise
@@ -157,6 +214,43 @@ class CoSimulation(mesa.Model):
         self.substation_p_kw, self.substation_q_kvar, self.substation_cost_usd = (
             self.dso.commit(t, *load_dev, *ex_dev))
 
+    # ------------------------------------------------------------------ checkpoints
+    def _stateful_agents(self) -> list[GridAgent]:
+        return [a for a in self.agents if isinstance(a, GridAgent) and a.STATE]
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state at a window boundary (:attr:`window_complete`), JSON-serialisable.
+
+        The next slot, both random generators and every agent's :attr:`GridAgent.STATE`:
+        restoring it into a fresh model of the same scenario and settings continues the
+        run exactly (the compiled models start every window from a cold solver state).
+        """
+        return {"version": CHECKPOINT_VERSION, "slot": self.slot, "steps": self.steps,
+                "rng": self.rng.bit_generator.state, "random": _random_state(self.random),
+                "agents": {a.state_key: a.snapshot() for a in self._stateful_agents()}}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`snapshot` (before the first step of a fresh model).
+
+        Raises:
+            ValueError: If the snapshot does not fit this model's agents or version.
+
+        """
+        if state.get("version") != CHECKPOINT_VERSION:
+            raise ValueError(f"checkpoint version {state.get('version')!r}, expected "
+                             f"{CHECKPOINT_VERSION}")
+        agents = {a.state_key: a for a in self._stateful_agents()}
+        if set(agents) != set(state["agents"]):
+            raise ValueError("the checkpoint's agents differ from this scenario's agents")
+        for key, agent in agents.items():
+            agent.restore(state["agents"][key])
+        self.slot, self.steps = int(state["slot"]), int(state["steps"])
+        self.rng.bit_generator.state = state["rng"]
+        self.random.setstate(_random_tuple(state["random"]))
+        self.running = self.slot < self.total_slots
+        if not self.running:
+            self.status = RunStatus.FINISHED
+
     def run(self) -> str:
         """Step until the end (or a failed window); return the run status."""
         try:
@@ -171,3 +265,27 @@ class CoSimulation(mesa.Model):
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+
+
+def _failure_reason(solution: Any) -> str:
+    """Why a window has no schedule, for the user (names microgrids, not their data)."""
+    text = f"window status {solution.status}"
+    infeasible = solution.info.get("infeasible_microgrids")
+    if infeasible:
+        text += (f": microgrid {', '.join(infeasible)} can run no schedule in this window "
+                 f"(its own constraints conflict)")
+    elif solution.status == "infeasible":
+        text += ": the network cannot serve the window within its limits"
+    elif solution.status == "not_converged":
+        text += ": no runnable schedule found within the iteration or time limit"
+    return text
+
+
+def _random_state(rng: Any) -> list[Any]:
+    version, internal, gauss = rng.getstate()
+    return [version, list(internal), gauss]
+
+
+def _random_tuple(state: list[Any]) -> tuple[Any, ...]:
+    version, internal, gauss = state
+    return (version, tuple(internal), gauss)

@@ -283,6 +283,16 @@ class HighsModel:
         hi = np.broadcast_to(np.asarray(ub, dtype=float), idx.shape).copy()
         self.highs.changeColsBounds(len(idx), idx, lo, hi)
 
+    def reset(self) -> None:
+        """Forget the solver state (basis, solution): the next solve starts cold.
+
+        A model re-loaded for a new window then answers exactly as a model compiled
+        afresh for it, whatever it solved before (what makes a resumed run equal an
+        uninterrupted one).
+        """
+        self.highs.clearSolver()
+        self._solved = False
+
     def truncate(self) -> None:
         """Drop every row and column appended since compilation (cuts, branch selectors).
 

@@ -120,6 +120,33 @@ class Accept:
 
 
 @dataclass(frozen=True)
+class Infeasible:
+    """MG i can run no schedule at all in this window, whatever the exchange.
+
+    Its own constraints conflict (initial state, ramps, storage energy, PCC rating); the
+    message names the microgrid and nothing of its data. The DSO stops the window with
+    status ``infeasible``.
+    """
+
+    mg: str
+
+
+@dataclass(frozen=True)
+class ScheduleAward:
+    """The DSO's choice for microgrid i at the end of a window: which restored schedule.
+
+    ``tag`` is the reference of the proposal or price signal whose restored schedule the
+    DSO settled on; ``q_kvar`` the reactive exchange it picked within that schedule's
+    reactive band. The microgrid's controller turns it into its own unit schedule; the
+    DSO never sees that schedule.
+    """
+
+    mg: str
+    tag: int
+    q_kvar: tuple[float, ...]
+
+
+@dataclass(frozen=True)
 class PriceSignal:
     """The DSO's marginal value of microgrid i's exchange, per slot (a nodal price).
 
@@ -153,4 +180,4 @@ class PriceResponse:
     restored: RestoredExchange
 
 
-Response = UnifiedCut | RestorationCut | BranchNotice | Accept
+Response = UnifiedCut | RestorationCut | BranchNotice | Accept | Infeasible

@@ -12,6 +12,7 @@ from typing import Any
 import pyomo.environ as pyo
 
 from gridcosim.scenarios.schema import Microgrid
+from gridcosim.simulator.messages import RestoredExchange, ScheduleAward
 
 
 def value(obj: Any) -> float:
@@ -66,7 +67,22 @@ class NetworkSchedule:
 
 @dataclass(frozen=True)
 class Solution:
-    """Result of one window solved by any method."""
+    """Result of one window solved by any method.
+
+    Attributes:
+        method: ``monolithic`` or ``decomposition``.
+        status: ``optimal``, ``not_converged``, ``infeasible``, ...
+        objective_usd: Total cost of the reported schedule (NaN without one).
+        wall_s: Solve time.
+        network: The DSO's schedule (``None`` without one).
+        microgrids: Every microgrid's unit schedule. The decomposition's DSO side leaves it
+            empty (unit schedules stay with the controllers): :func:`~gridcosim.simulator.
+            solve.solve_scenario` fills it for the user from the controllers' awards.
+        info: Method statistics (iterations, bounds, cuts, AC reports).
+        exchanges: The exchange (and true cost) of each microgrid's reported schedule.
+        awards: The decomposition's award per microgrid (which restored schedule).
+
+    """
 
     method: str
     status: str
@@ -75,6 +91,8 @@ class Solution:
     network: NetworkSchedule | None
     microgrids: tuple[MicrogridSchedule, ...]
     info: dict[str, Any] = field(default_factory=dict)
+    exchanges: dict[str, RestoredExchange] = field(default_factory=dict)
+    awards: dict[str, ScheduleAward] = field(default_factory=dict)
 
     def to_json_dict(self) -> dict[str, Any]:
         """A JSON-serialisable view (the CLI's ``--json`` output)."""

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Literal
 
-from gridcosim.scenarios.network import load_network
+from gridcosim.scenarios.network import network_for
 from gridcosim.scenarios.schema import Scenario
 from gridcosim.simulator.decomposition.loop import Decomposition, Validator
-from gridcosim.simulator.decomposition.pool import make_pool
+from gridcosim.simulator.decomposition.pool import ResponderPool, make_pool
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
 from gridcosim.simulator.models.monolithic import solve_monolithic
 from gridcosim.simulator.schedule import Solution
+from gridcosim.simulator.status import ExitCode
 from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds
 
 Method = Literal["monolithic", "decomposition"]
@@ -32,7 +34,7 @@ def solve_scenario(scenario: Scenario, method: Method = "decomposition",
 
     """
     settings = settings or DecompositionSettings()
-    network = load_network(scenario.network.source)
+    network = network_for(scenario)
     mg_windows = [microgrid_window(scenario, mg) for mg in scenario.microgrids]
     if method == "monolithic":
         bounds = [published_bounds(w) for w in mg_windows]
@@ -49,7 +51,35 @@ def solve_scenario(scenario: Scenario, method: Method = "decomposition",
         if ac:
             from gridcosim.simulator.validation.ac_loop import ac_decomposition
 
-            return ac_decomposition(window, pool, settings).run()
-        return Decomposition(window, pool, settings, validator).run()
+            solution = ac_decomposition(window, pool, settings).run()
+        else:
+            solution = Decomposition(window, pool, settings, validator).run()
+        return with_unit_schedules(solution, pool)
     finally:
         pool.close()
+
+
+def with_unit_schedules(solution: Solution, pool: ResponderPool) -> Solution:
+    """The decomposition's solution with every microgrid's unit schedule filled in.
+
+    This is the user's output, not the DSO's: each controller turns its own award into
+    its unit schedule (:meth:`ResponderPool.schedules`). Call it before the pool closes.
+    """
+    schedules = pool.schedules(list(solution.awards.values()))
+    return dataclasses.replace(solution, microgrids=tuple(schedules))
+
+
+def solve_exit_code(solution: Solution) -> ExitCode:
+    """The command line's exit code for a solve (:class:`ExitCode`).
+
+    ``optimal`` is 0, unless an AC check (``--ac``) has power flows that did not converge
+    (4); ``not_converged`` (a cap reached, best runnable schedule reported) is 4; anything
+    without a schedule (``infeasible``, a time limit without a solution, ...) is 3.
+    """
+    ac = solution.info.get("ac") or {}
+    failed = (ac.get("final") or {}).get("power_flows_failed", 0)
+    if solution.status == "optimal":
+        return ExitCode.DEGRADED if failed else ExitCode.OK
+    if solution.status == "not_converged" and solution.network is not None:
+        return ExitCode.DEGRADED
+    return ExitCode.FAILED

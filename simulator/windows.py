@@ -47,11 +47,16 @@ def network_window(scenario: Scenario, network: NetworkData,
                    exchanges: Sequence[ExchangeBounds], start: int = 0,
                    slots: int | None = None, series: ScenarioSeries | None = None
                    ) -> NetworkWindow:
-    """The DSO's data for slots ``start .. start + slots - 1`` (default: the horizon)."""
+    """The DSO's data for slots ``start .. start + slots - 1`` (default: the horizon).
+
+    The window's network is ``network`` on the scenario's ``[network]`` base (the same
+    object for every window of a run).
+    """
     slots = scenario.horizon.slots if slots is None else slots
+    spec = scenario.network
+    network = network.with_base(spec.base_kva, spec.base_kv)
     series = series if series is not None else scenario_series(scenario, network)
     load_kw, load_kvar = bus_loads(scenario, network, series, start, slots)
-    spec = scenario.network
     return NetworkWindow(
         network=network, load_kw=load_kw, load_kvar=load_kvar,
         price_usd_per_kwh=series.price_usd_per_kwh.to_numpy()[_span(series, start, slots)],

@@ -30,6 +30,7 @@ from gridcosim.simulator.decomposition.pool import make_pool
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
 from gridcosim.simulator.models.lindistflow import NetworkWindow
 from gridcosim.simulator.schedule import Solution
+from gridcosim.simulator.solve import with_unit_schedules
 from gridcosim.simulator.validation.ac_cuts import ACCutGenerator, window_validator
 from gridcosim.simulator.validation.ac_loop import ACDecomposition
 from gridcosim.simulator.windows import microgrid_window, network_window
@@ -48,7 +49,7 @@ def run(scenario: Scenario, ac: bool, **cut_options: float
             loop: Decomposition = ACDecomposition(window, pool, settings, cuts)
         else:
             loop = Decomposition(window, pool, settings)
-        return loop.run(), loop, window
+        return with_unit_schedules(loop.run(), pool), loop, window
     finally:
         pool.close()
 

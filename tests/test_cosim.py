@@ -28,6 +28,7 @@ import mesa
 import numpy as np
 import pandas as pd
 import pytest
+from feasibility import check_microgrid_schedule, start_ups
 
 from gridcosim.agents.customer import CustomerAgent
 from gridcosim.agents.der import GeneratorAgent, RenewableAgent, StorageAgent
@@ -43,7 +44,6 @@ from gridcosim.simulator.models.microgrid import MicrogridState, MicrogridWindow
 from gridcosim.simulator.recording import Recorder
 from gridcosim.simulator.schedule import MicrogridSchedule, UnitSchedule
 from gridcosim.simulator.solve import solve_scenario
-from feasibility import check_microgrid_schedule, start_ups
 
 TOL = 1e-6
 
@@ -154,7 +154,7 @@ def state_after(tr: Trajectory, mg: Microgrid, slot: int) -> MicrogridState:
 def datasets(path: Path) -> dict[str, np.ndarray]:
     """Every dataset of an HDF5 file by its path."""
     out: dict[str, np.ndarray] = {}
-    with h5py.File(path, "r", locking=False) as f:
+    with h5py.File(path, "r", swmr=True) as f:
         f.visititems(lambda name, obj: out.__setitem__(name, obj[()])
                      if isinstance(obj, h5py.Dataset) else None)
     return out

@@ -15,6 +15,12 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 import pytest
+from feasibility import (
+    check_microgrid_schedule,
+    check_network_schedule,
+    recompute_cost_usd,
+    recompute_network_cost_usd,
+)
 
 from gridcosim.scenarios import variants
 from gridcosim.scenarios.loader import load_scenario
@@ -26,14 +32,8 @@ from gridcosim.simulator.decomposition.settings import DecompositionSettings
 from gridcosim.simulator.models.lindistflow import NetworkWindow
 from gridcosim.simulator.models.microgrid import MicrogridWindow
 from gridcosim.simulator.schedule import MicrogridSchedule, Solution
-from gridcosim.simulator.solve import solve_scenario
+from gridcosim.simulator.solve import solve_scenario, with_unit_schedules
 from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds
-from feasibility import (
-    check_microgrid_schedule,
-    check_network_schedule,
-    recompute_cost_usd,
-    recompute_network_cost_usd,
-)
 
 REL = 1e-6
 
@@ -94,7 +94,7 @@ def run_decomposition(scenario: Scenario, network: NetworkData,
     pool = make_pool(list(mg_windows(scenario).values()), settings)
     try:
         dec = Decomposition(network_window(scenario, network, pool.bounds()), pool, settings)
-        return dec.run(), dec
+        return with_unit_schedules(dec.run(), pool), dec
     finally:
         pool.close()
 
@@ -420,7 +420,7 @@ def test_binding_24_slot_window_settled_by_price_rounds_and_reactive_bands(start
     pool = make_pool(mgw, settings)
     try:
         window = network_window(scenario, net, pool.bounds(), start, 24, series)
-        sol = Decomposition(window, pool, settings).run()
+        sol = with_unit_schedules(Decomposition(window, pool, settings).run(), pool)
     finally:
         pool.close()
     ref = solve_monolithic(window, mgw)

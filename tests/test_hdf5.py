@@ -15,7 +15,6 @@ under load 4 the same runs took about twice as long.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -49,11 +48,14 @@ VARIABLES = {
     "svc": ["q_kvar"],
 }
 SCENARIO = {"name": "unit", "horizon": {"slots": 4}, "microgrids": [{"name": "mg1"}]}
+COLUMNS = {"start_slot": "int", "iterations": "int", "cuts_unified": "int",
+           "cuts_restoration": "int", "cuts_branch": "int", "cuts_ac": "int",
+           "lower_bound": "float", "final_cost": "float", "status": "str", "wall_s": "float"}
 
 
 def make_writer(path: Path, **kw) -> TrajectoryWriter:
     args = dict(scenario="unit", scenario_json=json.dumps(SCENARIO), seed=7, entities=ENTITIES,
-                variables=VARIABLES, time_units=UNITS, version="0.1.0")
+                variables=VARIABLES, time_units=UNITS, version="0.1.0", convergence=COLUMNS)
     args.update(kw)
     return TrajectoryWriter(path, **args)
 
@@ -248,21 +250,23 @@ def test_xarray_open_group(tmp_path):
 
 
 # ------------------------------------------------------------------------------ convergence
+MIXED = {"start_slot": "int", "iterations": "int", "cuts_unified": "int", "cuts_ac": "int",
+         "lower_bound": "float", "final_cost": "float", "status": "str", "converged": "bool",
+         "wall_s": "float"}
+
+
 def test_convergence_round_trip(tmp_path):
     path = tmp_path / "run.h5"
-    with make_writer(path) as w:
+    with make_writer(path, convergence=MIXED) as w:
         rows = [
-            {"start_slot": 0, "iterations": 4, "cuts": {"unified": 3, "restoration": 1,
-                                                       "branch": 0, "ac": 2},
+            {"start_slot": 0, "iterations": 4, "cuts": {"unified": 3, "ac": 2},
              "lower_bound": 1.5, "final_cost": None, "status": "optimal", "converged": True,
              "wall_s": 0.5},
-            {"start_slot": 4, "iterations": 9, "cuts": {"unified": 5, "restoration": 0,
-                                                       "branch": 2, "ac": 0},
+            {"start_slot": 4, "iterations": 9, "cuts": {"unified": 5, "ac": 0},
              "lower_bound": 2.5, "final_cost": 3.0, "status": "nicht konvergiert – Grenze",
              "converged": False, "wall_s": 1.25},
-            {"start_slot": 8, "iterations": np.int64(1), "cuts": {"unified": 0, "restoration": 0,
-                                                                 "branch": 0, "ac": 0},
-             "lower_bound": np.float64(-1.0), "final_cost": 7.0, "status": "",
+            {"start_slot": 8.0, "iterations": np.int64(1), "cuts": {"unified": 0, "ac": 0},
+             "lower_bound": np.float64(-1.0), "final_cost": 7, "status": "",
              "converged": np.bool_(True), "wall_s": 2.0},
         ]
         w.append_convergence(rows[0])
@@ -270,53 +274,45 @@ def test_convergence_round_trip(tmp_path):
         w.append_convergence(rows[1])
         w.append_convergence(rows[2])
     conv = read(path).convergence
-    assert list(conv.columns) == ["start_slot", "iterations", "cuts_unified", "cuts_restoration",
-                                  "cuts_branch", "cuts_ac", "lower_bound", "final_cost",
-                                  "status", "converged", "wall_s"]
+    assert list(conv.columns) == list(MIXED)
     assert conv.index.name == "window" and list(conv.index) == [0, 1, 2]
     assert list(conv["status"]) == ["optimal", "nicht konvergiert – Grenze", ""]
-    assert conv["iterations"].dtype == np.int64 and list(conv["iterations"]) == [4, 9, 1]
+    assert conv["start_slot"].dtype == np.int64 and list(conv["start_slot"]) == [0, 4, 8]
     assert conv["converged"].dtype == bool and list(conv["converged"]) == [True, False, True]
-    assert np.isnan(conv.loc[0, "final_cost"]) and conv.loc[1, "final_cost"] == 3.0
+    assert np.isnan(conv.loc[0, "final_cost"]) and conv.loc[2, "final_cost"] == 7.0
     assert list(conv["cuts_unified"]) == [3, 5, 0]
-    assert list(conv["wall_s"]) == [0.5, 1.25, 2.0]
 
 
 def test_convergence_row_errors(tmp_path):
-    with make_writer(tmp_path / "run.h5") as w:
-        w.append_convergence({"start_slot": 0, "iterations": 1, "status": "optimal"})
-        with pytest.raises(ValueError, match="differ from the first row"):
-            w.append_convergence({"start_slot": 0, "iterations": 1})
+    with make_writer(tmp_path / "run.h5", convergence={"start_slot": "int", "status": "str",
+                                                      "lower_bound": "float"}) as w:
+        with pytest.raises(ValueError, match=r"missing columns \['status'\]"):
+            w.append_convergence({"start_slot": 0, "lower_bound": 1.0})
+        with pytest.raises(ValueError, match=r"unknown \['extra'\]"):
+            w.append_convergence({"start_slot": 0, "lower_bound": 1.0, "status": "", "extra": 1})
+        with pytest.raises(ValueError, match="not an integer"):
+            w.append_convergence({"start_slot": 1.5, "lower_bound": 1.0, "status": "x"})
         with pytest.raises(ValueError, match="not a number"):
-            w.append_convergence({"start_slot": 0, "iterations": "many", "status": "x"})
-    with make_writer(tmp_path / "run2.h5") as w:
-        with pytest.raises(ValueError, match="reserved"):
-            w.append_convergence({"window": 0})
+            w.append_convergence({"start_slot": 0, "lower_bound": "low", "status": "x"})
         with pytest.raises(ValueError, match="given twice"):
-            w.append_convergence({"cuts_ac": 1, "cuts": {"ac": 2}})
-        w.append_convergence({"lower_bound": 1.0})
-        with pytest.raises(ValueError, match="not a number"):
-            w.append_convergence({"lower_bound": "low"})
+            w.append_convergence({"start_slot": 0, "lower": {"bound": 1.0}, "lower_bound": 1.0,
+                                  "status": ""})
+    with pytest.raises(ValueError, match="reserved"):
+        make_writer(tmp_path / "run2.h5", convergence={"window": "int"})
+    with pytest.raises(ValueError, match="unknown kind"):
+        make_writer(tmp_path / "run3.h5", convergence={"x": "complex"})
 
 
-def test_integer_column_promoted_to_float(tmp_path):
+def test_convergence_columns_exist_before_the_first_row(tmp_path):
+    """SWMR: every dataset is created with the file (a reader sees the empty table)."""
     xr = pytest.importorskip("xarray")
     path = tmp_path / "run.h5"
-    with make_writer(path) as w:
-        w.append_convergence({"start_slot": 0, "lower_bound_usd": 0, "status": "a"})
-        w.flush()  # written as int64
-        w.append_convergence({"start_slot": 4, "lower_bound_usd": 1.5, "status": "b"})
-        w.append_convergence({"start_slot": 8.0, "lower_bound_usd": None, "status": "c"})
-        w.flush()
-        w.append_convergence({"start_slot": 12, "lower_bound_usd": 2, "status": "d"})
+    with make_writer(path):
+        pass
     conv = read(path).convergence
-    assert conv["start_slot"].dtype == np.int64 and list(conv["start_slot"]) == [0, 4, 8, 12]
-    assert conv["lower_bound_usd"].dtype == np.float64
-    np.testing.assert_array_equal(conv["lower_bound_usd"], [0.0, 1.5, np.nan, 2.0])
-    assert list(conv.columns) == ["start_slot", "lower_bound_usd", "status"]
+    assert list(conv.columns) == list(COLUMNS) and len(conv) == 0
     with xr.open_dataset(path, group="convergence", engine="h5netcdf") as ds:
-        assert ds["lower_bound_usd"].dims == ("window",)
-        assert ds["lower_bound_usd"].attrs["units"] == "USD"
+        assert ds["lower_bound"].dims == ("window",)
 
 
 # ------------------------------------------------------------------------------- validation
@@ -374,13 +370,15 @@ KILLED_WRITER = textwrap.dedent("""
     w = TrajectoryWriter(sys.argv[1], scenario="killed", scenario_json="{}", seed=1,
                          entities={"storage": ["a", "b"], "bus": ["1", "2", "3"]},
                          variables={"storage": ["p_kw", "e_kwh"], "bus": ["vm_pu"]},
+                         convergence={"start_slot": "int", "status": "str"},
                          time_units="hours since 2016-01-04T00:00:00", version="0.1.0",
                          buffer_slots=4)
     for win in range(4):
         t = np.arange(win * 6, win * 6 + 6, dtype=float)
         w.append_slots(t, {"storage": {"p_kw": np.full((6, 2), win), "e_kwh": np.ones((6, 2))},
                            "bus": {"vm_pu": np.full((6, 3), 1.0 + win / 100)}})
-        w.append_convergence({"start_slot": win * 6, "iterations": win, "status": f"ok{win}"})
+        w.append_convergence({"start_slot": win * 6, "status": f"ok{win}"})
+        w.append_checkpoint(json.dumps({"window": win}))
         if win < 3:
             w.flush()  # the 4th window stays in memory
     sys.stdout.write("ready\\n")
@@ -394,15 +392,17 @@ KILLED_WRITER = textwrap.dedent("""
 @pytest.mark.parametrize("how", ["exit", "kill"])
 def test_killed_writer_leaves_flushed_windows(tmp_path, how):
     path = tmp_path / "killed.h5"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(path), how], env=env,
+    proc = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(path), how],
                           capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "ready", proc.stderr
     assert proc.returncode == (1 if how == "exit" else -signal.SIGKILL)
-    with h5py.File(path, "r") as f:
-        assert f.attrs["complete"] == 0
+    with pytest.raises(OSError, match="already open for write"):
+        h5py.File(path, "r")  # a plain open refuses a file whose SWMR writer died
+    with h5py.File(path, "r", swmr=True) as f:
+        assert f.attrs["complete"] == 0 and f.attrs["status"] == "running"
         assert f["time"].shape == (18,)
         assert f["storage/p_kw"].shape == (18, 2)
+        assert list(f["checkpoint/time"][()]) == [6, 12, 18]
     tr = read(path)
     assert tr.slots == 18
     np.testing.assert_array_equal(tr.time_h, np.arange(18.0))
@@ -411,7 +411,73 @@ def test_killed_writer_leaves_flushed_windows(tmp_path, how):
                                   np.repeat([1.0, 1.01, 1.02], 6))
     assert list(tr.convergence["status"]) == ["ok0", "ok1", "ok2"]
     text = summary(path)
-    assert "INCOMPLETE" in text and "slots       18" in text
+    assert "INCOMPLETE: the writer did not close the file" in text and "slots       18" in text
+
+
+WRITE_ERROR = textwrap.dedent("""
+    import json, resource, signal, sys
+    import numpy as np
+    from gridcosim.outputs import TrajectoryWriter
+    from gridcosim.scenarios.errors import OutputError
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # as the CLI does: EFBIG, not a signal
+    resource.setrlimit(resource.RLIMIT_FSIZE, (800_000, 800_000))
+    w = TrajectoryWriter(sys.argv[1], scenario="full", scenario_json="{}", seed=1,
+                         entities={"bus": [str(b) for b in range(200)]},
+                         variables={"bus": [f"v{k}_pu" for k in range(8)]},
+                         convergence={"start_slot": "int"}, time_units="hours",
+                         version="0.1.0")
+    for win in range(10_000):
+        t = np.arange(win * 4, win * 4 + 4, dtype=float)
+        w.append_slots(t, {"bus": {f"v{k}_pu": np.full((4, 200), float(win))
+                                   for k in range(8)}})
+        w.append_convergence({"start_slot": win * 4})
+        w.append_checkpoint(json.dumps({"slot": win * 4 + 4}))
+        try:
+            w.flush()
+        except OutputError as err:
+            print(win, err)
+            break
+    try:
+        w.close()
+    except OutputError as err:
+        print("close:", err)
+""")
+
+
+def test_write_error_keeps_the_flushed_windows(tmp_path):
+    """A file-size limit (like a full disk) mid-run: a clear error, no crash, a readable
+    file with every window flushed before the error."""
+    path = tmp_path / "full.h5"
+    proc = subprocess.run([sys.executable, "-c", WRITE_ERROR, str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    failed_at = int(proc.stdout.split()[0])
+    assert failed_at > 5 and "write error" in proc.stdout and "close: " in proc.stdout
+    assert "Traceback" not in proc.stderr and "Segmentation" not in proc.stderr
+    tr = read(path)
+    assert tr.slots == 4 * tr.convergence.shape[0] >= 4 * (failed_at - 1)
+    values = tr.frame("bus", "v7_pu").to_numpy()
+    np.testing.assert_array_equal(values[:, 0], np.repeat(np.arange(tr.slots // 4), 4))
+
+
+def test_discard_drops_the_unfinished_window(tmp_path):
+    path = tmp_path / "run.h5"
+    rng = np.random.default_rng(0)
+    w = make_writer(path)
+    w.append_slots([0.0, 1.0], window_values(rng, 2))
+    w.append_convergence(conv_row(0))
+    w.flush()
+    w.append_slots([2.0, 3.0], window_values(rng, 2))
+    w.append_convergence(conv_row(1))
+    w.append_checkpoint("{}")
+    w.discard()
+    w.append_slots([2.0], window_values(rng, 1))  # times restart after the last flush
+    w.discard()
+    w.close("interrupted", {"status_reason": "Ctrl-C", "failed_slot": 2})
+    tr = read(path)
+    assert tr.slots == 2 and len(tr.convergence) == 1
+    assert tr.attrs["status"] == "interrupted" and tr.attrs["complete"] == 0
+    assert "INTERRUPTED at slot 2: Ctrl-C" in summary(path)
 
 
 # ---------------------------------------------------------------------------------- summary
@@ -431,7 +497,7 @@ def test_summary(tmp_path):
     assert "windows     3" in text
     assert "optimal 2" in text and "iteration_limit 1" in text
     assert "iterations  total 12" in text  # 3 + 4 + 5
-    assert "[complete]" in text
+    assert "[finished]" in text
 
 
 def test_summary_total_without_microgrid_cost(tmp_path):
@@ -453,6 +519,7 @@ def test_reader_works_while_writer_is_open(tmp_path):
         w.append_slots([2.0], window_values(rng, 1))  # buffered only
         assert read(path).slots == 2
         assert "INCOMPLETE" in summary(path)
+        assert read(path).attrs["status"] == "running"
     assert read(path).slots == 3
 
 

@@ -1,13 +1,15 @@
 """The privacy boundary of FORMULATION §1, audited on real runs.
 
 A recording proxy sits between the DSO's loop and the microgrid controllers (a
-:class:`~simulator.decomposition.pool.LocalPool`) and keeps every object that crosses in
-either direction. Every message must be a small frozen record of
-:mod:`simulator.messages` carrying only coupling quantities; the DSO's side of the run
-(the :class:`~simulator.decomposition.loop.Decomposition` and everything it references)
-must hold no microgrid data. The final ``schedules()`` call is the run's output for the
-user (it names units by design) and is excluded from the audit, but it must happen once,
-after the loop.
+:class:`~gridcosim.simulator.decomposition.pool.LocalPool`, or a
+:class:`~gridcosim.simulator.decomposition.pool.ProcessPool` in a multi-window
+co-simulation with re-loaded models) and keeps every object that crosses in either
+direction. Every message must be a small frozen record of
+:mod:`gridcosim.simulator.messages` carrying only coupling quantities; the DSO's side of the
+run (the :class:`~gridcosim.simulator.decomposition.loop.Decomposition`, the DSO agent and
+everything they reference) must hold no microgrid data. The ``schedules()`` call turns the
+DSO's awards into unit schedules for the microgrid controllers (and the user); the DSO's
+loop never makes it, and what it returns never reaches the DSO.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from typing import Any
 
 import pytest
 
+import gridcosim.simulator.cosim as cosim_module
 from gridcosim.scenarios import variants
 from gridcosim.scenarios.network import load_network
 from gridcosim.scenarios.schema import SVC, Generator, Microgrid, Renewable, Scenario, Storage
+from gridcosim.simulator.cosim import CoSimulation, RunSettings
 from gridcosim.simulator.decomposition.loop import Decomposition
-from gridcosim.simulator.decomposition.pool import LocalPool, Reply
+from gridcosim.simulator.decomposition.pool import LocalPool, ProcessPool, Reply, make_pool
 from gridcosim.simulator.decomposition.records import McReply
 from gridcosim.simulator.decomposition.responder import ResponseStats
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
@@ -32,19 +36,21 @@ from gridcosim.simulator.messages import (
     BranchNotice,
     ExchangeBounds,
     ExchangeProposal,
+    Infeasible,
     PriceResponse,
     PriceSignal,
     RestorationCut,
     RestoredExchange,
+    ScheduleAward,
     UnifiedCut,
 )
 from gridcosim.simulator.models.microgrid import MicrogridState, MicrogridWindow
-from gridcosim.simulator.schedule import MicrogridSchedule, Solution
-from gridcosim.simulator.solve import solve_scenario
+from gridcosim.simulator.schedule import MicrogridSchedule, Solution, UnitSchedule
+from gridcosim.simulator.solve import solve_scenario, with_unit_schedules
 from gridcosim.simulator.windows import microgrid_window, network_window
 
 MESSAGE_TYPES = (ExchangeBounds, ExchangeProposal, UnifiedCut, RestorationCut, BranchNotice,
-                 Accept, RestoredExchange, PriceSignal, PriceResponse)
+                 Accept, RestoredExchange, PriceSignal, PriceResponse, Infeasible, ScheduleAward)
 PRIVATE_TYPES = (Microgrid, Generator, Storage, Renewable, MicrogridWindow, MicrogridState)
 FORBIDDEN_WORDS = ("generator", "dg", "storage", "ess", "renewable", "soc", "commit")
 SKIPPED_MODULES = ("pyomo", "highspy", "pandas", "numpy")
@@ -89,7 +95,7 @@ class RecordingPool:
         self.calls.append("price_responses")
         self.to_mcs.extend(signals)
         out = self.inner.price_responses(signals)
-        self.to_dso.extend(r for r in out if r is not None)
+        self.to_dso.extend(out)
         return out
 
     def warm_start_cuts(self) -> list:
@@ -98,13 +104,16 @@ class RecordingPool:
         self.to_dso.extend(out)
         return out
 
-    def schedules(self, tags: dict[str, int], q_kvar: dict | None = None
-                  ) -> list[MicrogridSchedule]:
+    def schedules(self, awards: Sequence[ScheduleAward]) -> list[MicrogridSchedule]:
         self.calls.append("schedules")
-        self.to_mcs.extend(q for v in (q_kvar or {}).values() for q in v)
-        out = self.inner.schedules(tags, q_kvar)
+        self.to_mcs.extend(awards)
+        out = self.inner.schedules(awards)
         self.output.extend(out)
         return out
+
+    def load(self, windows: Sequence[MicrogridWindow]) -> None:
+        self.calls.append("load")
+        self.inner.load(windows)
 
     def close(self) -> None:
         self.calls.append("close")
@@ -120,7 +129,7 @@ def run_recorded(scenario: Scenario, settings: DecompositionSettings) -> Run:
     try:
         window = network_window(scenario, load_network(scenario.network.source), pool.bounds())
         dec = Decomposition(window, pool, settings)
-        sol = dec.run()
+        sol = with_unit_schedules(dec.run(), pool)
     finally:
         pool.close()
     return dec, pool, sol, scenario
@@ -247,7 +256,7 @@ def test_run_converges_through_the_proxy(run: Run) -> None:
     assert abs(sol.objective_usd - reference.objective_usd) <= 1e-6 * abs(
         reference.objective_usd)
     sent = {type(m) for m in pool.to_mcs if not isinstance(m, float)}
-    assert ExchangeProposal in sent and sent <= {ExchangeProposal, PriceSignal}
+    assert ExchangeProposal in sent and sent <= {ExchangeProposal, PriceSignal, ScheduleAward}
     assert (PriceSignal in sent) == dec.settings.price_signals
     assert len(pool.to_dso) > len(scenario.microgrids)
 
@@ -257,7 +266,7 @@ def test_every_message_is_a_frozen_coupling_record(run: Run) -> None:
     problems = [p for m in messages(pool) for p in field_problems(m)]
     assert problems == []
     assert all(isinstance(e, float) for e in pool.to_mcs
-               if not isinstance(e, ExchangeProposal | PriceSignal))
+               if not isinstance(e, ExchangeProposal | PriceSignal | ScheduleAward))
 
 
 def test_messages_cannot_be_modified(run: Run) -> None:
@@ -371,3 +380,46 @@ def test_message_audit_is_not_vacuous() -> None:
     assert field_problems(notice) == []
     bad = dataclasses.replace(notice, cuts=(dataclasses.replace(cut, mg=_Mutable("x")),))
     assert field_problems(bad) != []
+
+
+# ------------------------------------------------------ co-simulation through a process pool
+@pytest.fixture(scope="module")
+def cosim_run(base: Scenario) -> tuple[CoSimulation, list[RecordingPool]]:
+    """Four receding 3-slot windows of the seed case (K = 1): one build, three re-loads of
+    the controllers' models, in two worker processes."""
+    pools: list[RecordingPool] = []
+
+    def recorded_pool(windows: Sequence[MicrogridWindow], settings: DecompositionSettings
+                      ) -> RecordingPool:
+        pool = RecordingPool(make_pool(windows, settings))
+        pools.append(pool)
+        return pool
+
+    model = CoSimulation(base, RunSettings(slots=4, horizon=3, commit=1,
+                                           decomposition=DecompositionSettings(workers=2)))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cosim_module, "make_pool", recorded_pool)
+        assert model.run() == "finished"
+    return model, pools
+
+
+def test_cosim_messages_through_process_pool_are_coupling_records(cosim_run) -> None:
+    model, pools = cosim_run
+    assert len(pools) == 1 and isinstance(pools[0].inner, ProcessPool)
+    pool = pools[0]
+    assert pool.calls.count("load") == 3  # four windows: one build, three re-loads
+    assert pool.calls.count("schedules") == 4
+    problems = [p for m in pool.to_dso for p in field_problems(m)]
+    assert problems == [] and len(pool.to_dso) > 4 * len(model.microgrids)
+    awards = [m for m in pool.to_mcs if isinstance(m, ScheduleAward)]
+    assert len(awards) == 4 * len(model.microgrids)
+
+
+def test_cosim_dso_agent_holds_no_microgrid_data(cosim_run) -> None:
+    model, pools = cosim_run
+    wanted = (*PRIVATE_TYPES, MicrogridSchedule, UnitSchedule)
+    assert find_private(model.dso, boundary=(pools[0], model), wanted=wanted) == []
+    # the unit schedules reached the controllers, which hold them
+    assert all(find_private(mc, boundary=(model,), wanted=(MicrogridSchedule,))
+               for mc in model.microgrids)
+    assert pools[0].output and all(type(s) is MicrogridSchedule for s in pools[0].output)

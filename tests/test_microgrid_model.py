@@ -14,12 +14,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pyomo.environ as pyo
 import pytest
+from feasibility import check_microgrid_schedule
 
 from gridcosim.scenarios.schema import Generator, Microgrid, Renewable, Storage
 from gridcosim.simulator.highs_model import HighsModel
 from gridcosim.simulator.models.microgrid import MicrogridState, MicrogridWindow, add_microgrid
 from gridcosim.simulator.schedule import MicrogridSchedule, extract_microgrid
-from feasibility import check_microgrid_schedule
 
 ABS = 1e-7
 

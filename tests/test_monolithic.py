@@ -10,6 +10,12 @@ import dataclasses
 import math
 
 import pytest
+from feasibility import (
+    check_microgrid_schedule,
+    check_network_schedule,
+    recompute_cost_usd,
+    recompute_network_cost_usd,
+)
 
 from gridcosim.scenarios.loader import load_scenario
 from gridcosim.scenarios.network import NetworkData, load_network
@@ -19,12 +25,6 @@ from gridcosim.simulator.models.microgrid import MicrogridState, MicrogridWindow
 from gridcosim.simulator.models.monolithic import solve_monolithic
 from gridcosim.simulator.schedule import Solution
 from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds
-from feasibility import (
-    check_microgrid_schedule,
-    check_network_schedule,
-    recompute_cost_usd,
-    recompute_network_cost_usd,
-)
 
 
 def windows(scenario: Scenario, network: NetworkData

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyomo.environ as pyo
 import pytest
+from feasibility import check_microgrid_schedule, recompute_cost_usd
 from pyomo.contrib.solver.common.results import TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
 
@@ -31,8 +32,8 @@ from gridcosim.simulator.models.master import build_master
 from gridcosim.simulator.models.microgrid import MicrogridWindow, add_microgrid
 from gridcosim.simulator.models.monolithic import solve_monolithic
 from gridcosim.simulator.schedule import MicrogridSchedule
+from gridcosim.simulator.solve import with_unit_schedules
 from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds
-from feasibility import check_microgrid_schedule, recompute_cost_usd
 
 REL = 1e-6
 Prices = tuple[tuple[float, ...], tuple[float, ...]]
@@ -230,7 +231,7 @@ def test_stressed_decomposition_with_price_rounds_every_iteration(
     pool = make_pool(windows, settings)
     try:
         dec = Decomposition(network_window(scenario, network, pool.bounds()), pool, settings)
-        sol = dec.run()
+        sol = with_unit_schedules(dec.run(), pool)
     finally:
         pool.close()
     assert sol.status == "optimal", sol.info

@@ -13,22 +13,22 @@ from dataclasses import replace
 import numpy as np
 import pyomo.environ as pyo
 import pytest
+from feasibility import check_microgrid_schedule
 from pyomo.contrib.solver.common.results import TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
 
 from gridcosim.scenarios import variants
+from gridcosim.scenarios.errors import SolverError
 from gridcosim.scenarios.network import NetworkData
 from gridcosim.scenarios.schema import Scenario
 from gridcosim.simulator.decomposition.evaluator import NetworkEvaluator
 from gridcosim.simulator.decomposition.responder import MicrogridResponder
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
-from gridcosim.scenarios.errors import SolverError
 from gridcosim.simulator.messages import Accept, PriceSignal, RestoredExchange
 from gridcosim.simulator.models.master import build_master
 from gridcosim.simulator.models.microgrid import MicrogridWindow, add_microgrid
 from gridcosim.simulator.schedule import MicrogridSchedule
 from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds
-from feasibility import check_microgrid_schedule
 
 KINDS = ("price", "start")  # the answer to the utility price; initial_cuts' schedule (tag 0)
 

@@ -14,6 +14,7 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 import scipy.sparse as sp
+from test_price_signals import price_vectors, problems, reference_milp
 
 from gridcosim.scenarios.loader import load_scenario
 from gridcosim.scenarios.network import load_network
@@ -30,8 +31,8 @@ from gridcosim.simulator.messages import ExchangeProposal, PriceSignal, Restored
 from gridcosim.simulator.models.lindistflow import NetworkWindow
 from gridcosim.simulator.models.microgrid import MicrogridState, MicrogridWindow
 from gridcosim.simulator.models.monolithic import solve_monolithic
+from gridcosim.simulator.solve import with_unit_schedules
 from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds
-from test_price_signals import price_vectors, problems, reference_milp
 
 REL, H = 1e-6, 6
 Windows = tuple[NetworkWindow, list[MicrogridWindow]]
@@ -215,7 +216,7 @@ def test_reloaded_pool_and_models_give_the_monolithic_optimum(
         assert all(pool._group.responders[n] is r for n, r in held.items())
         second = Decomposition(net_b, pool, settings, models=first.models)
         assert second.master is first.master
-        sol = second.run()
+        sol = with_unit_schedules(second.run(), pool)
     finally:
         pool.close()
     ref = solve_monolithic(net_b, mgw_b)

@@ -238,7 +238,7 @@ MALFORMED = [
     pytest.param(
         setting(MG, 0, "storage", 0, "eta_charge", value=0),
         "microgrids[0].storage[0].eta_charge",
-        ("greater than 0", "got 0"),
+        ("greater than or equal to 0.01", "got 0"),
         id="efficiency-zero",
     ),
     pytest.param(

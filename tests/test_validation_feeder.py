@@ -15,12 +15,12 @@ import numpy as np
 import pandapower as pp
 import pandas as pd
 import pytest
+from pp_reference import net_with_loads
 
 from gridcosim.scenarios.network import NetworkData
 from gridcosim.simulator.validation.operating_point import OperatingPoint
 from gridcosim.simulator.validation.results import PF_FAILED
 from gridcosim.simulator.validation.validator import NetworkValidator
-from pp_reference import net_with_loads
 
 MG_BUSES = {"mg7": 7, "mg50": 50, "mg58": 58, "mg96": 96, "mg104": 104, "mg121": 121}
 SVC_BUSES = (83, 88, 113, 117)  # 117 is fused with 13 by switch Sw2

@@ -18,6 +18,7 @@ import dataclasses
 import numpy as np
 import pandapower as pp
 import pytest
+from pp_reference import net_with_loads
 
 from gridcosim.scenarios.network import NetworkData
 from gridcosim.simulator.validation.operating_point import OperatingPoint
@@ -26,7 +27,6 @@ from gridcosim.simulator.validation.sensitivity import (
     voltage_sensitivities,
 )
 from gridcosim.simulator.validation.validator import NetworkValidator
-from pp_reference import net_with_loads
 
 INJECTION_BUSES = (7, 50, 58, 83, 96, 114, 121)
 STEP_KW = 2.0

@@ -80,6 +80,7 @@ class CompiledElastic:
         bounded = [*b.p_r.values(), *b.curtail.values()]
         hm.set_cols_bounds([hm.col(v) for v in bounded], [v.lb for v in bounded],
                            [v.ub for v in bounded])
+        hm.reset()  # answer as a model compiled afresh for the window
 
     def solve_at(self, x: Point) -> SolveOutcome:
         """Solve at the proposal ``x`` (its values become the coupling right-hand sides)."""
@@ -146,12 +147,12 @@ class CompiledElastic:
         return [(self.hm.col(v), float(c))
                 for v, c in zip(repn.linear_vars, repn.linear_coefs, strict=True)]
 
-    def price_response(self, signal: PriceSignal) -> tuple[SolveOutcome, float] | None:
+    def price_response(self, signal: PriceSignal) -> SolveOutcome:
         """Minimise ``C − Σ λ_P P_ex − Σ λ_Q Q_ex`` with the exchange free.
 
         The elastic slacks and ``s_eta`` cost nothing, so the coupling rows never bind
-        whatever x̂ they hold; the MG's own cost terms carry the objective.
-        Returns the outcome and its proven lower bound (``None`` without a solution).
+        whatever x̂ they hold; the MG's own cost terms carry the objective. The outcome's
+        ``bound`` is the proven lower bound ``L(λ)``.
         """
         hm, m = self.hm, self.model
         slacks = [m.sp_plus, m.sp_minus, m.sq_plus, m.sq_minus]
@@ -162,7 +163,4 @@ class CompiledElastic:
             costs[hm.col(m.mg.p_ex[t])] = -lp
             costs[hm.col(m.mg.q_ex[t])] = -lq
         with hm.temporary_costs(costs):
-            out = hm.solve()
-        if not out.has_solution or out.status != "optimal":
-            return None
-        return out, float(out.bound)
+            return hm.solve()

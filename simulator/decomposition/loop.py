@@ -27,9 +27,11 @@ from gridcosim.simulator.messages import (
     Accept,
     BranchNotice,
     ExchangeProposal,
+    Infeasible,
     PriceSignal,
     RestorationCut,
     RestoredExchange,
+    ScheduleAward,
     UnifiedCut,
 )
 from gridcosim.simulator.models.lindistflow import NetworkWindow, same_shape
@@ -117,6 +119,8 @@ def _apply(master: MasterProblem, reply: Reply) -> tuple[McReply, RestoredExchan
     if isinstance(response, RestorationCut):
         master.add_restoration_cut(response)
         return McReply("restoration", stats.f_d, stats.f_f), response.restored, True
+    if isinstance(response, Infeasible):
+        return McReply("infeasible", stats.f_d, stats.f_f), None, False
     assert isinstance(response, Accept)
     return McReply("accept", stats.f_d, stats.f_f), response.restored, False
 
@@ -166,6 +170,7 @@ class Decomposition:
         self.core = self._initial_core()
         self.validator_cuts = 0
         self.validation_reports: dict[int, Any] = {}
+        self.infeasible: set[str] = set()
         self._price_tag = 0
 
     def _initial_core(self) -> _Core:
@@ -240,6 +245,8 @@ class Decomposition:
         t2 = time.perf_counter()
         record, restored, new_cut = {}, {}, False
         for proposal, reply in zip(proposals, replies, strict=True):
+            if isinstance(reply[0], Infeasible):
+                self.infeasible.add(reply[0].mg)
             rec, rest, cut = _apply(self.master, reply)
             record[proposal.mg] = rec
             new_cut |= cut
@@ -251,8 +258,8 @@ class Decomposition:
             out = self.evaluator.evaluate(self.master.exchanges(sol))
             if out.status == "optimal":
                 self._price_round(self._price_signals(out))
-        status = None
-        if not new_cut and sol.integral and self._validate(restored) == 0:
+        status = "infeasible" if self.infeasible else None
+        if status is None and not new_cut and sol.integral and self._validate(restored) == 0:
             status = "optimal"
         elif not new_cut and self.phase == "lp":
             self.phase = "mip"
@@ -316,7 +323,9 @@ class Decomposition:
         """Each controller's schedule nearest zero exchange (and probe cuts around it)."""
         starts = {}
         for message in self.pool.initial_cuts(warm_start):
-            if isinstance(message, Accept):
+            if isinstance(message, Infeasible):
+                self.infeasible.add(message.mg)
+            elif isinstance(message, Accept):
                 starts[message.mg] = (0, message.restored)
             else:
                 self.master.add_unified_cut(message)
@@ -330,7 +339,9 @@ class Decomposition:
         """
         restored = {}
         for response in self.pool.price_responses(signals):
-            if response is not None:
+            if isinstance(response, Infeasible):
+                self.infeasible.add(response.mg)
+            else:
                 self.master.add_lagrangian_cut(response)
                 restored[response.mg] = (response.tag, response.restored)
         out = self._upper_bound(restored)  # every answer in: the combination is theirs
@@ -351,7 +362,7 @@ class Decomposition:
             if last is not None and np.allclose(prices, last, rtol=1e-9, atol=1e-12):
                 return
             at, last = self._price_round(signals), prices
-            if at is None:
+            if at is None or self.infeasible:
                 return
 
     def run(self) -> Solution:
@@ -361,9 +372,11 @@ class Decomposition:
         if st.price_signals:
             self._initial_prices()
             self.core = self._initial_core()
-        if not st.price_signals or not self.best.tags:
+        if not self.infeasible and (not st.price_signals or not self.best.tags):
             self._starting_points(st.warm_start_cuts and not st.price_signals)
         status, lb = "not_converged", float("nan")
+        if self.infeasible:
+            return self._solution("infeasible", lb, time.perf_counter() - tick)
         for iteration in range(1, self.settings.max_iterations + 1):
             stop, lb = self._iterate(iteration)
             if stop is not None:
@@ -378,26 +391,41 @@ class Decomposition:
         return self._solution(status, lb, time.perf_counter() - tick)
 
     def _solution(self, status: str, lb: float, wall_s: float) -> Solution:
+        """The window's outcome: the network schedule and one award per microgrid.
+
+        The DSO keeps only the exchanges it settled on and the awards; each microgrid's
+        unit schedule stays with its controller (:meth:`ResponderPool.schedule`).
+        """
         info = {"iterations": len(self.records), "lower_bound_usd": lb,
                 "cuts": {k: int(self.master.cut_counts.get(k, 0))
                          for k in ("unified", "lagrangian", "restoration", "branch", "ac")},
                 "integer_method": self.settings.integer_method,
                 "stabilisation": self.settings.stabilisation}
-        if not self.best.tags:
+        if self.infeasible:
+            info["infeasible_microgrids"] = sorted(self.infeasible)
+        if not self.best.tags or self.infeasible:
             info["gap"] = float("inf")
-            return Solution("decomposition", status if status != "optimal" else "not_converged",
-                            float("nan"), wall_s, None, (), info)
+            status = status if status != "optimal" else "not_converged"
+            return Solution("decomposition", status, float("nan"), wall_s, None, (), info)
         network = self.best.network or self.evaluator.schedule(self.best.outcome)
-        mgs = tuple(self.pool.schedules(
-            self.best.tags, {mg: ex.q_kvar for mg, ex in self.best.exchanges.items()}))
-        objective = network.cost_usd + sum(m.cost_usd for m in mgs)
-        info["gap"] = max(0.0, (objective - lb) / max(1.0, abs(objective)))
+        objective = network.cost_usd + sum(ex.cost_usd for ex in self.best.exchanges.values())
+        info["gap"] = _gap(objective, lb)
         info["integer_gap_closed_by"] = _closed_by(self.master.cut_counts)
-        return Solution("decomposition", status, objective, wall_s, network, mgs, info)
+        awards = {mg: ScheduleAward(mg, tag, self.best.exchanges[mg].q_kvar)
+                  for mg, tag in self.best.tags.items()}
+        return Solution("decomposition", status, objective, wall_s, network, (), info,
+                        exchanges=dict(self.best.exchanges), awards=awards)
 
     def records_frame(self) -> pd.DataFrame:
         """The iteration records as a DataFrame."""
         return records_frame(self.records)
+
+
+def _gap(upper: float, lower: float) -> float:
+    """Relative gap ``(UB − LB) / max(1, |UB|)``; infinite without a finite lower bound."""
+    if not np.isfinite(lower) or not np.isfinite(upper):
+        return float("inf")
+    return max(0.0, (upper - lower) / max(1.0, abs(upper)))
 
 
 def _closed_by(counts: dict[str, int]) -> str:

@@ -8,14 +8,15 @@ one thread each). Both pools answer the same calls with the same results.
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
 import traceback
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
+from gridcosim.scenarios.errors import SolverError
 from gridcosim.simulator.decomposition.responder import MicrogridResponder, ResponseStats
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
-from gridcosim.scenarios.errors import SolverError
 from gridcosim.simulator.messages import (
     Accept,
     ExchangeBounds,
@@ -23,6 +24,7 @@ from gridcosim.simulator.messages import (
     PriceResponse,
     PriceSignal,
     Response,
+    ScheduleAward,
     UnifiedCut,
 )
 from gridcosim.simulator.models.microgrid import MicrogridWindow
@@ -40,11 +42,11 @@ class ResponderPool(Protocol):
     def respond(self, proposals: Sequence[ExchangeProposal], eps: float) -> list[Reply]:
         """One reply per proposal, in the same order."""
 
-    def schedules(self, tags: dict[str, int], q_kvar: dict[str, tuple[float, ...]] | None = None
-                  ) -> list[MicrogridSchedule]:
-        """Each microgrid's schedule restored for the proposal with the given tag.
+    def schedules(self, awards: Sequence[ScheduleAward]) -> list[MicrogridSchedule]:
+        """The unit schedule of each award, in the same order.
 
-        ``q_kvar`` moves a microgrid's reactive exchange within its schedule's band.
+        This is the controllers' side: each microgrid controller turns its own award into
+        its unit schedule (the DSO's loop never calls it).
         """
 
     def initial_cuts(self, warm_start: bool = True) -> list[UnifiedCut | Accept]:
@@ -94,8 +96,7 @@ class _Group:
         if command == "initial_cuts":
             return [c for r in self.responders.values() for c in r.initial_cuts(payload)]
         if command == "schedules":
-            tags, q_kvar = payload
-            return [self.responders[mg].schedule(it, q_kvar.get(mg)) for mg, it in tags.items()]
+            return [self.responders[a.mg].schedule(a.tag, a.q_kvar) for a in payload]
         raise ValueError(f"unknown command {command!r}")
 
 
@@ -113,10 +114,9 @@ class LocalPool:
         """One reply per proposal, in the same order."""
         return self._group.handle("respond", (list(proposals), eps))
 
-    def schedules(self, tags: dict[str, int], q_kvar: dict[str, tuple[float, ...]] | None = None
-                  ) -> list[MicrogridSchedule]:
-        """Each microgrid's schedule restored for the proposal with the given tag."""
-        return self._group.handle("schedules", (tags, q_kvar or {}))
+    def schedules(self, awards: Sequence[ScheduleAward]) -> list[MicrogridSchedule]:
+        """The unit schedule of each award, in the same order."""
+        return self._group.handle("schedules", list(awards))
 
     def initial_cuts(self, warm_start: bool = True) -> list[UnifiedCut | Accept]:
         """Each controller's runnable starting point and (optionally) warm-start cuts."""
@@ -140,6 +140,7 @@ class LocalPool:
 
 def _serve(conn: Connection, windows: list[MicrogridWindow],
            settings: DecompositionSettings) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     try:
         group = _Group(windows, settings)
         conn.send(("ok", None))
@@ -174,23 +175,32 @@ class ProcessPool:
             self._conns.append(parent)
             self._procs.append(proc)
             self._owner.update({w.spec.name: k for w in group})
-        for conn in self._conns:
-            self._receive(conn)
+        for k in range(len(self._conns)):
+            self._receive(k)
 
-    @staticmethod
-    def _receive(conn: Connection) -> Any:
+    def _receive(self, k: int) -> Any:
         try:
-            status, payload = conn.recv()
-        except EOFError as err:
-            raise SolverError("a microgrid worker process died (see its stderr)") from err
+            status, payload = self._conns[k].recv()
+        except (EOFError, OSError):
+            raise self._died(k) from None
         if status == "error":
-            raise SolverError(f"microgrid worker failed:\n{payload}")
+            raise SolverError(f"microgrid worker {k} failed:\n{payload}")
         return payload
 
+    def _died(self, k: int) -> SolverError:
+        proc = self._procs[k]
+        proc.join(timeout=1)
+        owned = sorted(mg for mg, owner in self._owner.items() if owner == k)
+        return SolverError(f"microgrid worker {k} (pid {proc.pid}, microgrids "
+                           f"{', '.join(owned)}) died with exit code {proc.exitcode}")
+
     def _broadcast(self, payloads: list[tuple[str, Any]]) -> list[Any]:
-        for conn, message in zip(self._conns, payloads, strict=True):
-            conn.send(message)
-        return [self._receive(conn) for conn in self._conns]
+        for k, message in enumerate(payloads):
+            try:
+                self._conns[k].send(message)
+            except OSError:  # BrokenPipeError: the worker is gone
+                raise self._died(k) from None
+        return [self._receive(k) for k in range(len(self._conns))]
 
     def bounds(self) -> list[ExchangeBounds]:
         """The bounds every controller publishes."""
@@ -207,17 +217,14 @@ class ProcessPool:
                   for p, reply in zip(s, part, strict=True)}
         return [by_tag[p.tag] for p in proposals]
 
-    def schedules(self, tags: dict[str, int], q_kvar: dict[str, tuple[float, ...]] | None = None
-                  ) -> list[MicrogridSchedule]:
-        """Each microgrid's schedule restored for the proposal with the given tag."""
-        split: list[dict[str, int]] = [{} for _ in self._conns]
-        for mg, tag in tags.items():
-            split[self._owner[mg]][mg] = tag
-        q_kvar = q_kvar or {}
-        parts = self._broadcast([("schedules", (s, {mg: q_kvar[mg] for mg in s if mg in q_kvar}))
-                                 for s in split])
+    def schedules(self, awards: Sequence[ScheduleAward]) -> list[MicrogridSchedule]:
+        """The unit schedule of each award, in the same order."""
+        split: list[list[ScheduleAward]] = [[] for _ in self._conns]
+        for a in awards:
+            split[self._owner[a.mg]].append(a)
+        parts = self._broadcast([("schedules", s) for s in split])
         by_mg = {s.name: s for part in parts for s in part}
-        return [by_mg[mg] for mg in tags]
+        return [by_mg[a.mg] for a in awards]
 
     def initial_cuts(self, warm_start: bool = True) -> list[UnifiedCut | Accept]:
         """Each controller's runnable starting point and (optionally) warm-start cuts."""
@@ -252,11 +259,16 @@ class ProcessPool:
         self._broadcast([("load", part) for part in split])
 
     def close(self) -> None:
-        """Stop the workers."""
+        """Stop the workers (those that are still alive)."""
         for conn in self._conns:
-            conn.send(("close", None))
+            try:
+                conn.send(("close", None))
+            except OSError:
+                pass
         for proc in self._procs:
             proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
 
 
 def make_pool(windows: Sequence[MicrogridWindow], settings: DecompositionSettings

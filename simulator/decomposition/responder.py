@@ -3,7 +3,10 @@
 The responder holds microgrid i's private window and two persistent models compiled once:
 the unified LP (§3a) and the restoration MILP (§3b). For each proposal it answers with a
 unified cut, a restoration cut, a branch notice (§3c) or an acceptance — messages that
-carry only exchanges, eta, coefficients and anonymous branch-node ids.
+carry only exchanges, eta, coefficients and anonymous branch-node ids. A microgrid that can
+run no schedule at all in the window (its own constraints conflict) answers
+:class:`~gridcosim.simulator.messages.Infeasible`; any other solver trouble raises
+:class:`~gridcosim.scenarios.errors.SolverError` naming the microgrid.
 """
 
 from __future__ import annotations
@@ -12,16 +15,17 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from gridcosim.scenarios.errors import SolverError
 from gridcosim.simulator.decomposition.compiled_elastic import CompiledElastic, Point
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
 from gridcosim.simulator.decomposition.tree import BranchTree
-from gridcosim.scenarios.errors import SolverError
 from gridcosim.simulator.highs_model import SolveOutcome
 from gridcosim.simulator.messages import (
     Accept,
     BranchNotice,
     ExchangeBounds,
     ExchangeProposal,
+    Infeasible,
     PriceResponse,
     PriceSignal,
     Response,
@@ -88,7 +92,14 @@ class MicrogridResponder:
         """The PCC bounds and cost bound this controller publishes."""
         return published_bounds(self.window)
 
-    def initial_cuts(self, warm_start: bool = True) -> list[UnifiedCut | Accept]:
+    def _infeasible(self, out: SolveOutcome, what: str) -> Infeasible:
+        """The :class:`Infeasible` answer for an infeasible solve, else a SolverError."""
+        if out.status == "infeasible":
+            self.last_stats = ResponseStats(float("inf"), None, 0, 0)
+            return Infeasible(mg=self.name)
+        raise SolverError(f"{self.name}: {what} ended with HiGHS status {out.status}")
+
+    def initial_cuts(self, warm_start: bool = True) -> list[UnifiedCut | Accept | Infeasible]:
         """A runnable schedule near zero exchange, then unified cuts at probes around it.
 
         The schedule (an :class:`Accept` stored under tag 0) gives the DSO a first upper
@@ -101,7 +112,7 @@ class MicrogridResponder:
         zero = (0.0,) * self.window.slots
         base = self.milp.solve_at(Point(zero, zero, b.eta_ub_usd))
         if not base.has_solution:
-            return []
+            return [self._infeasible(base, "the starting-point MILP")]
         self._restored[0] = base
         restored = self.milp.exchange(base)
         return [Accept(mg=self.name, restored=restored),
@@ -171,17 +182,17 @@ class MicrogridResponder:
                 cuts.append(self._unified_cut(leaf, point, out))
         return cuts
 
-    def respond_to_price(self, signal: PriceSignal) -> PriceResponse | None:
+    def respond_to_price(self, signal: PriceSignal) -> PriceResponse | Infeasible:
         """Answer a price signal with a Lagrangian cut and the schedule that attains it.
 
         The restoration MILP is solved with the exchange free and the microgrid's cost
         minus the exchange's value at the signal's prices; its dual bound is ``L(λ)`` and
         its incumbent a runnable schedule, stored under the signal's tag.
         """
-        solved = self.milp.price_response(signal)
-        if solved is None:
-            return None
-        out, bound = solved
+        out = self.milp.price_response(signal)
+        if out.status != "optimal" or not out.has_solution:
+            return self._infeasible(out, "the price-response MILP")
+        bound = float(out.bound)
         self._restored[signal.tag] = out
         return PriceResponse(mg=self.name, tag=signal.tag, bound_usd=bound,
                              p_usd_per_kw=signal.p_usd_per_kw,
@@ -227,13 +238,15 @@ class MicrogridResponder:
         if separation is not None:
             out = self._lp_at_leaf(proposal.leaf, separation)
             lp_solves += 1
-            if out.objective > eps:
+            if out.has_solution and out.objective > eps:
                 cut = self._unified_cut(proposal.leaf, separation, out)
                 if cut_value(cut, x_hat) > eps:
                     self.last_stats = ResponseStats(out.objective, None, lp_solves, 0)
                     return cut
         out = self._lp_at_leaf(proposal.leaf, x_hat)
         lp_solves += 1
+        if not out.has_solution:  # the slacks keep it feasible unless the microgrid is not
+            return self._infeasible(out, f"the unified LP at leaf {proposal.leaf}")
         if out.objective > eps:
             self.last_stats = ResponseStats(out.objective, None, lp_solves, 0)
             return self._unified_cut(proposal.leaf, x_hat, out)
@@ -284,7 +297,7 @@ class MicrogridResponder:
                                     lp_solves)
         mip = self.milp.solve_at(x_hat)
         if not mip.has_solution:
-            raise RuntimeError(f"{self.name}: restoration MILP returned {mip.status}")
+            return self._infeasible(mip, "the restoration MILP")
         self._restored[proposal.tag] = mip
         restored = self.milp.exchange(mip)
         f_f = max(float(mip.bound), 0.0)
@@ -328,7 +341,7 @@ class MicrogridResponder:
         score = np.where(frac > 1e-6, np.abs(values - target) + 1e-3 * frac, -1.0)
         k = int(np.argmax(score))
         if score[k] < 0:
-            raise RuntimeError(f"{self.name}: MILP rejects an LP-integral point")
+            raise SolverError(f"{self.name}: the restoration MILP rejects an LP-integral point")
         children = self.tree.split(leaf, k)
         cuts, infeasible = [], []
         for child in children:

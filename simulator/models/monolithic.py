@@ -19,6 +19,7 @@ import pyomo.environ as pyo
 
 from gridcosim.scenarios.errors import SolverError
 from gridcosim.simulator.highs_model import HighsModel
+from gridcosim.simulator.messages import RestoredExchange
 from gridcosim.simulator.models.lindistflow import NetworkWindow, add_network
 from gridcosim.simulator.models.microgrid import MicrogridWindow, add_microgrid
 from gridcosim.simulator.schedule import Solution, extract_microgrid, extract_network
@@ -73,7 +74,10 @@ def solve_monolithic(net: NetworkWindow, mgs: Sequence[MicrogridWindow], *,
         return Solution("monolithic", out.status, float("nan"), time.perf_counter() - tick,
                         None, (), info)
     hm.load_values(out)
+    schedules = tuple(extract_microgrid(m.mg[w.spec.name], w.spec) for w in mgs)
     return Solution(
         method="monolithic", status=out.status, objective_usd=float(out.objective),
         wall_s=time.perf_counter() - tick, network=extract_network(m.net),
-        microgrids=tuple(extract_microgrid(m.mg[w.spec.name], w.spec) for w in mgs), info=info)
+        microgrids=schedules, info=info,
+        exchanges={s.name: RestoredExchange(s.p_ex_kw, s.q_ex_kvar, s.cost_usd)
+                   for s in schedules})

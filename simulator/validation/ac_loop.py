@@ -32,7 +32,6 @@ import pandas as pd
 from gridcosim.simulator.decomposition.loop import Decomposition, NetworkModels
 from gridcosim.simulator.decomposition.pool import ResponderPool
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
-from gridcosim.simulator.messages import RestoredExchange
 from gridcosim.simulator.models.lindistflow import NetworkWindow
 from gridcosim.simulator.schedule import Solution
 from gridcosim.simulator.validation.ac_cuts import ACCutGenerator, window_validator
@@ -135,7 +134,5 @@ def ac_check_info(window: NetworkWindow, solution: Solution) -> dict[str, Any]:
     if solution.network is None:
         return {"power_flows": 0, "final": None}
     cuts = ACCutGenerator(window_validator(window), window)
-    exchanges = {m.name: RestoredExchange(m.p_ex_kw, m.q_ex_kvar, m.cost_usd)
-                 for m in solution.microgrids}
-    report = cuts.check(solution.network, exchanges)
+    report = cuts.check(solution.network, solution.exchanges)
     return {"power_flows": cuts.validator.power_flows, "final": report.summary()}

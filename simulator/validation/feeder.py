@@ -22,9 +22,9 @@ import pandapower as pp
 from pandapower.auxiliary import pandapowerNet
 from scipy import sparse
 
+from gridcosim.scenarios.errors import PowerFlowError
 from gridcosim.scenarios.network import NetworkData
 from gridcosim.scenarios.pandapower_net import build_pandapower_net
-from gridcosim.scenarios.errors import PowerFlowError
 from gridcosim.simulator.validation.operating_point import OperatingPoint
 
 try:  # KLU is an optional lightsim2grid build feature; SparseLU is always there

@@ -159,7 +159,9 @@ class ValidationReport:
         return {
             "feasible": self.feasible, "tol_pu": self.tol_pu,
             "power_flows_failed": self.power_flows_failed,
-            "violation_pu": float(sum(r.violation_pu or 0.0 for r in self.slots)),
+            # a failed power flow has no violation figure: the total is unknown (None)
+            "violation_pu": (None if self.power_flows_failed
+                             else float(sum(r.violation_pu for r in self.slots))),
             "slots": slots,
             "vm_pu": {str(b): [_plain(x) for x in vm[b]] for b in self.bus_ids},
         }

@@ -26,7 +26,13 @@ from pandapower.auxiliary import pandapowerNet
 from gridcosim.scenarios.network import NetworkData
 from gridcosim.simulator.validation.feeder import DEFAULT_MAX_ITERATIONS, CompiledFeeder
 from gridcosim.simulator.validation.operating_point import OperatingPoint
-from gridcosim.simulator.validation.results import PF_FAILED, PF_OK, SlotResult, ValidationReport, Violation
+from gridcosim.simulator.validation.results import (
+    PF_FAILED,
+    PF_OK,
+    SlotResult,
+    ValidationReport,
+    Violation,
+)
 from gridcosim.simulator.validation.sensitivity import (
     injection_gradient,
     jacobian,
@@ -70,6 +76,14 @@ class NetworkValidator:
         self._upper_sign = self._jacobian_sign(self.feeder.v_start)
         self.warm_start = warm_start
         self._previous: dict[int, np.ndarray] = {}
+
+    def reset(self) -> None:
+        """Forget the warm starts: the next power flows start from the flat start.
+
+        Called at every window, so that a window's AC results do not depend on the
+        windows before it (a resumed run equals an uninterrupted one).
+        """
+        self._previous.clear()
 
     # ------------------------------------------------------------------ solve
     def solve(self, point: OperatingPoint) -> SlotResult:

@@ -1,0 +1,142 @@
+"""The readable prefix of a stopped run's trajectory, and copying it into a new file.
+
+A run stopped by Ctrl-C, a failed window, a write error or ``kill -9`` leaves a file whose
+flushed windows each end with a checkpoint (the state to continue from). ``gridcosim run
+--resume`` reads the last one here, copies every slot, convergence row and checkpoint up
+to it into the new run's file, bit for bit, and continues from its state.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from gridcosim.outputs.convergence import ColumnKind
+from gridcosim.outputs.hdf5 import TrajectoryWriter
+from gridcosim.outputs.layout import (
+    CHECKPOINT,
+    COLUMNS_ATTR,
+    CONVERGENCE,
+    IDS,
+    STATE,
+    TIME,
+    VARIABLES_ATTR,
+    committed_counts,
+    open_trajectory,
+)
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a stopped run can continue.
+
+    Attributes:
+        path: The file read.
+        attrs: Its root attributes (Python values).
+        slots: Slots up to the last checkpoint.
+        windows: Convergence rows up to the last checkpoint (one per committed window).
+        state: The last checkpoint (the model's snapshot), ``None`` if there is none.
+
+    """
+
+    path: Path
+    attrs: dict[str, Any]
+    slots: int
+    windows: int
+    state: dict[str, Any] | None
+
+
+def _attr(value: Any) -> Any:
+    if isinstance(value, h5py.Empty):
+        return None
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return [_attr(v) for v in value.tolist()]
+    return value
+
+
+def resume_point(path: str | Path) -> ResumePoint:
+    """Read the last checkpoint of a trajectory file.
+
+    Raises:
+        OSError: If the file cannot be opened as HDF5.
+        ValueError: If it is not a trajectory with checkpoints (layout version 1).
+
+    """
+    with open_trajectory(path) as f:
+        attrs = {k: _attr(v) for k, v in f.attrs.items()}
+        if CHECKPOINT not in f:
+            raise ValueError(f"{path}: no checkpoints (written by an older gridcosim)")
+        states, slots = f[CHECKPOINT][STATE], f[CHECKPOINT][TIME]
+        n = committed_counts(f)[2]
+        if n == 0:
+            return ResumePoint(Path(path), attrs, 0, 0, None)
+        state = json.loads(states.asstr()[n - 1])
+        return ResumePoint(Path(path), attrs, int(slots[n - 1]), n, state)
+
+
+def copy_prefix(point: ResumePoint, writer: TrajectoryWriter) -> None:
+    """Append ``point``'s slots, convergence rows and checkpoints to ``writer``; flush.
+
+    The values are copied as stored (float64 and strings), so the new file's prefix is
+    identical to the old file's.
+
+    Raises:
+        ValueError: If the old file's kinds, ids, variables or columns differ from the
+            writer's (the run is not the same).
+
+    """
+    with open_trajectory(point.path) as f:
+        n, k = point.slots, point.windows
+        if n:
+            writer.append_slots(f[TIME][:n], _slot_values(f, n))
+        columns = _columns(f)
+        for row in range(k):
+            writer.append_convergence({name: _cell(f[CONVERGENCE][name], row, kind)
+                                       for name, kind in columns.items()})
+        states = f[CHECKPOINT][STATE].asstr()[:k]
+        slots = f[CHECKPOINT][TIME][:k]
+    for slot, state in zip(slots, states, strict=True):
+        writer.append_checkpoint(str(state), int(slot))
+    writer.flush()
+
+
+def _slot_values(f: h5py.File, n: int) -> dict[str, dict[str, np.ndarray]]:
+    values: dict[str, dict[str, np.ndarray]] = {}
+    for name, group in f.items():
+        if not isinstance(group, h5py.Group) or IDS not in group:
+            continue
+        variables = [_attr(v) for v in group.attrs.get(VARIABLES_ATTR, [])]
+        values[name] = {var: np.asarray(group[var][:n], dtype=np.float64)
+                        for var in variables}
+    return values
+
+
+def _columns(f: h5py.File) -> dict[str, ColumnKind]:
+    conv = f[CONVERGENCE]
+    names = [_attr(c) for c in conv.attrs.get(COLUMNS_ATTR, [])]
+    out: dict[str, ColumnKind] = {}
+    for name in names:
+        ds = conv[name]
+        if h5py.check_string_dtype(ds.dtype) is not None:
+            out[name] = "str"
+        elif ds.attrs.get("gridcosim_dtype") == "bool":
+            out[name] = "bool"
+        else:
+            out[name] = "int" if np.issubdtype(ds.dtype, np.integer) else "float"
+    return out
+
+
+def _cell(ds: h5py.Dataset, row: int, kind: ColumnKind) -> object:
+    if kind == "str":
+        return ds.asstr()[row]
+    value = ds[row].item()
+    return bool(value) if kind == "bool" else value

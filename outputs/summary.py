@@ -1,0 +1,142 @@
+"""What ``gridcosim inspect FILE.h5`` prints: a trajectory file summarised.
+
+:func:`summary_dict` collects the facts (status, slots, agents, costs, windows, AC power
+flows, iterations); :func:`summary` formats them as text.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gridcosim.outputs.layout import IDS, ORIGIN_ATTR, TIME, committed_counts, open_trajectory
+from gridcosim.outputs.reader import (
+    COST_PARENT,
+    _attr_value,
+    _convergence,
+    _kinds,
+    _time_index,
+)
+
+
+def run_status_text(attrs: dict[str, Any]) -> str:
+    """The run's status as ``inspect`` shows it, from the file's root attributes."""
+    status = attrs.get("status")
+    if status is None:  # layout version 1
+        return "complete" if attrs.get("complete") else "INCOMPLETE (interrupted or running)"
+    if status == "running":
+        return ("INCOMPLETE: the writer did not close the file (still running, killed, or "
+                "stopped by a write error)")
+    if status == "finished":
+        return "finished"
+    where = attrs.get("failed_slot")
+    at = f" at slot {where}" if isinstance(where, int) and where >= 0 else ""
+    reason = attrs.get("status_reason")
+    return f"{str(status).upper()}{at}" + (f": {reason}" if reason else "")
+
+
+def _format_time(value: float, units: str) -> str:
+    index = _time_index(np.array([value]), units, True)
+    if isinstance(index, pd.DatetimeIndex):
+        return index[0].strftime("%Y-%m-%d %H:%M")
+    return f"{value:g} h"
+
+
+def summary_dict(path: str | Path) -> dict[str, Any]:
+    """The facts of a trajectory file (JSON-serialisable but for NaN and infinities).
+
+    See :func:`_facts` for what the costs add up.
+    """
+    return _facts(path)[0]
+
+
+def _facts(path: str | Path) -> tuple[dict[str, Any], np.ndarray]:
+    """The facts of a file and its slot times (hours).
+
+    The total cost sums ``cost_usd`` over every kind (substation included), except
+    generator, renewable and storage costs when ``microgrid/cost_usd`` exists, since a
+    microgrid's cost already includes them (see :data:`COST_PARENT`).
+    """
+    path = Path(path)
+    with open_trajectory(path) as f:
+        attrs = {k: _attr_value(v) for k, v in f.attrs.items()}
+        time_h = np.asarray(f[TIME][: committed_counts(f)[0]], dtype=np.float64)
+        units = str(_attr_value(f[TIME].attrs.get("units", "hours")))
+        origin = _attr_value(f[TIME].attrs.get(ORIGIN_ATTR))
+        agents = {kind: int(f[kind][IDS].shape[0]) for kind in _kinds(f)}
+        costs = {kind: float(np.nansum(f[kind]["cost_usd"][: len(time_h)]))
+                 for kind in agents if "cost_usd" in f[kind]}
+        ac = (f["substation/ac_converged"][: len(time_h), 0]
+              if "substation/ac_converged" in f else np.zeros(0))
+        conv = _convergence(f)
+    counted = {k: v for k, v in costs.items() if COST_PARENT.get(k) not in costs}
+    return {
+        "file": str(path), "status": attrs.get("status"), "status_text": run_status_text(attrs),
+        "attrs": {k: v for k, v in attrs.items() if k != "scenario_json"},
+        "slots": len(time_h), "time_units": units, "time_origin": origin,
+        "first_time_h": float(time_h[0]) if len(time_h) else None,
+        "agents": agents, "cost_usd": {"total": sum(counted.values()), **costs},
+        "windows": len(conv),
+        "window_statuses": dict(Counter(conv["status"])) if "status" in conv else {},
+        "iterations": (int(np.nansum(conv["iterations"])) if "iterations" in conv
+                       and len(conv) else 0),
+        "max_iterations_per_window": (int(np.nanmax(conv["iterations"]))
+                                      if "iterations" in conv and len(conv) else 0),
+        "powerflows_checked": int(np.isfinite(ac).sum()),
+        "powerflow_failures": int((ac == 0).sum()),
+    }, time_h
+
+
+def summary(path: str | Path) -> str:
+    """A short text description of a trajectory file (``gridcosim inspect FILE.h5``)."""
+    d, time_h = _facts(path)
+    attrs, units = d["attrs"], d["time_units"]
+    seed = attrs.get("seed")
+    lines = [
+        f"file        {Path(d['file']).name}  [{d['status_text']}]",
+        f"scenario    {attrs.get('scenario', '?')}  seed {seed if seed is not None else '-'}"
+        f"  gridcosim {attrs.get('gridcosim_version', '?')}  created {attrs.get('created_utc')}",
+    ]
+    if "horizon_slots" in attrs:
+        lines.append(f"run         H = {attrs['horizon_slots']}, K = {attrs.get('commit_slots')}"
+                     f", noise {attrs.get('noise')}, AC cuts {bool(attrs.get('ac_cuts'))}")
+    lines.append(_slots_line(time_h, units, d["time_origin"]))
+    lines.append("agents      " + (", ".join(f"{k} {v}" for k, v in d["agents"].items())
+                                   or "none"))
+    lines.append(_cost_line(d["cost_usd"]))
+    statuses = ", ".join(f"{s} {c}" for s, c in Counter(d["window_statuses"]).most_common())
+    lines.append(f"windows     {d['windows']}" + (f"  statuses: {statuses}" if statuses else ""))
+    if d["powerflows_checked"]:
+        failed = d["powerflow_failures"]
+        lines.append(f"AC flows    {failed} of {d['powerflows_checked']} failed" + (
+            " (bus/vm_pu is NaN in those slots)" if failed else ""))
+    if d["windows"]:
+        lines.append(f"iterations  total {d['iterations']}  "
+                     f"(max {d['max_iterations_per_window']} per window)")
+    return "\n".join(lines)
+
+
+def _slots_line(time_h: np.ndarray, units: str, origin: Any) -> str:
+    n = len(time_h)
+    if not n:
+        return "slots       0"
+    step = float(np.median(np.diff(time_h))) if n > 1 else None
+    end = time_h[-1] + (step or 0.0)
+    step_text = f", slot {step:g} h" if step is not None else ""
+    if origin:
+        step_text += f", hours since {origin}"
+    return (f"slots       {n}  ({_format_time(time_h[0], units)} -> "
+            f"{_format_time(end, units)}{step_text})")
+
+
+def _cost_line(costs: dict[str, float]) -> str:
+    by_kind = {k: v for k, v in costs.items() if k != "total"}
+    if not by_kind:
+        return "cost        no cost_usd variables"
+    parts = ", ".join(f"{k} {v:.2f}" + ("" if COST_PARENT.get(k) not in by_kind else
+                                         f" (in {COST_PARENT[k]})") for k, v in by_kind.items())
+    return f"cost        total {costs['total']:.2f} USD  ({parts})"
