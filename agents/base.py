@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import mesa
 
-StateValue = bool | int | float
+StateValue = bool | int | float | str
 
 
 class GridAgent(mesa.Agent):
@@ -22,7 +22,7 @@ class GridAgent(mesa.Agent):
 
     Attributes:
         STATE: Names of the attributes that make up the agent's state between windows
-            (plain numbers or booleans).
+            (plain numbers, booleans or strings).
 
     """
 

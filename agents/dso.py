@@ -21,6 +21,7 @@ from gridcosim.scenarios.series import ScenarioSeries
 from gridcosim.simulator.decomposition.loop import Decomposition, NetworkModels
 from gridcosim.simulator.decomposition.pool import ResponderPool
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
+from gridcosim.simulator.highs_model import WarmBasis
 from gridcosim.simulator.schedule import NetworkSchedule, Solution
 from gridcosim.simulator.validation.ac_cuts import ACCutGenerator, window_validator
 from gridcosim.simulator.validation.ac_loop import ACDecomposition
@@ -62,7 +63,7 @@ class WindowReport:
 class DSOAgent(GridAgent):
     """Coordinates each window with the microgrid controllers and keeps the network plan."""
 
-    STATE = ("cost_usd",)
+    STATE = ("cost_usd", "warm_start")
     state_key = "dso"
 
     def __init__(self, model: mesa.Model, scenario: Scenario, network: NetworkData,
@@ -79,6 +80,9 @@ class DSOAgent(GridAgent):
         self.plan_start = 0
         self.reports: list[WindowReport] = []
         self.cost_usd = 0.0
+        #: The network LPs' starting basis for the next window (compressed text: part of
+        #: the checkpoint, so a resumed run starts its LPs where this run would have).
+        self.warm_start = ""
 
     @property
     def bus_ids(self) -> tuple[int, ...]:
@@ -93,11 +97,14 @@ class DSOAgent(GridAgent):
             self._validator = window_validator(window)
         self._validator.reset()
         cuts = ACCutGenerator(self._validator, window)
-        engine = (ACDecomposition(window, pool, self._settings, cuts, self._models)
+        basis = WarmBasis.from_text(self.warm_start) if self.warm_start else None
+        engine = (ACDecomposition(window, pool, self._settings, cuts, self._models, basis)
                   if self._ac_cuts else
-                  Decomposition(window, pool, self._settings, models=self._models))
+                  Decomposition(window, pool, self._settings, models=self._models, basis=basis))
         self._models = engine.models  # re-loaded by the next window of the same length
         solution = engine.run()
+        final = engine.models.final_basis()  # the next window starts from it
+        self.warm_start = "" if final is None else final.to_text()
         self.plan, self.plan_start = solution.network, start
         self.ac_report = self._check(cuts, solution)
         info = solution.info

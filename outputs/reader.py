@@ -201,14 +201,14 @@ def read(path: str | Path, *, timestamps: bool = True,
 
 
 def summary(path: str | Path) -> str:
-    """Text summary of a trajectory file; see :func:`gridcosim.outputs.summary.summary`."""
-    from gridcosim.outputs.summary import summary as _summary
+    """Text summary of a trajectory file; see :func:`gridcosim.outputs.overview.summary`."""
+    from gridcosim.outputs.overview import summary as _summary
 
     return _summary(path)
 
 
 def summary_dict(path: str | Path) -> dict[str, Any]:
-    """Summary as a dict; see :func:`gridcosim.outputs.summary.summary_dict`."""
-    from gridcosim.outputs.summary import summary_dict as _summary_dict
+    """Summary as a dict; see :func:`gridcosim.outputs.overview.summary_dict`."""
+    from gridcosim.outputs.overview import summary_dict as _summary_dict
 
     return _summary_dict(path)

@@ -357,8 +357,91 @@ SCENARIO_CASES: list[Case] = [
           FILE, f"limit of {MAX_FILE_BYTES} bytes"),
 ]
 
-#: Malformed command-line options on valid scenario files (to be filled in).
-OPTION_CASES: list[Case] = []
+
+class OptionCase(Case):
+    """A malformed command-line option on the valid seed file.
+
+    ``path`` is the option (``--workers``), ``value`` the offending value as the error
+    shows it; one stderr line must hold both (the option with or without its dashes:
+    argparse writes ``argument --workers: ... (got '-1')``, a run setting ``commit (7)``).
+    A ``run`` case writes to ``<file>.h5`` beside the scenario file, never to the working
+    folder (an ``--out`` among its options comes later and wins).
+    """
+
+    def argv(self, file: Path) -> list[str]:
+        """Command-line arguments running this case on ``file``."""
+        if self.command != "run":
+            return super().argv(file)
+        return [self.command, str(file), "--out", str(file.with_suffix(".h5")), *self.options]
+
+    def named_in(self, line: str) -> bool:
+        """Whether ``line`` names the option and the offending value."""
+        return self.path.lstrip("-") in line and self.value in line
+
+
+def _option(id_: str, option: str, value: str, *, command: str = "run",
+            shown: str | None = None, before: tuple[str, ...] = ()) -> OptionCase:
+    """``COMMAND SEED --json [BEFORE] OPTION VALUE``; ``shown``: default ``(got 'VALUE')``."""
+    return OptionCase(id=id_, text=builtin_text, path=option,
+                      value=f"(got {value!r})" if shown is None else shown, command=command,
+                      options=("--json", *before, option, value))
+
+
+def _known_bug(case: OptionCase, reason: str) -> Any:
+    """``case`` as a parameter marked as a known product bug (strict xfail)."""
+    return pytest.param(case, id=case.id, marks=pytest.mark.xfail(strict=True, reason=reason))
+
+
+#: Malformed command-line options on valid scenario files: a Case each, or a pytest.param
+#: of one, marked xfail, when the product gets it wrong (see its reason).
+OPTION_CASES: list[Any] = [
+    # ---- run: argparse ranges and types
+    _option("run-workers-negative", "--workers", "-1"),
+    _option("run-workers-zero", "--workers", "0"),
+    _option("run-workers-text", "--workers", "abc"),
+    _option("run-workers-huge", "--workers", "100000"),
+    _option("run-max-iterations-negative", "--max-iterations", "-1"),
+    _option("run-max-iterations-zero", "--max-iterations", "0"),
+    _option("run-noise-negative", "--noise", "-1"),
+    _option("run-noise-above-1", "--noise", "2"),
+    _option("run-noise-nan", "--noise", "nan"),
+    _option("run-seed-negative", "--seed", "-1"),
+    _option("run-seed-float", "--seed", "1.5"),
+    _option("run-seed-exponent", "--seed", "1e3"),
+    _option("run-days-zero", "--days", "0"),
+    _option("run-days-negative", "--days", "-1"),
+    _option("run-days-inf", "--days", "inf"),
+    _option("run-horizon-zero", "--horizon", "0"),
+    _option("run-commit-zero", "--commit", "0"),
+    _option("run-window-time-limit-zero", "--window-time-limit", "0"),
+    _option("run-window-time-limit-nan", "--window-time-limit", "nan"),
+    # ---- run: settings checked against the scenario and the files
+    _option("run-days-beyond-data", "--days", "30",
+            shown="exceed the 6 slots the scenario's series cover"),
+    _known_bug(_option("run-days-beyond-data-named", "--days", "30", shown="30"),
+               "run --days 30 on the 6-slot seed: stderr says 'slots (720) exceed the 6 "
+               "slots the scenario's series cover (0.25 days)', naming neither --days nor 30"),
+    _option("run-commit-beyond-horizon", "--commit", "7", shown="commit (7)"),
+    _option("run-commit-beyond-given-horizon", "--commit", "4", shown="commit (4)",
+            before=("--horizon", "3")),
+    _option("run-out-missing-folder", "--out", "/nonexistent-gridcosim/x.h5",
+            shown="/nonexistent-gridcosim does not exist"),
+    OptionCase(id="run-resume-nothing", text=builtin_text, path="--resume",
+               value="no stopped run", command="run", options=("--json", "--resume")),
+    # ---- solve
+    _option("solve-time-limit-negative", "--time-limit", "-1", command="solve"),
+    _option("solve-time-limit-zero", "--time-limit", "0", command="solve"),
+    _option("solve-time-limit-nan", "--time-limit", "nan", command="solve"),
+    _option("solve-time-limit-inf", "--time-limit", "inf", command="solve"),
+    _option("solve-workers-zero", "--workers", "0", command="solve"),
+    _option("solve-workers-257", "--workers", "257", command="solve"),
+    _option("solve-max-iterations-zero", "--max-iterations", "0", command="solve"),
+    _option("solve-method-unknown", "--method", "lp", command="solve", shown="'lp'"),
+    _option("solve-integer-method-unknown", "--integer-method", "x", command="solve",
+            shown="'x'"),
+    _option("solve-stabilisation-unknown", "--stabilisation", "x", command="solve",
+            shown="'x'"),
+]
 
 ALL_CASES = SCENARIO_CASES + OPTION_CASES
 
@@ -368,12 +451,19 @@ def run_in_process(case: Case, tmp_path: Path,
     """Write the case's file and run the CLI on it; return exit code, stderr and file."""
     path = tmp_path / "case.toml"
     path.write_text(case.text(), encoding="utf-8")
-    code = main(case.argv(path))
+    try:
+        code = main(case.argv(path))
+    except SystemExit as stop:  # argparse rejects an option before main's handlers run
+        code = stop.code
     return code, capsys.readouterr().err, path
 
 
 def assert_names(err: str, case: Case, path: Path) -> None:
     """Assert that one stderr line names the field path and the offending value."""
+    if isinstance(case, OptionCase):
+        assert any(case.named_in(line) for line in err.splitlines()), (
+            f"no line naming {case.path!r} and {case.value!r} in:\n{err}")
+        return
     field = str(path) if case.path == FILE else case.path
     lines = [line for line in err.splitlines()
              if (f"- {field}:" in line or f"- {field}." in line) and case.value in line]

@@ -23,6 +23,7 @@ from gridcosim.simulator.decomposition.master import MasterProblem, MasterSoluti
 from gridcosim.simulator.decomposition.pool import Reply, ResponderPool
 from gridcosim.simulator.decomposition.records import IterationRecord, McReply, records_frame
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
+from gridcosim.simulator.highs_model import WarmBasis
 from gridcosim.simulator.messages import (
     Accept,
     BranchNotice,
@@ -134,15 +135,41 @@ class NetworkModels:
 
     @classmethod
     def for_window(cls, window: NetworkWindow, settings: DecompositionSettings,
-                   previous: NetworkModels | None = None) -> NetworkModels:
-        """Re-load ``previous`` with the window's data if it has its shape, else build."""
+                   previous: NetworkModels | None = None,
+                   basis: WarmBasis | None = None) -> NetworkModels:
+        """Re-load ``previous`` with the window's data if it has its shape, else build.
+
+        Both LPs then start from ``basis`` (the previous window's final network-LP basis,
+        :meth:`final_basis`), or cold without one: what they solve depends only on the
+        window's data and that basis, never on the solver's history, so a resumed run that
+        restores the basis from its checkpoint continues exactly.
+        """
         if previous is not None and same_shape(previous.master.window, window):
             previous.evaluator.reload(previous.master.window, window)
             previous.master.reload(window)
-            return previous
-        master = MasterProblem(window, time_limit_s=settings.master_time_limit_s,
-                               mip_rel_gap=settings.rel_gap / 10)
-        return cls(master, NetworkEvaluator(master.model, master.hm))
+            models = previous
+        else:
+            master = MasterProblem(window, time_limit_s=settings.master_time_limit_s,
+                                   mip_rel_gap=settings.rel_gap / 10)
+            models = cls(master, NetworkEvaluator(master.model, master.hm))
+        models.master.hm.reset(basis)
+        models.evaluator.hm.reset(basis)
+        return models
+
+    def final_basis(self) -> WarmBasis | None:
+        """The network LP's basis at the end of a window (the next window's warm start).
+
+        The network LP and the master share their compiled rows and columns; with AC cuts
+        appended the LP's basis is taken without them when it stays consistent.
+        """
+        hm = self.evaluator.hm
+        basis = hm.basis()
+        if basis is None:
+            return None
+        rows, cols, _ = hm.compiled_shape
+        cut = WarmBasis(basis.col_status[:cols], basis.row_status[:rows])
+        basic = int((cut.col_status == 1).sum() + (cut.row_status == 1).sum())
+        return cut if basic == rows else None
 
 
 class Decomposition:
@@ -154,14 +181,16 @@ class Decomposition:
         settings: Tolerances, limits, stabilisation and integer method.
         validator: Optional network validator (AC power flow) run when all accept.
         models: The previous window's compiled models, re-loaded when the shapes match.
+        basis: The network LPs' starting basis (:meth:`NetworkModels.final_basis` of the
+            previous window); ``None``: cold.
 
     """
 
     def __init__(self, window: NetworkWindow, pool: ResponderPool,
                  settings: DecompositionSettings, validator: Validator | None = None,
-                 models: NetworkModels | None = None):
+                 models: NetworkModels | None = None, basis: WarmBasis | None = None):
         self.window, self.pool, self.settings, self.validator = window, pool, settings, validator
-        self.models = NetworkModels.for_window(window, settings, models)
+        self.models = NetworkModels.for_window(window, settings, models, basis)
         self.master, self.evaluator = self.models.master, self.models.evaluator
         self.records: list[IterationRecord] = []
         self.best = _Incumbent()

@@ -5,8 +5,9 @@ feeder, microgrids and SVCs, only new bus loads, prices and published cost bound
 master and the network LP are compiled once per window length and then re-loaded here
 instead of rebuilt (building and compiling the 24-slot LinDistFlow model costs about
 0.4 s; re-loading it a few milliseconds). Everything the previous window appended (cuts,
-branch selectors) is dropped, and the solver state is cleared, so a re-loaded model answers
-exactly as one compiled afresh for the window (``tests/test_reload.py``).
+branch selectors) is dropped; the caller then restarts the solver from a chosen basis
+(:meth:`~gridcosim.simulator.decomposition.loop.NetworkModels.for_window`), so a re-loaded
+model answers exactly as one compiled afresh for the window (``tests/test_reload.py``).
 """
 
 from __future__ import annotations
@@ -58,7 +59,6 @@ class NetworkReloader:
             load_network_data(self.block, window)
         hm, b = self.hm, self.block
         hm.truncate()
-        hm.reset()
         p, q = window_loads(b, window)
         hm.set_rhs(self._rows, np.concatenate([p.ravel(), q.ravel()]))
         hm.set_cols_bounds(self._curtail, 0.0, curtailment_bounds(b, window))

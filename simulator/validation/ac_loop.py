@@ -32,6 +32,7 @@ import pandas as pd
 from gridcosim.simulator.decomposition.loop import Decomposition, NetworkModels
 from gridcosim.simulator.decomposition.pool import ResponderPool
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
+from gridcosim.simulator.highs_model import WarmBasis
 from gridcosim.simulator.models.lindistflow import NetworkWindow
 from gridcosim.simulator.schedule import Solution
 from gridcosim.simulator.validation.ac_cuts import ACCutGenerator, window_validator
@@ -56,8 +57,8 @@ class ACDecomposition(Decomposition):
 
     def __init__(self, window: NetworkWindow, pool: ResponderPool,
                  settings: DecompositionSettings, cuts: ACCutGenerator,
-                 models: NetworkModels | None = None):
-        super().__init__(window, pool, settings, validator=cuts, models=models)
+                 models: NetworkModels | None = None, basis: WarmBasis | None = None):
+        super().__init__(window, pool, settings, validator=cuts, models=models, basis=basis)
         self.cuts = cuts
         self.master.cut_counts["ac"] = 0  # every iteration record counts AC cuts, even 0
 
