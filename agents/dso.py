@@ -21,12 +21,12 @@ from gridcosim.scenarios.series import ScenarioSeries
 from gridcosim.simulator.decomposition.loop import Decomposition, NetworkModels
 from gridcosim.simulator.decomposition.pool import ResponderPool
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
-from gridcosim.simulator.highs_model import WarmBasis
 from gridcosim.simulator.schedule import NetworkSchedule, Solution
 from gridcosim.simulator.validation.ac_cuts import ACCutGenerator, window_validator
 from gridcosim.simulator.validation.ac_loop import ACDecomposition
 from gridcosim.simulator.validation.results import ValidationReport
 from gridcosim.simulator.validation.validator import NetworkValidator
+from gridcosim.simulator.warm_basis import WarmBasis
 from gridcosim.simulator.windows import network_window
 
 

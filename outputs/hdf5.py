@@ -204,10 +204,7 @@ class TrajectoryWriter:
         time_buf[: self._len] = self._time_buf[: self._len]
         self._time_buf = time_buf
         for kind in self._kinds.values():
-            for i, buf in enumerate(kind.buffers):
-                new = np.empty((cap, kind.n))
-                new[: self._len] = buf[: self._len]
-                kind.buffers[i] = new
+            kind.grow(cap, self._len)
         self._cap = cap
 
     def append_slots(self, time_h: Sequence[float],
@@ -236,33 +233,8 @@ class TrajectoryWriter:
         extra = set(values) - self._kinds.keys()
         if extra:
             raise ValueError(f"unknown entity kinds {sorted(extra)}")
-        staged: list[tuple[EntityKind, list[np.ndarray]]] = []
-        for kind in self._kinds.values():
-            if not kind.variables:
-                continue
-            given = values.get(kind.name)
-            if given is None:
-                if kind.n == 0:
-                    continue
-                raise ValueError(f"missing values for kind {kind.name!r}")
-            arrays = []
-            for var in kind.variables:
-                try:
-                    raw = given[var]
-                except KeyError:
-                    raise ValueError(f"missing variable {kind.name}/{var}") from None
-                arr = np.asarray(raw, dtype=np.float64)
-                if arr.shape != (n, kind.n):
-                    if n == 1 and arr.shape == (kind.n,):
-                        arr = arr.reshape(1, kind.n)
-                    else:
-                        raise ValueError(f"{kind.name}/{var}: shape {arr.shape}, "
-                                         f"expected {(n, kind.n)}")
-                arrays.append(arr)
-            if len(given) != len(kind.variables):
-                unknown = sorted(set(given) - set(kind.variables))
-                raise ValueError(f"unknown variables for kind {kind.name!r}: {unknown}")
-            staged.append((kind, arrays))
+        staged = [(kind, arrays) for kind in self._kinds.values()
+                  if (arrays := kind.stage(values.get(kind.name), n)) is not None]
 
         start, stop = self._len, self._len + n
         if stop > self._cap:

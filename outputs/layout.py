@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -137,6 +138,42 @@ class EntityKind:
         self.datasets: list[h5py.Dataset] = []
         self.time_ds: h5py.Dataset | None = None
 
+    def grow(self, cap: int, length: int) -> None:
+        """Enlarge the buffers to ``cap`` rows, keeping the first ``length``."""
+        for i, buf in enumerate(self.buffers):
+            new = np.empty((cap, self.n))
+            new[:length] = buf[:length]
+            self.buffers[i] = new
+
+    def stage(self, given: Mapping[str, object] | None, n: int) -> list[np.ndarray] | None:
+        """The kind's ``n`` new rows as arrays, one per variable (``None``: nothing to add).
+
+        Raises:
+            ValueError: On a missing, unknown or misshapen variable.
+
+        """
+        if not self.variables:
+            return None
+        if given is None:
+            if self.n == 0:
+                return None
+            raise ValueError(f"missing values for kind {self.name!r}")
+        unknown = sorted(set(given) - set(self.variables))
+        if unknown:
+            raise ValueError(f"unknown variables for kind {self.name!r}: {unknown}")
+        return [self._rows(var, given, n) for var in self.variables]
+
+    def _rows(self, var: str, given: Mapping[str, object], n: int) -> np.ndarray:
+        try:
+            arr = np.asarray(given[var], dtype=np.float64)
+        except KeyError:
+            raise ValueError(f"missing variable {self.name}/{var}") from None
+        if arr.shape == (n, self.n):
+            return arr
+        if n == 1 and arr.shape == (self.n,):
+            return arr.reshape(1, self.n)
+        raise ValueError(f"{self.name}/{var}: shape {arr.shape}, expected {(n, self.n)}")
+
 
 def declared_kinds(entities: Mapping[str, Sequence[str]],
                     variables: Mapping[str, Sequence[str]]) -> dict[str, EntityKind]:
@@ -209,3 +246,16 @@ def committed_counts(f: h5py.File) -> tuple[int, int, int]:
         return slots, windows, checkpoints
     windows = f[CONVERGENCE][WINDOW].shape[0] if WINDOW in f.get(CONVERGENCE, {}) else 0
     return int(f[TIME].shape[0]), int(windows), 0
+
+
+def attr_value(value: Any) -> Any:
+    """An HDF5 attribute (or cell) as a plain Python value (``h5py.Empty`` -> ``None``)."""
+    if isinstance(value, h5py.Empty):
+        return None
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.ndarray):
+        return [attr_value(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

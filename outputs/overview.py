@@ -13,10 +13,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gridcosim.outputs.layout import IDS, ORIGIN_ATTR, TIME, committed_counts, open_trajectory
+from gridcosim.outputs.layout import (
+    IDS,
+    ORIGIN_ATTR,
+    TIME,
+    attr_value,
+    committed_counts,
+    open_trajectory,
+)
 from gridcosim.outputs.reader import (
     COST_PARENT,
-    _attr_value,
     _convergence,
     _kinds,
     _time_index,
@@ -63,10 +69,10 @@ def _facts(path: str | Path) -> tuple[dict[str, Any], np.ndarray]:
     """
     path = Path(path)
     with open_trajectory(path) as f:
-        attrs = {k: _attr_value(v) for k, v in f.attrs.items()}
+        attrs = {k: attr_value(v) for k, v in f.attrs.items()}
         time_h = np.asarray(f[TIME][: committed_counts(f)[0]], dtype=np.float64)
-        units = str(_attr_value(f[TIME].attrs.get("units", "hours")))
-        origin = _attr_value(f[TIME].attrs.get(ORIGIN_ATTR))
+        units = str(attr_value(f[TIME].attrs.get("units", "hours")))
+        origin = attr_value(f[TIME].attrs.get(ORIGIN_ATTR))
         agents = {kind: int(f[kind][IDS].shape[0]) for kind in _kinds(f)}
         costs = {kind: float(np.nansum(f[kind]["cost_usd"][: len(time_h)]))
                  for kind in agents if "cost_usd" in f[kind]}

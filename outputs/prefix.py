@@ -26,6 +26,7 @@ from gridcosim.outputs.layout import (
     STATE,
     TIME,
     VARIABLES_ATTR,
+    attr_value,
     committed_counts,
     open_trajectory,
 )
@@ -51,18 +52,6 @@ class ResumePoint:
     state: dict[str, Any] | None
 
 
-def _attr(value: Any) -> Any:
-    if isinstance(value, h5py.Empty):
-        return None
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return [_attr(v) for v in value.tolist()]
-    return value
-
-
 def resume_point(path: str | Path) -> ResumePoint:
     """Read the last checkpoint of a trajectory file.
 
@@ -72,7 +61,7 @@ def resume_point(path: str | Path) -> ResumePoint:
 
     """
     with open_trajectory(path) as f:
-        attrs = {k: _attr(v) for k, v in f.attrs.items()}
+        attrs = {k: attr_value(v) for k, v in f.attrs.items()}
         if CHECKPOINT not in f:
             raise ValueError(f"{path}: no checkpoints (written by an older gridcosim)")
         states, slots = f[CHECKPOINT][STATE], f[CHECKPOINT][TIME]
@@ -114,7 +103,7 @@ def _slot_values(f: h5py.File, n: int) -> dict[str, dict[str, np.ndarray]]:
     for name, group in f.items():
         if not isinstance(group, h5py.Group) or IDS not in group:
             continue
-        variables = [_attr(v) for v in group.attrs.get(VARIABLES_ATTR, [])]
+        variables = [attr_value(v) for v in group.attrs.get(VARIABLES_ATTR, [])]
         values[name] = {var: np.asarray(group[var][:n], dtype=np.float64)
                         for var in variables}
     return values
@@ -122,7 +111,7 @@ def _slot_values(f: h5py.File, n: int) -> dict[str, dict[str, np.ndarray]]:
 
 def _columns(f: h5py.File) -> dict[str, ColumnKind]:
     conv = f[CONVERGENCE]
-    names = [_attr(c) for c in conv.attrs.get(COLUMNS_ATTR, [])]
+    names = [attr_value(c) for c in conv.attrs.get(COLUMNS_ATTR, [])]
     out: dict[str, ColumnKind] = {}
     for name in names:
         ds = conv[name]

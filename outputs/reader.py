@@ -25,6 +25,7 @@ from gridcosim.outputs.layout import (
     TIME,
     VARIABLES_ATTR,
     WINDOW,
+    attr_value,
     committed_counts,
     open_trajectory,
 )
@@ -84,18 +85,6 @@ class Trajectory:
         return len(self.time_h)
 
 
-def _attr_value(value: Any) -> Any:
-    if isinstance(value, h5py.Empty):
-        return None
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, np.ndarray):
-        return [_attr_value(v) for v in value.tolist()]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def _time_index(time_h: np.ndarray, units: str, timestamps: bool) -> pd.Index:
     match = _SINCE_RE.match(units)
     if timestamps and match:
@@ -122,7 +111,7 @@ def _variables(group: h5py.Group) -> list[str]:
 
 
 def _as_list(value: Any) -> list[Any]:
-    value = _attr_value(value)
+    value = attr_value(value)
     return value if isinstance(value, list) else [value]
 
 
@@ -171,13 +160,13 @@ def read(path: str | Path, *, timestamps: bool = True,
 
     """
     with open_trajectory(path) as f:
-        attrs = {k: _attr_value(v) for k, v in f.attrs.items()}
+        attrs = {k: attr_value(v) for k, v in f.attrs.items()}
         if "seed" not in attrs:
             attrs["seed"] = None
         time_ds = f[TIME]
         time_h = np.asarray(time_ds[: committed_counts(f)[0]], dtype=np.float64)
         n = time_h.shape[0]
-        units = str(_attr_value(time_ds.attrs.get("units", "hours")))
+        units = str(attr_value(time_ds.attrs.get("units", "hours")))
         index = _time_index(time_h, units, timestamps)
         groups: dict[str, dict[str, pd.DataFrame]] = {}
         ids_by_kind: dict[str, list[str]] = {}

@@ -24,9 +24,7 @@ negative one.
 
 from __future__ import annotations
 
-import base64
 import time
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,6 +36,7 @@ import pyomo.environ as pyo
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from gridcosim.scenarios.errors import SolverError
+from gridcosim.simulator.warm_basis import WarmBasis
 
 INF = highspy.kHighsInf
 
@@ -108,50 +107,6 @@ class RhsRows:
     off_hi: np.ndarray
 
 
-@dataclass(frozen=True, eq=False)
-class WarmBasis:
-    """A simplex basis kept from one window to the next (column and row statuses).
-
-    It is part of a run's checkpoint (:meth:`to_text`), so a resumed run starts each
-    compiled LP from exactly the basis the uninterrupted run used.
-    """
-
-    col_status: np.ndarray
-    row_status: np.ndarray
-
-    def fits(self, rows: int, cols: int) -> bool:
-        """Whether the basis has these dimensions."""
-        return (len(self.row_status), len(self.col_status)) == (rows, cols)
-
-    @classmethod
-    def from_highs(cls, basis: Any) -> WarmBasis:
-        """From a ``highspy.HighsBasis``."""
-        return cls(np.fromiter(map(int, basis.col_status), dtype=np.int8),
-                   np.fromiter(map(int, basis.row_status), dtype=np.int8))
-
-    def to_highs(self) -> Any:
-        """As a ``highspy.HighsBasis``."""
-        out = highspy.HighsBasis()
-        status = [highspy.HighsBasisStatus(k) for k in range(5)]
-        out.col_status = [status[k] for k in self.col_status.tolist()]
-        out.row_status = [status[k] for k in self.row_status.tolist()]
-        out.valid = True
-        return out
-
-    def to_text(self) -> str:
-        """Compressed, JSON-safe form (:meth:`from_text` reads it)."""
-        raw = np.concatenate([np.array([len(self.col_status)], dtype=np.int64).view(np.int8),
-                              self.col_status, self.row_status])
-        return base64.b64encode(zlib.compress(raw.tobytes(), 6)).decode("ascii")
-
-    @classmethod
-    def from_text(cls, text: str) -> WarmBasis:
-        """Read :meth:`to_text`."""
-        raw = np.frombuffer(zlib.decompress(base64.b64decode(text)), dtype=np.int8)
-        n = int(raw[:8].view(np.int64)[0])
-        return cls(raw[8:8 + n].copy(), raw[8 + n:].copy())
-
-
 def quiet_highs(options: dict[str, Any]) -> Any:
     """A HiGHS instance with ``options`` set before it can print anything.
 
@@ -188,7 +143,6 @@ class HighsModel:
         self._solved = False
         self._compile(relax_integrality)
         self._compiled = (self.num_rows, self.num_cols, self._n_int)
-        self.reset()  # the same HiGHS instance state as every re-loaded model
 
     @classmethod
     def clone(cls, other: HighsModel, *, options: dict[str, Any] | None = None) -> HighsModel:
@@ -341,17 +295,21 @@ class HighsModel:
         A model re-loaded for a new window then answers exactly as a model compiled
         afresh for it and given the same basis, whatever it solved before (what makes a
         resumed run equal an uninterrupted one). A basis of other dimensions is ignored.
+        With a basis the LP moves to a new HiGHS instance first: HiGHS keeps scaling,
+        edge weights and factor data across ``clearSolver``, and a basis set on top of
+        them would not start as it does in a fresh instance.
         """
-        # a new HiGHS instance holding the same LP: no state survives (HiGHS keeps scaling,
-        # edge weights and factor data across clearSolver), so a re-loaded model and one
-        # compiled afresh for the same window start identical
-        lp = self.highs.getLp()
-        self.highs = quiet_highs(self._options)
-        self.highs.passModel(lp)
-        if self._n_int:
-            self.highs.setOptionValue("presolve", "choose")
+        fits = basis is not None and basis.fits(self.num_rows, self.num_cols)
+        if fits:
+            lp = self.highs.getLp()
+            self.highs = quiet_highs(self._options)
+            self.highs.passModel(lp)
+            if self._n_int:
+                self.highs.setOptionValue("presolve", "choose")
+        else:
+            self.highs.clearSolver()
         self._solved = False
-        if basis is not None and basis.fits(self.num_rows, self.num_cols):
+        if fits:
             status = self.highs.setBasis(basis.to_highs())
             self._solved = status == highspy.HighsStatus.kOk
 

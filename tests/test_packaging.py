@@ -9,6 +9,7 @@ gives the scripting API lazily (no solver imported until a name is used).
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -25,9 +26,12 @@ FOLDERS = ("simulator", "agents", "scenarios", "outputs")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
     """The wheel pip builds from this checkout (its isolated build gets setuptools)."""
     out = tmp_path_factory.mktemp("wheel")
+    source = out / "source"  # a copy: setuptools builds in the tree it is given
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv*", "build", "*.egg-info", "__pycache__", "*.h5", "*.partial"))
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
-                           "--wheel-dir", str(out), str(ROOT)], capture_output=True, text=True,
-                          timeout=600)
+                           "--wheel-dir", str(out), str(source)], capture_output=True,
+                          text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     (built,) = out.glob("gridcosim-*.whl")
     return zipfile.ZipFile(built)

@@ -210,7 +210,7 @@ def test_bad_scenario_file_exit_2_without_traceback(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("option", "value", "message"), [
     ("--commit", "7", "commit (7) must be in 1..horizon (6)"),
-    ("--days", "2", "slots (48) exceed the 6 slots"),
+    ("--days", "2", "--days 2: the scenario covers only 0.25 days (6 slots)"),
 ])
 def test_bad_run_settings_are_reported_not_raised(tmp_path: Path, option: str, value: str,
                                                   message: str,

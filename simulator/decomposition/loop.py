@@ -23,7 +23,6 @@ from gridcosim.simulator.decomposition.master import MasterProblem, MasterSoluti
 from gridcosim.simulator.decomposition.pool import Reply, ResponderPool
 from gridcosim.simulator.decomposition.records import IterationRecord, McReply, records_frame
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
-from gridcosim.simulator.highs_model import WarmBasis
 from gridcosim.simulator.messages import (
     Accept,
     BranchNotice,
@@ -37,6 +36,7 @@ from gridcosim.simulator.messages import (
 )
 from gridcosim.simulator.models.lindistflow import NetworkWindow, same_shape
 from gridcosim.simulator.schedule import NetworkSchedule, Solution
+from gridcosim.simulator.warm_basis import WarmBasis
 
 
 class NetworkCut(Protocol):

@@ -32,11 +32,11 @@ import pandas as pd
 from gridcosim.simulator.decomposition.loop import Decomposition, NetworkModels
 from gridcosim.simulator.decomposition.pool import ResponderPool
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
-from gridcosim.simulator.highs_model import WarmBasis
 from gridcosim.simulator.models.lindistflow import NetworkWindow
 from gridcosim.simulator.schedule import Solution
 from gridcosim.simulator.validation.ac_cuts import ACCutGenerator, window_validator
 from gridcosim.simulator.validation.results import ValidationReport
+from gridcosim.simulator.warm_basis import WarmBasis
 
 
 class ACDecomposition(Decomposition):
