@@ -36,8 +36,8 @@ from gridcosim.scenarios import variants
 from gridcosim.scenarios.loader import load_scenario
 from gridcosim.scenarios.network import load_network
 from gridcosim.scenarios.schema import Scenario
+from gridcosim.simulator.decomposition.controller_pool import make_pool
 from gridcosim.simulator.decomposition.loop import Decomposition
-from gridcosim.simulator.decomposition.pool import make_pool
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
 from gridcosim.simulator.schedule import Solution
 from gridcosim.simulator.solve import solve_scenario

@@ -19,10 +19,10 @@ import time
 from gridcosim.scenarios.loader import load_scenario
 from gridcosim.scenarios.network import load_network
 from gridcosim.scenarios.series import scenario_series
+from gridcosim.simulator.decomposition.controller_pool import make_pool
 from gridcosim.simulator.decomposition.loop import Decomposition
-from gridcosim.simulator.decomposition.pool import make_pool
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
-from gridcosim.simulator.models.monolithic import solve_monolithic
+from gridcosim.simulator.models.monolithic_model import solve_monolithic
 from gridcosim.simulator.windows import microgrid_window, network_window
 
 

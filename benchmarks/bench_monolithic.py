@@ -24,7 +24,7 @@ import time
 from gridcosim.scenarios.loader import load_scenario
 from gridcosim.scenarios.network import load_network
 from gridcosim.simulator.highs_model import HighsModel
-from gridcosim.simulator.models.monolithic import build_monolithic, solve_monolithic
+from gridcosim.simulator.models.monolithic_model import build_monolithic, solve_monolithic
 from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds
 
 

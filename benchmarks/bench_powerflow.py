@@ -34,7 +34,7 @@ import pandapower as pp
 
 from gridcosim.scenarios.loader import load_scenario
 from gridcosim.scenarios.network import load_network
-from gridcosim.simulator.models.lindistflow import NetworkWindow
+from gridcosim.simulator.models.lindistflow_model import NetworkWindow
 from gridcosim.simulator.validation.ac_cuts import window_validator
 from gridcosim.simulator.validation.operating_point import OperatingPoint
 from gridcosim.simulator.validation.validator import NetworkValidator

@@ -22,13 +22,13 @@ import numpy as np
 from gridcosim.agents.base import GridAgent
 from gridcosim.agents.customer import CustomerAgent
 from gridcosim.agents.dso import DSOAgent
-from gridcosim.agents.microgrid import MicrogridControllerAgent
+from gridcosim.agents.microgrid_controller import MicrogridControllerAgent
 from gridcosim.agents.price import PriceSignalAgent
 from gridcosim.scenarios.errors import InputError
 from gridcosim.scenarios.network import NetworkData, load_network
 from gridcosim.scenarios.schema import Scenario
 from gridcosim.scenarios.series import ScenarioSeries, scenario_series
-from gridcosim.simulator.decomposition.pool import make_pool
+from gridcosim.simulator.decomposition.controller_pool import make_pool
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
 from gridcosim.simulator.status import RunStatus
 from gridcosim.simulator.windows import bus_loads

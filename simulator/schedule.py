@@ -112,7 +112,7 @@ class Solution:
 
 
 def extract_microgrid(b: pyo.Block, spec: Microgrid) -> MicrogridSchedule:
-    """Read a microgrid block (see :mod:`simulator.models.microgrid`)."""
+    """Read a microgrid block (see :mod:`simulator.models.microgrid_model`)."""
     T = list(b.T)
     gens = tuple(UnitSchedule(
         name=g.name, p_kw=_series(b.p_g, [(k, t) for t in T]),
@@ -138,7 +138,7 @@ def _storage(b: pyo.Block, k: int, name: str, T: list[int]) -> UnitSchedule:
 
 
 def extract_network(b: pyo.Block) -> NetworkSchedule:
-    """Read a LinDistFlow block (see :mod:`simulator.models.lindistflow`)."""
+    """Read a LinDistFlow block (see :mod:`simulator.models.lindistflow_model`)."""
     T = list(b.T)
     return NetworkSchedule(
         p_sub_kw=_series(b.p_sub, T), q_sub_kvar=_series(b.q_sub, T),

@@ -7,10 +7,10 @@ from typing import Literal
 
 from gridcosim.scenarios.network import network_for
 from gridcosim.scenarios.schema import Scenario
+from gridcosim.simulator.decomposition.controller_pool import ResponderPool, make_pool
 from gridcosim.simulator.decomposition.loop import Decomposition, Validator
-from gridcosim.simulator.decomposition.pool import ResponderPool, make_pool
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
-from gridcosim.simulator.models.monolithic import solve_monolithic
+from gridcosim.simulator.models.monolithic_model import solve_monolithic
 from gridcosim.simulator.schedule import Solution
 from gridcosim.simulator.status import ExitCode
 from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds

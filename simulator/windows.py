@@ -1,8 +1,8 @@
 """Cut a scenario into the private data of one optimisation window.
 
-The DSO gets a :class:`~simulator.models.lindistflow.NetworkWindow` (network, bus loads,
+The DSO gets a :class:`~simulator.models.lindistflow_model.NetworkWindow` (network, bus loads,
 prices, SVCs and the bounds the microgrids publish); each microgrid controller gets its own
-:class:`~simulator.models.microgrid.MicrogridWindow`. Values come from the scenario's
+:class:`~simulator.models.microgrid_model.MicrogridWindow`. Values come from the scenario's
 :class:`~scenarios.series.ScenarioSeries` (forecasts); the co-simulation applies realised
 deviations itself.
 """
@@ -18,8 +18,8 @@ from gridcosim.scenarios.network import NetworkData
 from gridcosim.scenarios.schema import Microgrid, Scenario
 from gridcosim.scenarios.series import ScenarioSeries, scenario_series
 from gridcosim.simulator.messages import ExchangeBounds
-from gridcosim.simulator.models.lindistflow import NetworkWindow
-from gridcosim.simulator.models.microgrid import MicrogridState, MicrogridWindow
+from gridcosim.simulator.models.lindistflow_model import NetworkWindow
+from gridcosim.simulator.models.microgrid_model import MicrogridState, MicrogridWindow
 
 
 def _span(series: ScenarioSeries, start: int, slots: int) -> slice:

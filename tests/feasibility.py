@@ -29,7 +29,7 @@ from gridcosim.simulator.schedule import MicrogridSchedule, NetworkSchedule
 
 
 class InitialState(Protocol):
-    """What a window starts from (duck-typed ``simulator.models.microgrid.MicrogridState``)."""
+    """What a window starts from (duck-typed ``MicrogridState``)."""
 
     dg_on: Sequence[bool]
     dg_p_kw: Sequence[float]

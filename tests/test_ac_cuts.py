@@ -19,10 +19,10 @@ import pytest
 
 from gridcosim.scenarios import load_scenario
 from gridcosim.scenarios.network import load_network
-from gridcosim.simulator.decomposition.master import MasterProblem
+from gridcosim.simulator.decomposition.master_problem import MasterProblem
 from gridcosim.simulator.messages import RestoredExchange
-from gridcosim.simulator.models.lindistflow import NetworkWindow
-from gridcosim.simulator.models.monolithic import solve_monolithic
+from gridcosim.simulator.models.lindistflow_model import NetworkWindow
+from gridcosim.simulator.models.monolithic_model import solve_monolithic
 from gridcosim.simulator.schedule import Solution
 from gridcosim.simulator.validation.ac_cuts import ACCutGenerator, window_validator
 from gridcosim.simulator.validation.cut import ACFeasibilityCut

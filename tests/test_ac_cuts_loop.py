@@ -25,10 +25,10 @@ from gridcosim.scenarios.network import load_network
 from gridcosim.scenarios.pandapower_net import build_pandapower_net
 from gridcosim.scenarios.schema import Scenario
 from gridcosim.simulator import cli
+from gridcosim.simulator.decomposition.controller_pool import make_pool
 from gridcosim.simulator.decomposition.loop import Decomposition
-from gridcosim.simulator.decomposition.pool import make_pool
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
-from gridcosim.simulator.models.lindistflow import NetworkWindow
+from gridcosim.simulator.models.lindistflow_model import NetworkWindow
 from gridcosim.simulator.schedule import Solution
 from gridcosim.simulator.solve import with_unit_schedules
 from gridcosim.simulator.validation.ac_cuts import ACCutGenerator, window_validator

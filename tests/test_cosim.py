@@ -33,14 +33,14 @@ from feasibility import check_microgrid_schedule, start_ups
 from gridcosim.agents.customer import CustomerAgent
 from gridcosim.agents.der import GeneratorAgent, RenewableAgent, StorageAgent
 from gridcosim.agents.dso import DSOAgent
-from gridcosim.agents.microgrid import MicrogridControllerAgent
+from gridcosim.agents.microgrid_controller import MicrogridControllerAgent
 from gridcosim.agents.price import PriceSignalAgent
 from gridcosim.outputs import Trajectory, read
 from gridcosim.scenarios.loader import load_scenario
 from gridcosim.scenarios.schema import Generator, Microgrid, Renewable, Scenario, Storage
 from gridcosim.scenarios.series import ScenarioSeries
 from gridcosim.simulator.cosim import CoSimulation, RunSettings
-from gridcosim.simulator.models.microgrid import MicrogridState, MicrogridWindow
+from gridcosim.simulator.models.microgrid_model import MicrogridState, MicrogridWindow
 from gridcosim.simulator.recording import Recorder
 from gridcosim.simulator.schedule import MicrogridSchedule, UnitSchedule
 from gridcosim.simulator.solve import solve_scenario

@@ -1,6 +1,6 @@
 """The decomposition (FORMULATION §3a-§4) against the monolithic reference.
 
-Every expected objective comes from :func:`simulator.models.monolithic.solve_monolithic`
+Every expected objective comes from :func:`simulator.models.monolithic_model.solve_monolithic`
 on the same data, never from numbers copied from earlier output. Every schedule the
 decomposition reports is re-checked by :mod:`tests.feasibility` (plain numpy, no Pyomo).
 """
@@ -26,11 +26,11 @@ from gridcosim.scenarios import variants
 from gridcosim.scenarios.loader import load_scenario
 from gridcosim.scenarios.network import NetworkData, load_network
 from gridcosim.scenarios.schema import Scenario
+from gridcosim.simulator.decomposition.controller_pool import make_pool
 from gridcosim.simulator.decomposition.loop import Decomposition
-from gridcosim.simulator.decomposition.pool import make_pool
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
-from gridcosim.simulator.models.lindistflow import NetworkWindow
-from gridcosim.simulator.models.microgrid import MicrogridWindow
+from gridcosim.simulator.models.lindistflow_model import NetworkWindow
+from gridcosim.simulator.models.microgrid_model import MicrogridWindow
 from gridcosim.simulator.schedule import MicrogridSchedule, Solution
 from gridcosim.simulator.solve import solve_scenario, with_unit_schedules
 from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds
@@ -408,7 +408,7 @@ def test_binding_24_slot_window_settled_by_price_rounds_and_reactive_bands(start
     the gap. Checked against the monolithic optimum.
     """
     from gridcosim.scenarios.series import scenario_series
-    from gridcosim.simulator.models.monolithic import solve_monolithic
+    from gridcosim.simulator.models.monolithic_model import solve_monolithic
 
     week = load_scenario("ieee123-nmg-week")
     scenario = week.model_copy(update={"network": week.network.model_copy(

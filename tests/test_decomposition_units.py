@@ -1,11 +1,11 @@
 """Unit tests of the decomposition's parts: branch tree, branch and bound, cuts, master.
 
-* :class:`~simulator.decomposition.tree.BranchTree`: fixings along a path, split errors.
-* :func:`~simulator.decomposition.branch_and_bound.branch_and_bound` on small knapsacks
+* :class:`~simulator.decomposition.controller_branching.BranchTree`: fixings, split errors.
+* :func:`~simulator.decomposition.master_branch_and_bound.branch_and_bound` on small knapsacks
   against brute force.
 * Unified cuts (FORMULATION §3a): valid at every MILP-feasible point (seed 000, Theorem 1)
   and with the dual sign of §9 (π = ∂F_D/∂x̂), checked by finite differences.
-* :class:`~simulator.decomposition.master.MasterProblem`: a unified cut added at the root
+* :class:`~simulator.decomposition.master_problem.MasterProblem`: a unified cut added at the root
   holds at the next master solution.
 """
 
@@ -20,15 +20,15 @@ import pytest
 
 from gridcosim.scenarios.network import load_network
 from gridcosim.scenarios.schema import Scenario
-from gridcosim.simulator.decomposition.branch_and_bound import branch_and_bound
-from gridcosim.simulator.decomposition.compiled_elastic import Point
-from gridcosim.simulator.decomposition.master import MasterProblem
-from gridcosim.simulator.decomposition.responder import MicrogridResponder, cut_value
+from gridcosim.simulator.decomposition.controller_branching import BranchTree
+from gridcosim.simulator.decomposition.controller_responder import MicrogridResponder, cut_value
+from gridcosim.simulator.decomposition.controller_subproblems import Point
+from gridcosim.simulator.decomposition.master_branch_and_bound import branch_and_bound
+from gridcosim.simulator.decomposition.master_problem import MasterProblem
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
-from gridcosim.simulator.decomposition.tree import BranchTree
 from gridcosim.simulator.highs_model import HighsModel
 from gridcosim.simulator.messages import Accept, ExchangeProposal, RestoredExchange, UnifiedCut
-from gridcosim.simulator.models.microgrid import MicrogridWindow
+from gridcosim.simulator.models.microgrid_model import MicrogridWindow
 from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds
 
 EPS = 1e-7

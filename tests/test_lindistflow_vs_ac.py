@@ -32,7 +32,7 @@ import pytest
 from gridcosim.scenarios.network import NetworkData
 from gridcosim.scenarios.pandapower_net import build_pandapower_net, bus_index
 from gridcosim.simulator.highs_model import HighsModel
-from gridcosim.simulator.models.lindistflow import NetworkWindow, add_network
+from gridcosim.simulator.models.lindistflow_model import NetworkWindow, add_network
 from gridcosim.simulator.schedule import NetworkSchedule, extract_network
 
 MULTIPLIERS = (1.0, 1.3)

@@ -1,8 +1,8 @@
 """The privacy boundary of FORMULATION §1, audited on real runs.
 
 A recording proxy sits between the DSO's loop and the microgrid controllers (a
-:class:`~gridcosim.simulator.decomposition.pool.LocalPool`, or a
-:class:`~gridcosim.simulator.decomposition.pool.ProcessPool` in a multi-window
+:class:`~gridcosim.simulator.decomposition.controller_pool.LocalPool`, or a
+:class:`~gridcosim.simulator.decomposition.controller_pool.ProcessPool` in a multi-window
 co-simulation with re-loaded models) and keeps every object that crosses in either
 direction. Every message must be a small frozen record of
 :mod:`gridcosim.simulator.messages` carrying only coupling quantities; the DSO's side of the
@@ -26,10 +26,15 @@ from gridcosim.scenarios import variants
 from gridcosim.scenarios.network import load_network
 from gridcosim.scenarios.schema import SVC, Generator, Microgrid, Renewable, Scenario, Storage
 from gridcosim.simulator.cosim import CoSimulation, RunSettings
+from gridcosim.simulator.decomposition.controller_pool import (
+    LocalPool,
+    ProcessPool,
+    Reply,
+    make_pool,
+)
+from gridcosim.simulator.decomposition.controller_responder import ResponseStats
+from gridcosim.simulator.decomposition.iteration_records import McReply
 from gridcosim.simulator.decomposition.loop import Decomposition
-from gridcosim.simulator.decomposition.pool import LocalPool, ProcessPool, Reply, make_pool
-from gridcosim.simulator.decomposition.records import McReply
-from gridcosim.simulator.decomposition.responder import ResponseStats
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
 from gridcosim.simulator.messages import (
     Accept,
@@ -44,7 +49,7 @@ from gridcosim.simulator.messages import (
     ScheduleAward,
     UnifiedCut,
 )
-from gridcosim.simulator.models.microgrid import MicrogridState, MicrogridWindow
+from gridcosim.simulator.models.microgrid_model import MicrogridState, MicrogridWindow
 from gridcosim.simulator.schedule import MicrogridSchedule, Solution, UnitSchedule
 from gridcosim.simulator.solve import solve_scenario, with_unit_schedules
 from gridcosim.simulator.windows import microgrid_window, network_window

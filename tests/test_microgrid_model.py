@@ -1,4 +1,4 @@
-"""Hand-checkable cases of the microgrid model (FORMULATION §3, simulator/models/microgrid.py).
+"""Hand-checkable cases of the microgrid model (simulator/models/microgrid_model.py).
 
 Each case builds schema objects and a :class:`MicrogridWindow` directly, puts
 :func:`add_microgrid` on a Pyomo block with an objective chosen to push against one limit,
@@ -18,7 +18,11 @@ from feasibility import check_microgrid_schedule
 
 from gridcosim.scenarios.schema import Generator, Microgrid, Renewable, Storage
 from gridcosim.simulator.highs_model import HighsModel
-from gridcosim.simulator.models.microgrid import MicrogridState, MicrogridWindow, add_microgrid
+from gridcosim.simulator.models.microgrid_model import (
+    MicrogridState,
+    MicrogridWindow,
+    add_microgrid,
+)
 from gridcosim.simulator.schedule import MicrogridSchedule, extract_microgrid
 
 ABS = 1e-7

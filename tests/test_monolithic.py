@@ -20,9 +20,9 @@ from feasibility import (
 from gridcosim.scenarios.loader import load_scenario
 from gridcosim.scenarios.network import NetworkData, load_network
 from gridcosim.scenarios.schema import Scenario
-from gridcosim.simulator.models.lindistflow import NetworkWindow
-from gridcosim.simulator.models.microgrid import MicrogridState, MicrogridWindow
-from gridcosim.simulator.models.monolithic import solve_monolithic
+from gridcosim.simulator.models.lindistflow_model import NetworkWindow
+from gridcosim.simulator.models.microgrid_model import MicrogridState, MicrogridWindow
+from gridcosim.simulator.models.monolithic_model import solve_monolithic
 from gridcosim.simulator.schedule import Solution
 from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds
 

@@ -20,17 +20,17 @@ from pyomo.contrib.solver.solvers.highs import Highs
 from gridcosim.scenarios import variants
 from gridcosim.scenarios.network import NetworkData
 from gridcosim.scenarios.schema import Scenario
-from gridcosim.simulator.decomposition.evaluator import NetworkEvaluator
+from gridcosim.simulator.decomposition.controller_pool import make_pool
+from gridcosim.simulator.decomposition.controller_responder import MicrogridResponder
 from gridcosim.simulator.decomposition.loop import Decomposition
-from gridcosim.simulator.decomposition.master import MasterProblem
-from gridcosim.simulator.decomposition.pool import make_pool
-from gridcosim.simulator.decomposition.responder import MicrogridResponder
+from gridcosim.simulator.decomposition.master_problem import MasterProblem
+from gridcosim.simulator.decomposition.network_evaluator import NetworkEvaluator
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
 from gridcosim.simulator.messages import Accept, PriceResponse, PriceSignal, RestoredExchange
-from gridcosim.simulator.models.lindistflow import NetworkWindow
-from gridcosim.simulator.models.master import build_master
-from gridcosim.simulator.models.microgrid import MicrogridWindow, add_microgrid
-from gridcosim.simulator.models.monolithic import solve_monolithic
+from gridcosim.simulator.models.lindistflow_model import NetworkWindow
+from gridcosim.simulator.models.master_model import build_master
+from gridcosim.simulator.models.microgrid_model import MicrogridWindow, add_microgrid
+from gridcosim.simulator.models.monolithic_model import solve_monolithic
 from gridcosim.simulator.schedule import MicrogridSchedule
 from gridcosim.simulator.solve import with_unit_schedules
 from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds

@@ -21,12 +21,12 @@ from gridcosim.scenarios import variants
 from gridcosim.scenarios.errors import SolverError
 from gridcosim.scenarios.network import NetworkData
 from gridcosim.scenarios.schema import Scenario
-from gridcosim.simulator.decomposition.evaluator import NetworkEvaluator
-from gridcosim.simulator.decomposition.responder import MicrogridResponder
+from gridcosim.simulator.decomposition.controller_responder import MicrogridResponder
+from gridcosim.simulator.decomposition.network_evaluator import NetworkEvaluator
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
 from gridcosim.simulator.messages import Accept, PriceSignal, RestoredExchange
-from gridcosim.simulator.models.master import build_master
-from gridcosim.simulator.models.microgrid import MicrogridWindow, add_microgrid
+from gridcosim.simulator.models.master_model import build_master
+from gridcosim.simulator.models.microgrid_model import MicrogridWindow, add_microgrid
 from gridcosim.simulator.schedule import MicrogridSchedule
 from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds
 

@@ -21,16 +21,16 @@ from gridcosim.scenarios.network import load_network
 from gridcosim.scenarios.schema import Microgrid
 from gridcosim.scenarios.series import scenario_series
 from gridcosim.simulator.cosim import CoSimulation, RunSettings
+from gridcosim.simulator.decomposition.controller_pool import make_pool
+from gridcosim.simulator.decomposition.controller_responder import MicrogridResponder
 from gridcosim.simulator.decomposition.loop import Decomposition
-from gridcosim.simulator.decomposition.master import MasterProblem
-from gridcosim.simulator.decomposition.pool import make_pool
-from gridcosim.simulator.decomposition.responder import MicrogridResponder
+from gridcosim.simulator.decomposition.master_problem import MasterProblem
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
 from gridcosim.simulator.highs_model import INF, HighsModel
 from gridcosim.simulator.messages import ExchangeProposal, PriceSignal, RestoredExchange, UnifiedCut
-from gridcosim.simulator.models.lindistflow import NetworkWindow
-from gridcosim.simulator.models.microgrid import MicrogridState, MicrogridWindow
-from gridcosim.simulator.models.monolithic import solve_monolithic
+from gridcosim.simulator.models.lindistflow_model import NetworkWindow
+from gridcosim.simulator.models.microgrid_model import MicrogridState, MicrogridWindow
+from gridcosim.simulator.models.monolithic_model import solve_monolithic
 from gridcosim.simulator.solve import with_unit_schedules
 from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds
 

@@ -18,10 +18,14 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from gridcosim.simulator.decomposition.evaluator import NetworkEvaluator
-from gridcosim.simulator.decomposition.master import MasterProblem, MasterSolution
-from gridcosim.simulator.decomposition.pool import Reply, ResponderPool
-from gridcosim.simulator.decomposition.records import IterationRecord, McReply, records_frame
+from gridcosim.simulator.decomposition.controller_pool import Reply, ResponderPool
+from gridcosim.simulator.decomposition.iteration_records import (
+    IterationRecord,
+    McReply,
+    records_frame,
+)
+from gridcosim.simulator.decomposition.master_problem import MasterProblem, MasterSolution
+from gridcosim.simulator.decomposition.network_evaluator import NetworkEvaluator
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
 from gridcosim.simulator.messages import (
     Accept,
@@ -34,7 +38,7 @@ from gridcosim.simulator.messages import (
     ScheduleAward,
     UnifiedCut,
 )
-from gridcosim.simulator.models.lindistflow import NetworkWindow, same_shape
+from gridcosim.simulator.models.lindistflow_model import NetworkWindow, same_shape
 from gridcosim.simulator.schedule import NetworkSchedule, Solution
 from gridcosim.simulator.warm_basis import WarmBasis
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from gridcosim.simulator.models.elastic import ElasticWeights
+from gridcosim.simulator.models.elastic_model import ElasticWeights
 
 
 @dataclass(frozen=True)

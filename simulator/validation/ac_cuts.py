@@ -32,8 +32,8 @@ from typing import Literal
 
 import numpy as np
 
-from gridcosim.simulator.decomposition.master import MasterProblem
-from gridcosim.simulator.models.lindistflow import NetworkWindow
+from gridcosim.simulator.decomposition.master_problem import MasterProblem
+from gridcosim.simulator.models.lindistflow_model import NetworkWindow
 from gridcosim.simulator.schedule import NetworkSchedule
 from gridcosim.simulator.validation.cut import ACFeasibilityCut, VariableKey
 from gridcosim.simulator.validation.operating_point import (

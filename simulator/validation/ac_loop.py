@@ -29,10 +29,10 @@ from typing import Any
 
 import pandas as pd
 
+from gridcosim.simulator.decomposition.controller_pool import ResponderPool
 from gridcosim.simulator.decomposition.loop import Decomposition, NetworkModels
-from gridcosim.simulator.decomposition.pool import ResponderPool
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
-from gridcosim.simulator.models.lindistflow import NetworkWindow
+from gridcosim.simulator.models.lindistflow_model import NetworkWindow
 from gridcosim.simulator.schedule import Solution
 from gridcosim.simulator.validation.ac_cuts import ACCutGenerator, window_validator
 from gridcosim.simulator.validation.results import ValidationReport

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from gridcosim.simulator.models.lindistflow import NetworkWindow
+from gridcosim.simulator.models.lindistflow_model import NetworkWindow
 from gridcosim.simulator.schedule import NetworkSchedule
 
 

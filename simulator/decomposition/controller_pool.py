@@ -15,7 +15,7 @@ from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
 from gridcosim.scenarios.errors import SolverError
-from gridcosim.simulator.decomposition.responder import MicrogridResponder, ResponseStats
+from gridcosim.simulator.decomposition.controller_responder import MicrogridResponder, ResponseStats
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
 from gridcosim.simulator.messages import (
     Accept,
@@ -27,7 +27,7 @@ from gridcosim.simulator.messages import (
     ScheduleAward,
     UnifiedCut,
 )
-from gridcosim.simulator.models.microgrid import MicrogridWindow
+from gridcosim.simulator.models.microgrid_model import MicrogridWindow
 from gridcosim.simulator.schedule import MicrogridSchedule
 
 Reply = tuple[Response, ResponseStats]

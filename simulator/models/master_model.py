@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pyomo.environ as pyo
 
-from gridcosim.simulator.models.lindistflow import NetworkWindow, add_network
+from gridcosim.simulator.models.lindistflow_model import NetworkWindow, add_network
 
 
 def build_master(w: NetworkWindow) -> pyo.ConcreteModel:

@@ -1,6 +1,6 @@
 """The DSO's persistent master problem: proposals out, cuts in (seed 000, Steps 1-2, 7).
 
-The master is compiled once per window (:func:`simulator.models.master.build_master`) and
+The master is compiled once per window (:func:`simulator.models.master_model.build_master`) and
 only grows: unified cuts (rows), restoration cuts (rows with their own binaries), branch
 selectors (binary columns with ``y_parent = y_c0 + y_c1``) and AC feasibility cuts. It never
 sees a microgrid's units: only the published bounds and the messages' coefficients.
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gridcosim.simulator.decomposition.branch_and_bound import branch_and_bound
-from gridcosim.simulator.decomposition.reload import NetworkReloader
+from gridcosim.simulator.decomposition.master_branch_and_bound import branch_and_bound
+from gridcosim.simulator.decomposition.network_reload import NetworkReloader
 from gridcosim.simulator.highs_model import INF, LP_RESOLVE_OPTIONS, HighsModel, SolveOutcome
 from gridcosim.simulator.messages import (
     BranchNotice,
@@ -25,8 +25,8 @@ from gridcosim.simulator.messages import (
     RestoredExchange,
     UnifiedCut,
 )
-from gridcosim.simulator.models.lindistflow import NetworkWindow
-from gridcosim.simulator.models.master import build_master, slot_variables
+from gridcosim.simulator.models.lindistflow_model import NetworkWindow
+from gridcosim.simulator.models.master_model import build_master, slot_variables
 
 if TYPE_CHECKING:
     from gridcosim.simulator.validation.cut import ACFeasibilityCut

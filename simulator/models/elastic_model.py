@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import pyomo.environ as pyo
 
-from gridcosim.simulator.models.microgrid import MicrogridWindow, add_microgrid
+from gridcosim.simulator.models.microgrid_model import MicrogridWindow, add_microgrid
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import pyomo.environ as pyo
 
-from gridcosim.simulator.decomposition.reload import NetworkReloader
+from gridcosim.simulator.decomposition.network_reload import NetworkReloader
 from gridcosim.simulator.highs_model import INF, HighsModel, SolveOutcome
 from gridcosim.simulator.messages import RestoredExchange
-from gridcosim.simulator.models.lindistflow import NetworkWindow
-from gridcosim.simulator.models.master import slot_variables
+from gridcosim.simulator.models.lindistflow_model import NetworkWindow
+from gridcosim.simulator.models.master_model import slot_variables
 from gridcosim.simulator.schedule import NetworkSchedule
 
 
@@ -21,7 +21,7 @@ class NetworkEvaluator:
     """Network cost of given microgrid exchanges.
 
     Args:
-        master_model: The Pyomo master (:func:`simulator.models.master.build_master`),
+        master_model: The Pyomo master (:func:`simulator.models.master_model.build_master`),
             used here with every eta fixed at 0, so that the objective is the network
             cost alone and the model is not built twice.
         compiled: The master's compiled HiGHS model before any cut (copied instead of

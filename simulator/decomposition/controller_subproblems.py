@@ -1,6 +1,6 @@
 """Microgrid i's elastic model compiled for the loop: the unified LP or the restoration MILP.
 
-Both compile the same Pyomo model (:func:`simulator.models.elastic.build_elastic`), with
+Both compile the same Pyomo model (:func:`simulator.models.elastic_model.build_elastic`), with
 and without integrality, into persistent HiGHS instances; the loop then only sets the
 proposal's right-hand sides, swaps objective coefficients (price responses, economic
 restoration) and re-loads the window data rows between windows.
@@ -16,8 +16,8 @@ from pyomo.repn import generate_standard_repn
 
 from gridcosim.simulator.highs_model import LP_RESOLVE_OPTIONS, HighsModel, SolveOutcome
 from gridcosim.simulator.messages import PriceSignal, RestoredExchange
-from gridcosim.simulator.models.elastic import binary_vars
-from gridcosim.simulator.models.microgrid import (
+from gridcosim.simulator.models.elastic_model import binary_vars
+from gridcosim.simulator.models.microgrid_model import (
     MicrogridWindow,
     reactive_band,
     reactive_need,
@@ -123,7 +123,7 @@ class CompiledElastic:
         Only the generators' and renewables' reactive outputs and the reactive exchange
         change; every active value, commitment and the cost stay exactly ``out``'s. Per
         slot each unit is placed at the same fraction of its reactive range (the ranges
-        :func:`~simulator.models.microgrid.unit_reactive_ranges`). Returns ``None`` if
+        :func:`~simulator.models.microgrid_model.unit_reactive_ranges`). Returns ``None`` if
         ``q_kvar`` leaves the band by more than :data:`_REDISPATCH_TOL` kvar.
         """
         x = out.x.copy()

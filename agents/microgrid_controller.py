@@ -19,7 +19,7 @@ from gridcosim.agents.base import GridAgent
 from gridcosim.agents.der import GeneratorAgent, RenewableAgent, StorageAgent
 from gridcosim.scenarios.schema import Microgrid, Scenario
 from gridcosim.scenarios.series import ScenarioSeries
-from gridcosim.simulator.models.microgrid import MicrogridState, MicrogridWindow
+from gridcosim.simulator.models.microgrid_model import MicrogridState, MicrogridWindow
 from gridcosim.simulator.schedule import MicrogridSchedule
 from gridcosim.simulator.windows import microgrid_window
 

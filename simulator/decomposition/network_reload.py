@@ -16,7 +16,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from gridcosim.simulator.highs_model import HighsModel
-from gridcosim.simulator.models.lindistflow import (
+from gridcosim.simulator.models.lindistflow_model import (
     NetworkWindow,
     curtailment_bounds,
     load_network_data,
@@ -30,7 +30,7 @@ class NetworkReloader:
 
     Args:
         hm: The compiled model (master or network LP).
-        block: Its LinDistFlow block (:func:`simulator.models.lindistflow.add_network`).
+        block: Its LinDistFlow block (:func:`simulator.models.lindistflow_model.add_network`).
 
     """
 

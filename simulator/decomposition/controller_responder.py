@@ -16,9 +16,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from gridcosim.scenarios.errors import SolverError
-from gridcosim.simulator.decomposition.compiled_elastic import CompiledElastic, Point
+from gridcosim.simulator.decomposition.controller_branching import BranchTree
+from gridcosim.simulator.decomposition.controller_subproblems import CompiledElastic, Point
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
-from gridcosim.simulator.decomposition.tree import BranchTree
 from gridcosim.simulator.highs_model import SolveOutcome
 from gridcosim.simulator.messages import (
     Accept,
@@ -33,8 +33,12 @@ from gridcosim.simulator.messages import (
     RestoredExchange,
     UnifiedCut,
 )
-from gridcosim.simulator.models.elastic import build_elastic
-from gridcosim.simulator.models.microgrid import MicrogridWindow, load_microgrid_data, same_shape
+from gridcosim.simulator.models.elastic_model import build_elastic
+from gridcosim.simulator.models.microgrid_model import (
+    MicrogridWindow,
+    load_microgrid_data,
+    same_shape,
+)
 from gridcosim.simulator.schedule import MicrogridSchedule, extract_microgrid
 from gridcosim.simulator.windows import published_bounds
 

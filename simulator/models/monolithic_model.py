@@ -20,8 +20,8 @@ import pyomo.environ as pyo
 from gridcosim.scenarios.errors import SolverError
 from gridcosim.simulator.highs_model import HighsModel
 from gridcosim.simulator.messages import RestoredExchange
-from gridcosim.simulator.models.lindistflow import NetworkWindow, add_network
-from gridcosim.simulator.models.microgrid import MicrogridWindow, add_microgrid
+from gridcosim.simulator.models.lindistflow_model import NetworkWindow, add_network
+from gridcosim.simulator.models.microgrid_model import MicrogridWindow, add_microgrid
 from gridcosim.simulator.schedule import Solution, extract_microgrid, extract_network
 
 
