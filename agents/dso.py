@@ -11,10 +11,11 @@ microgrid's units.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import mesa
 
-from gridcosim.agents.base import GridAgent
+from gridcosim.agents.base import GridAgent, Output, Record
 from gridcosim.scenarios.network import NetworkData
 from gridcosim.scenarios.schema import Scenario
 from gridcosim.scenarios.series import ScenarioSeries
@@ -61,9 +62,31 @@ class WindowReport:
 
 
 class DSOAgent(GridAgent):
-    """Coordinates each window with the microgrid controllers and keeps the network plan."""
+    """Coordinates each window with the microgrid controllers and keeps the network plan.
 
-    STATE = ("cost_usd", "warm_start")
+    It owns the substation's state (realised import, cost) and records the substation,
+    the bus voltages (LinDistFlow plan and AC power flow) and the SVCs.
+    """
+
+    STATE = ("total_cost_usd", "warm_start")
+    RECORDS = (
+        Record("substation", "the substation at the root bus", (
+            Output("p_kw", "kW", "realised active import", "import from the grid positive"),
+            Output("q_kvar", "kvar", "realised reactive import", "import positive"),
+            Output("price_usd_per_kwh", "USD/kWh", "utility energy price"),
+            Output("cost_usd", "USD", "the slot's energy bought and bus-load curtailment"),
+            Output("ac_losses_kw", "kW", "AC losses of the planned slot (NaN: no AC result)"),
+            Output("max_abs_vm_gap_pu", "1", "largest |LinDistFlow − AC| voltage of the slot"),
+            Output("ac_converged", "1", "1 the AC power flow converged, 0 not, NaN not run"),
+        )),
+        Record("bus", "a bus of the feeder (bus id)", (
+            Output("vm_lin_pu", "1", "planned voltage magnitude (LinDistFlow)"),
+            Output("vm_pu", "1", "AC voltage magnitude of the plan (NaN if not converged)"),
+        )),
+        Record("svc", "a static var compensator (svc<bus>)", (
+            Output("q_kvar", "kvar", "planned reactive output", "injection positive"),
+        )),
+    )
     state_key = "dso"
 
     def __init__(self, model: mesa.Model, scenario: Scenario, network: NetworkData,
@@ -79,7 +102,8 @@ class DSOAgent(GridAgent):
         self.plan: NetworkSchedule | None = None
         self.plan_start = 0
         self.reports: list[WindowReport] = []
-        self.cost_usd = 0.0
+        self.total_cost_usd = 0.0
+        self.substation = SubstationSlot(0, 0.0, 0.0, 0.0, 0.0)
         #: The network LPs' starting basis for the next window (compressed text: part of
         #: the checkpoint, so a resumed run starts its LPs where this run would have).
         self.warm_start = ""
@@ -88,6 +112,11 @@ class DSOAgent(GridAgent):
     def bus_ids(self) -> tuple[int, ...]:
         """Bus ids of the DSO's network (for recording voltages)."""
         return self._network.bus_ids
+
+    # ---------------------------------------------------------------- coordination
+    def replan_due(self, slot: int, commit: int) -> bool:
+        """Whether slot ``slot`` starts a window (every ``commit`` slots)."""
+        return self.plan is None or (slot - self.plan_start) % commit == 0
 
     def coordinate(self, pool: ResponderPool, start: int, slots: int) -> Solution:
         """Run the decomposition over ``slots`` slots from ``start``; keep the network plan."""
@@ -107,11 +136,7 @@ class DSOAgent(GridAgent):
         self.warm_start = "" if final is None else final.to_text()
         self.plan, self.plan_start = solution.network, start
         self.ac_report = self._check(cuts, solution)
-        info = solution.info
-        self.reports.append(WindowReport(
-            start, slots, solution.status, info.get("iterations", 0), info.get("cuts", {}),
-            info.get("lower_bound_usd", float("nan")), solution.objective_usd, solution.wall_s,
-            info.get("gap", float("inf")), tuple(info.get("infeasible_microgrids", ()))))
+        self.reports.append(window_report(start, slots, solution))
         return solution
 
     @staticmethod
@@ -121,20 +146,78 @@ class DSOAgent(GridAgent):
             return None
         return cuts.check(solution.network, solution.exchanges)
 
-    def commit(self, slot: int, load_deviation_kw: float, load_deviation_kvar: float,
-               exchange_deviation_kw: float, exchange_deviation_kvar: float
-               ) -> tuple[float, float, float]:
-        """Realise slot ``slot``: the substation absorbs every deviation.
+    def curtailment_kw(self, bus: int) -> tuple[float, ...]:
+        """The plan's curtailment of a bus's load per slot (empty: none)."""
+        return self.plan.curtail_kw.get(bus, ()) if self.plan is not None else ()
 
-        Returns the substation's (P, Q, cost). SVCs and curtailment run as planned; in the
-        lossless LinDistFlow balance the deviations pass straight to the substation.
+    # ---------------------------------------------------------------- a slot
+    def commit(self, slot: int, load_deviation: tuple[float, float] = (0.0, 0.0),
+               exchange_deviation: tuple[float, float] = (0.0, 0.0)) -> None:
+        """Realise slot ``slot``: the substation absorbs every deviation (kW, kvar).
+
+        SVCs and curtailment run as planned; in the lossless LinDistFlow balance the
+        realised minus forecast loads and exchanges pass straight to the substation.
         """
         k = slot - self.plan_start
-        p_sub = self.plan.p_sub_kw[k] + load_deviation_kw - exchange_deviation_kw
-        q_sub = self.plan.q_sub_kvar[k] + load_deviation_kvar - exchange_deviation_kvar
+        p_sub = self.plan.p_sub_kw[k] + load_deviation[0] - exchange_deviation[0]
+        q_sub = self.plan.q_sub_kvar[k] + load_deviation[1] - exchange_deviation[1]
         price = float(self._series.price_usd_per_kwh.iloc[slot])
         curtail = sum(v[k] for v in self.plan.curtail_kw.values())
         cost = (price * p_sub + self._scenario.curtailment_cost_usd_per_kwh * curtail) * (
             self._scenario.horizon.slot_hours)
-        self.cost_usd += cost
-        return p_sub, q_sub, cost
+        self.total_cost_usd += cost
+        self.substation = SubstationSlot(slot, p_sub, q_sub, price, cost)
+
+    # ---------------------------------------------------------------- outputs
+    def record_ids(self, record: Record) -> list[str]:
+        """``substation``; the bus ids; ``svc<bus>`` of every SVC."""
+        if record.kind == "bus":
+            return [str(b) for b in self.bus_ids]
+        if record.kind == "svc":
+            return [f"svc{s.bus}" for s in self._scenario.svcs]
+        return ["substation"]
+
+    def record_values(self, record: Record, *, initial: bool = False) -> dict[str, list[float]]:
+        """The last committed slot's values of the record's kind."""
+        k = self.substation.slot - self.plan_start
+        if record.kind == "svc":
+            return {"q_kvar": [q[k] for q in self.plan.q_svc_kvar]}
+        ac = self._ac_values(k)
+        if record.kind == "bus":
+            return {"vm_lin_pu": [self.plan.vm_pu[b][k] for b in self.bus_ids],
+                    "vm_pu": ac["vm_pu"]}
+        sub = self.substation
+        return {"p_kw": [sub.p_kw], "q_kvar": [sub.q_kvar],
+                "price_usd_per_kwh": [sub.price_usd_per_kwh], "cost_usd": [sub.cost_usd],
+                "ac_losses_kw": [ac["losses"]], "max_abs_vm_gap_pu": [ac["gap"]],
+                "ac_converged": [ac["converged"]]}
+
+    def _ac_values(self, k: int) -> dict[str, Any]:
+        nan = float("nan")
+        report = self.ac_report
+        out: dict[str, Any] = {"vm_pu": [nan] * len(self.bus_ids), "losses": nan, "gap": nan,
+                               "converged": nan if report is None else float(report.slots[k].ok)}
+        if report is not None and report.slots[k].ok:
+            out["vm_pu"] = report.vm_pu_table().loc[k, list(self.bus_ids)].tolist()
+            out["losses"], out["gap"] = report.slots[k].losses_kw, report.vm_gap_pu(k)
+        return out
+
+
+@dataclass(frozen=True)
+class SubstationSlot:
+    """The substation in the last committed slot."""
+
+    slot: int
+    p_kw: float
+    q_kvar: float
+    price_usd_per_kwh: float
+    cost_usd: float
+
+
+def window_report(start: int, slots: int, solution: Solution) -> WindowReport:
+    """What the DSO keeps of a coordinated window."""
+    info = solution.info
+    return WindowReport(
+        start, slots, solution.status, info.get("iterations", 0), info.get("cuts", {}),
+        info.get("lower_bound_usd", float("nan")), solution.objective_usd, solution.wall_s,
+        info.get("gap", float("inf")), tuple(info.get("infeasible_microgrids", ())))

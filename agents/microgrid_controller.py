@@ -1,11 +1,12 @@
 """Microgrid controller (MC) agent: owns its DERs and local load, answers the DSO privately.
 
-The MC builds its window from its own agents' state (DG status and last output, storage
-energy), hands that private window to the engine's responder (in this process or in its
-worker), and when a window is committed writes the set-points back to its DERs. In real
-time it absorbs the difference between forecast and realised renewables with storage and
-local curtailment, within the agreed exchange; what it cannot absorb is recorded as the
-exchange deviation.
+The MC builds its private window from its own DER agents (their forecasts and the state
+the last committed slot left), hands it to the engine's responder (in this process or in
+its worker), and adopts the unit schedule its responder makes of the DSO's award. In each
+slot it runs the plan with the realised conditions: every DER takes its set-point and
+says what it cannot give (a renewable short of its forecast), flexible DERs (storage)
+cover what they can, and what is left is the exchange deviation the network absorbs.
+Nothing here depends on which kinds of DER the microgrid has.
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import mesa
-import numpy as np
 
-from gridcosim.agents.base import GridAgent
-from gridcosim.agents.der import GeneratorAgent, RenewableAgent, StorageAgent
-from gridcosim.scenarios.schema import Microgrid, Scenario
-from gridcosim.scenarios.series import ScenarioSeries
+from gridcosim.agents.base import GridAgent, Output, Record
+from gridcosim.agents.der_agent import DerAgent, der_agent_class
+from gridcosim.scenarios.schema import Microgrid
+from gridcosim.simulator.models.ders import der_models
 from gridcosim.simulator.models.microgrid_model import MicrogridState, MicrogridWindow
 from gridcosim.simulator.schedule import MicrogridSchedule
 from gridcosim.simulator.windows import microgrid_window
@@ -26,7 +26,7 @@ from gridcosim.simulator.windows import microgrid_window
 
 @dataclass(frozen=True)
 class SlotOutcome:
-    """What the MC realised in one slot."""
+    """What the MC realised in one slot (its meter at the PCC)."""
 
     p_ex_kw: float
     q_ex_kvar: float
@@ -37,19 +37,30 @@ class SlotOutcome:
 
 
 class MicrogridControllerAgent(GridAgent):
-    """The controller of one microgrid."""
+    """The controller of one microgrid.
 
-    STATE = ("cost_usd",)
+    Args:
+        model: The co-simulation.
+        spec: The microgrid's units and ratings.
+
+    """
+
+    STATE = ("total_cost_usd",)
+    RECORDS = (Record("microgrid", "a microgrid, at its point of common coupling (name)", (
+        Output("p_ex_kw", "kW", "realised active exchange", "export to the network positive"),
+        Output("q_ex_kvar", "kvar", "realised reactive exchange", "export positive"),
+        Output("deviation_kw", "kW", "realised minus planned active exchange"),
+        Output("cost_usd", "USD", "the slot's cost: its units and local curtailment"),
+    )),)
 
     def __init__(self, model: mesa.Model, spec: Microgrid):
         super().__init__(model)
         self.spec = spec
-        self.generators = [GeneratorAgent(model, g) for g in spec.generators]
-        self.renewables = [RenewableAgent(model, r) for r in spec.renewables]
-        self.storage = [StorageAgent(model, e) for e in spec.storage]
+        self.ders: list[DerAgent] = [der_agent_class(m.kind)(model, unit)
+                                     for m in der_models() for unit in m.units(spec)]
         self.plan: MicrogridSchedule | None = None
         self.plan_start = 0
-        self.cost_usd = 0.0
+        self.total_cost_usd = 0.0
         self.last = SlotOutcome(0.0, 0.0, 0.0, 0.0, 0.0)
 
     @property
@@ -57,58 +68,73 @@ class MicrogridControllerAgent(GridAgent):
         """``microgrid:<name>``."""
         return f"microgrid:{self.spec.name}"
 
-    def state(self) -> MicrogridState:
-        """The initial condition of the next window, read from the DER agents."""
-        return MicrogridState(
-            dg_on=tuple(g.on for g in self.generators),
-            dg_p_kw=tuple(g.p_kw for g in self.generators),
-            e_kwh=tuple(s.e_kwh for s in self.storage))
+    @property
+    def entity_id(self) -> str:
+        """The microgrid's name."""
+        return self.spec.name
 
-    def window(self, scenario: Scenario, series: ScenarioSeries, start: int,
-               slots: int) -> MicrogridWindow:
+    def ders_of(self, kind: str) -> list[DerAgent]:
+        """The DER agents of one kind, in the scenario's order."""
+        return [a for a in self.ders if a.KIND == kind]
+
+    @property
+    def generators(self) -> list[DerAgent]:
+        """The generator agents."""
+        return self.ders_of("generator")
+
+    @property
+    def renewables(self) -> list[DerAgent]:
+        """The renewable agents."""
+        return self.ders_of("renewable")
+
+    @property
+    def storage(self) -> list[DerAgent]:
+        """The storage agents."""
+        return self.ders_of("storage")
+
+    def record_values(self, record: Record, *, initial: bool = False) -> dict[str, list[float]]:
+        """The meter of the last slot."""
+        last = self.last
+        return {"p_ex_kw": [last.p_ex_kw], "q_ex_kvar": [last.q_ex_kvar],
+                "deviation_kw": [last.deviation_kw], "cost_usd": [last.cost_usd]}
+
+    # ---------------------------------------------------------------- windows
+    def window(self, start: int, slots: int) -> MicrogridWindow:
         """The private forecast window of this MC (never handed to the DSO)."""
-        return microgrid_window(scenario, self.spec, self.state(), start, slots, series)
+        series = self.model.series
+        state = MicrogridState({a.spec.name: s for a in self.ders if (s := a.window_state())})
+        forecasts = {a.spec.name: f for a in self.ders
+                     if (f := a.forecast(series, start, slots)) is not None}
+        return microgrid_window(self.model.scenario, self.spec, state, start, slots, series,
+                                forecasts)
 
     def decide(self, schedule: MicrogridSchedule, start: int) -> None:
-        """Adopt the schedule the decomposition settled on for the window starting at ``start``."""
+        """Adopt the unit schedule made of the DSO's award for the window at ``start``."""
         self.plan, self.plan_start = schedule, start
 
-    def commit(self, slot: int, forecast_kw: np.ndarray, noise: float,
-               slot_hours: float) -> SlotOutcome:
-        """Run slot ``slot`` of the plan with realised renewables; update the DERs."""
-        k = slot - self.plan_start
-        plan = self.plan
-        shortfall = q_shortfall = 0.0
-        for r, agent, f in zip(plan.renewables, self.renewables, forecast_kw, strict=True):
-            avail = agent.observe(float(f), noise)
-            p = min(r.p_kw[k], avail)
-            q = r.q_kvar[k] if r.p_kw[k] == 0 else r.q_kvar[k] * p / r.p_kw[k]  # same pf
-            shortfall += r.p_kw[k] - p
-            q_shortfall += r.q_kvar[k] - q
-            agent.commit(p, q, slot_hours)
-        cost = sum(agent.commit(bool(g.on[k]), g.p_kw[k], g.q_kvar[k], slot_hours)
-                   for g, agent in zip(plan.generators, self.generators, strict=True))
-        shortfall = self._cover_with_storage(plan, k, shortfall, slot_hours)
-        curtail = plan.curtail_kw[k]
-        cost += self.model.scenario.curtailment_cost_usd_per_kwh * curtail * slot_hours
-        self.cost_usd += cost
-        self.last = SlotOutcome(plan.p_ex_kw[k] - shortfall, plan.q_ex_kvar[k] - q_shortfall,
-                                -shortfall, cost, curtail, -q_shortfall)
-        return self.last
+    # ---------------------------------------------------------------- a slot
+    def observe(self, slot: int) -> None:
+        """Every DER sees the slot's realised conditions."""
+        for agent in self.ders:
+            agent.observe(slot)
 
-    def _cover_with_storage(self, plan: MicrogridSchedule, k: int, shortfall: float,
-                            slot_hours: float) -> float:
-        """Discharge more (or charge less) to cover a renewable shortfall; return the rest.
+    def commit(self, slot: int) -> None:
+        """Run slot ``slot`` of the plan: set-points, shortfalls, covers, costs."""
+        k, dt = slot - self.plan_start, self.model.series.slot_hours
+        plan = {u.name: u for u in self.plan.units}
+        short_p = short_q = 0.0
+        for agent in self.ders:
+            short = agent.dispatch(plan[agent.spec.name], k)
+            short_p, short_q = short_p + short.p_kw, short_q + short.q_kvar
+        for agent in self.ders:
+            short_p = agent.absorb(short_p, dt)
+        curtail = self.plan.curtail_kw[k]
+        cost = sum(agent.settle(dt) for agent in self.ders)
+        cost += self.model.scenario.curtailment_cost_usd_per_kwh * curtail * dt
+        self.total_cost_usd += cost
+        self.last = SlotOutcome(self.plan.p_ex_kw[k] - short_p, self.plan.q_ex_kvar[k] - short_q,
+                                -short_p, cost, curtail, -short_q)
 
-        Earlier covers of the same plan leave less energy than planned, so the planned
-        discharge is capped at what the stored energy still allows; the cap adds to the
-        shortfall.
-        """
-        for s, agent in zip(plan.storage, self.storage, strict=True):
-            limit = agent.max_discharge_kw(slot_hours)
-            planned = min(s.p_kw[k], limit)
-            shortfall += s.p_kw[k] - planned
-            extra = min(shortfall, max(0.0, limit - planned))
-            agent.commit(planned + extra, slot_hours)
-            shortfall -= extra
-        return shortfall
+    def meter(self) -> tuple[float, float]:
+        """Realised minus planned exchange of the last slot (kW, kvar)."""
+        return self.last.deviation_kw, self.last.q_deviation_kvar

@@ -26,8 +26,11 @@ from gridcosim.outputs.layout import (
 )
 
 ColumnKind = Literal["int", "float", "str", "bool"]
+#: Bytes of a ``str`` cell (UTF-8, fixed length: a variable-length string would live in a
+#: global heap that later flushes rewrite, which a write error could corrupt).
+STR_BYTES = 256
 _DTYPES: dict[str, Any] = {"bool": np.int8, "int": np.int64, "float": np.float64,
-                           "str": h5py.string_dtype()}
+                           "str": h5py.string_dtype("utf-8", STR_BYTES)}
 
 
 def flatten(row: Mapping[str, object]) -> dict[str, object]:
@@ -46,7 +49,7 @@ def flatten(row: Mapping[str, object]) -> dict[str, object]:
 def convert(name: str, kind: ColumnKind, value: object) -> object:
     """A cell value in the stored type of its column (``None``: NaN or ``""``)."""
     if kind == "str":
-        return "" if value is None else str(value)
+        return _fit("" if value is None else str(value))
     if kind == "float":
         if value is None:
             return math.nan
@@ -62,6 +65,14 @@ def convert(name: str, kind: ColumnKind, value: object) -> object:
     if isinstance(value, float | np.floating) and float(value).is_integer():
         return int(value)
     raise ValueError(f"convergence column {name!r}: {value!r} is not an integer")
+
+
+def _fit(text: str) -> bytes:
+    """UTF-8 bytes of ``text`` cut to :data:`STR_BYTES` (``...`` marks a cut)."""
+    raw = text.encode("utf-8")
+    if len(raw) <= STR_BYTES:
+        return raw
+    return raw[: STR_BYTES - 3].decode("utf-8", "ignore").encode("utf-8") + b"..."
 
 
 class ConvergenceTable:
@@ -97,6 +108,8 @@ class ConvergenceTable:
                                      chunks=(CONVERGENCE_CHUNK,), dtype=_DTYPES[kind])
             if kind == "bool":
                 ds.attrs[BOOL_ATTR] = "bool"
+            if kind == "str":
+                ds.attrs["_Encoding"] = "utf-8"  # CF: xarray decodes the bytes to str
             units = units_of(name)
             if units is not None and kind in ("int", "float"):
                 ds.attrs["units"] = units
@@ -136,9 +149,9 @@ class ConvergenceTable:
         for j, (ds, kind) in enumerate(zip(self._datasets, self.columns.values(),
                                            strict=True)):
             cells = [r[j] for r in self._rows]
-            if kind == "str":
+            if kind == "str":  # the high-level write knows the UTF-8 file type
                 ds.resize((new,))
-                ds[old:new] = np.array(cells, dtype=object)
+                ds[old:new] = np.array(cells, dtype=ds.dtype)
             else:
                 append_rows(ds, old, np.asarray(cells, dtype=_DTYPES[kind]))
         assert self._window is not None

@@ -41,11 +41,13 @@ from gridcosim.outputs.layout import (
     COMMITTED,
     CONVERGENCE,
     IDS,
+    INITIAL,
     KINDS_ATTR,
     LAYOUT,
     LAYOUT_VERSION,
     ORIGIN_ATTR,
     STATE,
+    STATE_END,
     TIME,
     VARIABLES_ATTR,
     AttrValue,
@@ -103,7 +105,8 @@ class TrajectoryWriter:
                  entities: Mapping[str, Sequence[str]], variables: Mapping[str, Sequence[str]],
                  time_units: str, version: str,
                  convergence: Mapping[str, ColumnKind] | None = None, buffer_slots: int = 64,
-                 run_attrs: Mapping[str, AttrValue] | None = None) -> None:
+                 run_attrs: Mapping[str, AttrValue] | None = None,
+                 initial: Mapping[str, Mapping[str, Sequence[float]]] | None = None) -> None:
         self._time_units, self._time_origin = cf_time_units(time_units)
         if buffer_slots < 1:
             raise ValueError("buffer_slots must be at least 1")
@@ -118,10 +121,12 @@ class TrajectoryWriter:
         self._convergence = ConvergenceTable(convergence or {})
         self._checkpoints: list[tuple[int, str]] = []
         self._checkpoints_written = 0
+        self._checkpoint_bytes = 0
         self._closed = False
         self._broken: OutputError | None = None
         self._visible = (0, 0, 0)  # what /checkpoint/committed says (last complete flush)
         self._run_attrs = checked_attrs(run_attrs or {})
+        self._initial = _checked_initial(initial or {}, self._kinds)
         try:
             self._file = h5py.File(self.path, "w", libver="latest")
         except OSError as err:
@@ -168,10 +173,15 @@ class TrajectoryWriter:
         self._committed = ck.create_dataset(COMMITTED, data=np.zeros(3, dtype=np.int64))
         self._committed.attrs["long_name"] = ("slots, convergence rows and checkpoints of "
                                               "the last complete flush")
+        # UTF-8 bytes of every state, one after the other, and where each ends: fixed-size
+        # chunks that later flushes only append to (a variable-length string would live in
+        # a global heap that later writes rewrite, which a write error could corrupt)
         self._checkpoint_ds = ck.create_dataset(STATE, shape=(0,), maxshape=(None,),
-                                                chunks=(64,), dtype=h5py.string_dtype())
+                                                chunks=(1 << 16,), dtype=np.uint8)
+        self._checkpoint_end = ck.create_dataset(STATE_END, shape=(0,), maxshape=(None,),
+                                                 chunks=(256,), dtype=np.int64)
         self._checkpoint_slots = ck.create_dataset(TIME, shape=(0,), maxshape=(None,),
-                                                   chunks=(64,), dtype=np.int64)
+                                                   chunks=(256,), dtype=np.int64)
         f.flush()
 
     def _create_kind(self, f: h5py.File, kind: EntityKind) -> None:
@@ -195,6 +205,22 @@ class TrajectoryWriter:
             ds.dims[0].label, ds.dims[1].label = TIME, IDS
             kind.datasets.append(ds)
             kind.buffers.append(np.empty((self._cap, kind.n)))
+        self._write_initial(group, kind, ids)
+
+    def _write_initial(self, group: h5py.Group, kind: EntityKind, ids: h5py.Dataset) -> None:
+        """``<kind>/initial/<var>``: the values before the first slot, on ``ids``."""
+        values = self._initial.get(kind.name)
+        if not values:
+            return
+        sub = group.create_group(INITIAL)
+        for var, data in values.items():
+            ds = sub.create_dataset(var, data=np.asarray(data, dtype=np.float64))
+            units = units_of(var)
+            if units is not None:
+                ds.attrs["units"] = units
+            ds.attrs["long_name"] = f"{var} before the first slot"
+            ds.dims[0].attach_scale(ids)
+            ds.dims[0].label = IDS
 
     # ---- appending ----------------------------------------------------------------------
 
@@ -307,6 +333,8 @@ class TrajectoryWriter:
             self._file.flush()
             self._visible = counts
         except (OSError, RuntimeError) as err:
+            if not _is_write_failure(err):
+                raise
             raise self._fail(err) from None
 
     def _write_buffers(self) -> None:
@@ -325,11 +353,14 @@ class TrajectoryWriter:
         self._convergence.flush()
         if self._checkpoints:
             old, k = self._checkpoints_written, len(self._checkpoints)
-            self._checkpoint_ds.resize((old + k,))
-            self._checkpoint_ds[old:] = np.array([c[1] for c in self._checkpoints],
-                                                 dtype=object)
+            blobs = [c[1].encode("utf-8") for c in self._checkpoints]
+            start = self._checkpoint_bytes
+            ends = start + np.cumsum([len(b) for b in blobs])
+            append_rows(self._checkpoint_ds, start, np.frombuffer(b"".join(blobs), np.uint8))
+            append_rows(self._checkpoint_end, old, ends.astype(np.int64))
             append_rows(self._checkpoint_slots, old,
                         np.array([c[0] for c in self._checkpoints], dtype=np.int64))
+            self._checkpoint_bytes = int(ends[-1])
             self._checkpoints_written = old + k
             self._checkpoints.clear()
 
@@ -426,3 +457,31 @@ def summary(path: str | Path) -> str:
     from gridcosim.outputs.reader import summary as _summary
 
     return _summary(path)
+
+
+def _checked_initial(initial: Mapping[str, Mapping[str, Sequence[float]]],
+                     kinds: Mapping[str, EntityKind]) -> dict[str, dict[str, np.ndarray]]:
+    """Initial values: declared kinds and variables, one value per entity."""
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for name, values in initial.items():
+        kind = kinds.get(name)
+        if kind is None:
+            raise ValueError(f"initial values for an unknown kind {name!r}")
+        for var, data in values.items():
+            if var not in kind.variables:
+                raise ValueError(f"initial value of an unknown variable {name}/{var}")
+            arr = np.asarray(data, dtype=np.float64)
+            if arr.shape != (kind.n,):
+                raise ValueError(f"{name}/{var}: {arr.shape} initial values for {kind.n} ids")
+            out.setdefault(name, {})[var] = arr
+    return out
+
+
+def _is_write_failure(err: BaseException) -> bool:
+    """Whether an h5py error is the file system refusing a write (full, too large, I/O).
+
+    Anything else (a wrong type, a bug) is not an output error and is raised as it is.
+    """
+    text = str(err).lower()
+    return any(mark in text for mark in ("write failed", "file too large", "no space",
+                                         "errno", "i/o error", "disk quota"))

@@ -22,7 +22,9 @@ IDS = "ids"
 CONVERGENCE = "convergence"
 CHECKPOINT = "checkpoint"
 STATE = "state"
+STATE_END = "state_end"
 COMMITTED = "committed"
+INITIAL = "initial"
 WINDOW = "window"
 COLUMNS_ATTR = "columns"
 KINDS_ATTR = "kinds"
@@ -259,3 +261,13 @@ def attr_value(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def checkpoint_states(f: h5py.File, count: int) -> list[str]:
+    """The first ``count`` checkpoint states of a file (JSON texts)."""
+    if not count:
+        return []
+    ends = f[CHECKPOINT][STATE_END][:count]
+    data = f[CHECKPOINT][STATE][: int(ends[-1])].tobytes()
+    starts = [0, *ends[:-1].tolist()]
+    return [data[a:b].decode("utf-8") for a, b in zip(starts, ends.tolist(), strict=True)]

@@ -23,10 +23,10 @@ from gridcosim.outputs.layout import (
     COLUMNS_ATTR,
     CONVERGENCE,
     IDS,
-    STATE,
     TIME,
     VARIABLES_ATTR,
     attr_value,
+    checkpoint_states,
     committed_counts,
     open_trajectory,
 )
@@ -64,12 +64,11 @@ def resume_point(path: str | Path) -> ResumePoint:
         attrs = {k: attr_value(v) for k, v in f.attrs.items()}
         if CHECKPOINT not in f:
             raise ValueError(f"{path}: no checkpoints (written by an older gridcosim)")
-        states, slots = f[CHECKPOINT][STATE], f[CHECKPOINT][TIME]
         n = committed_counts(f)[2]
         if n == 0:
             return ResumePoint(Path(path), attrs, 0, 0, None)
-        state = json.loads(states.asstr()[n - 1])
-        return ResumePoint(Path(path), attrs, int(slots[n - 1]), n, state)
+        state = json.loads(checkpoint_states(f, n)[-1])
+        return ResumePoint(Path(path), attrs, int(f[CHECKPOINT][TIME][n - 1]), n, state)
 
 
 def copy_prefix(point: ResumePoint, writer: TrajectoryWriter) -> None:
@@ -91,7 +90,7 @@ def copy_prefix(point: ResumePoint, writer: TrajectoryWriter) -> None:
         for row in range(k):
             writer.append_convergence({name: _cell(f[CONVERGENCE][name], row, kind)
                                        for name, kind in columns.items()})
-        states = f[CHECKPOINT][STATE].asstr()[:k]
+        states = checkpoint_states(f, k)
         slots = f[CHECKPOINT][TIME][:k]
     for slot, state in zip(slots, states, strict=True):
         writer.append_checkpoint(str(state), int(slot))

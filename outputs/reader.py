@@ -8,7 +8,7 @@ killed: the reader then sees the state at the last flush.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from gridcosim.outputs.layout import (
     COLUMNS_ATTR,
     CONVERGENCE,
     IDS,
+    INITIAL,
     KINDS_ATTR,
     TIME,
     VARIABLES_ATTR,
@@ -52,6 +53,8 @@ class Trajectory:
         time_h: Slot start times in float hours, as stored.
         time_units: The ``units`` attribute of ``/time``.
         entity_ids: ``kind -> ids`` (also for kinds without variables).
+        initial: ``kind -> variable -> Series`` (by entity id): the values before the
+            first slot, for the variables that record them (stored energy, commitment).
 
     """
 
@@ -62,6 +65,7 @@ class Trajectory:
     time_h: np.ndarray
     time_units: str
     entity_ids: dict[str, list[str]]
+    initial: dict[str, dict[str, pd.Series]] = field(default_factory=dict)
 
     def frame(self, kind: str, var: str) -> pd.DataFrame:
         """The ``(time, entity)`` DataFrame of one variable of one kind.
@@ -169,6 +173,7 @@ def read(path: str | Path, *, timestamps: bool = True,
         units = str(attr_value(time_ds.attrs.get("units", "hours")))
         index = _time_index(time_h, units, timestamps)
         groups: dict[str, dict[str, pd.DataFrame]] = {}
+        initial: dict[str, dict[str, pd.Series]] = {}
         ids_by_kind: dict[str, list[str]] = {}
         for kind in _kinds(f):
             if kinds is not None and kind not in kinds:
@@ -184,9 +189,13 @@ def read(path: str | Path, *, timestamps: bool = True,
                                      f"/time has {n}")
                 frames[var] = pd.DataFrame(values, index=index, columns=columns, copy=False)
             groups[kind] = frames
+            if INITIAL in group:
+                initial[kind] = {var: pd.Series(ds[()], index=columns, name=var)
+                                 for var, ds in group[INITIAL].items()}
         convergence = _convergence(f)
     return Trajectory(attrs=attrs, time=index, groups=groups, convergence=convergence,
-                      time_h=time_h, time_units=units, entity_ids=ids_by_kind)
+                      time_h=time_h, time_units=units, entity_ids=ids_by_kind,
+                      initial=initial)
 
 
 def summary(path: str | Path) -> str:

@@ -23,7 +23,6 @@ from gridcosim.agents.base import GridAgent
 from gridcosim.agents.customer import CustomerAgent
 from gridcosim.agents.dso import DSOAgent
 from gridcosim.agents.microgrid_controller import MicrogridControllerAgent
-from gridcosim.agents.price import PriceSignalAgent
 from gridcosim.scenarios.errors import InputError
 from gridcosim.scenarios.network import NetworkData, load_network
 from gridcosim.scenarios.schema import Scenario
@@ -31,7 +30,6 @@ from gridcosim.scenarios.series import ScenarioSeries, scenario_series
 from gridcosim.simulator.decomposition.controller_pool import make_pool
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
 from gridcosim.simulator.status import RunStatus
-from gridcosim.simulator.windows import bus_loads
 
 #: Version of the checkpoint format (:meth:`CoSimulation.snapshot`).
 CHECKPOINT_VERSION = 1
@@ -98,7 +96,9 @@ class RunFailure:
 
 
 class CoSimulation(mesa.Model):
-    """DSO, microgrid controllers, DERs, customers and the price signal on one clock.
+    """DSO, microgrid controllers with their DERs, and customers on one clock.
+
+    One Mesa step is one slot; Mesa's step counter is the clock (:attr:`slot`).
 
     Args:
         scenario: A validated scenario.
@@ -115,107 +115,109 @@ class CoSimulation(mesa.Model):
         self.scenario, self.settings, self.recorder = scenario, settings, recorder
         network: NetworkData = load_network(scenario.network.source)
         self.horizon = settings.horizon or scenario.horizon.slots
-        if settings.horizon is not None and settings.horizon < 1:
-            raise RunSettingsError(f"horizon ({settings.horizon}) must be at least 1")
         # forecasts reach past the run's last slot where the profile data allow, so the
         # last windows keep their length H (no end-of-world effect on storage, same models)
         self.series: ScenarioSeries = scenario_series(scenario, network, self.horizon - 1)
-        available = min(scenario.total_slots, self.series.slots)
+        self.total_slots = self._run_slots(settings)
+        self.status = RunStatus.RUNNING
+        self.failure: RunFailure | None = None
+        self.dso = DSOAgent(self, scenario, network, self.series, settings.decomposition,
+                            ac_cuts=settings.ac_cuts)
+        for mg in scenario.microgrids:
+            MicrogridControllerAgent(self, mg)
+        for bus in sorted(self.series.bus_class):
+            CustomerAgent(self, bus, self.series.bus_class[bus], float(network.load_p_kw[bus]),
+                          float(network.load_q_kvar[bus]))
+        self._pool = None
+
+    def _run_slots(self, settings: RunSettings) -> int:
+        """Slots to simulate; checks the horizon and the commit length against the data."""
+        available = min(self.scenario.total_slots, self.series.slots)
         if self.horizon > self.series.slots:
             raise RunSettingsError(f"horizon ({self.horizon}) exceeds the {self.series.slots} "
                                    f"slots the scenario's series cover")
         if settings.slots is not None and settings.slots > available:
             raise RunSettingsError(
                 f"slots ({settings.slots}) exceed the {available} slots the scenario's "
-                f"series cover ({available * scenario.horizon.slot_hours / 24:g} days)")
-        self.total_slots = settings.slots or available
+                f"series cover ({available * self.scenario.horizon.slot_hours / 24:g} days)")
         if not 1 <= settings.commit <= self.horizon:
             raise RunSettingsError(
                 f"commit ({settings.commit}) must be in 1..horizon ({self.horizon})")
-        self.slot = 0
-        self.status = RunStatus.RUNNING
-        self.failure: RunFailure | None = None
-        self.dso = DSOAgent(self, scenario, network, self.series, settings.decomposition,
-                            ac_cuts=settings.ac_cuts)
-        self.prices = PriceSignalAgent(self, self.series.price_usd_per_kwh)
-        self.microgrids = [MicrogridControllerAgent(self, mg) for mg in scenario.microgrids]
-        self.customers = self._customers(network)
-        self._pool = None
+        return settings.slots or available
 
-    def _customers(self, network: NetworkData) -> list[CustomerAgent]:
-        p_kw, q_kvar = bus_loads(self.scenario, network, self.series, 0, self.series.slots)
-        return [CustomerAgent(self, bus, self.series.bus_class[bus], p_kw.loc[bus].to_numpy(),
-                              q_kvar.loc[bus].to_numpy()) for bus in sorted(self.series.bus_class)]
+    # ------------------------------------------------------------------ the agents
+    @property
+    def microgrids(self) -> mesa.agent.AgentSet:
+        """The microgrid controllers (a Mesa AgentSet, in scenario order)."""
+        return self.agents_by_type[MicrogridControllerAgent]
 
-    # ------------------------------------------------------------------ planning
-    def _replan(self) -> bool:
-        """Coordinate the window starting at the current slot; False if it failed."""
-        slots = min(self.horizon, self.series.slots - self.slot)
-        windows = [mc.window(self.scenario, self.series, self.slot, slots)
-                   for mc in self.microgrids]
+    @property
+    def customers(self) -> mesa.agent.AgentSet:
+        """The customers, one per load bus (a Mesa AgentSet, by bus id)."""
+        return self.agents_by_type.get(CustomerAgent, mesa.agent.AgentSet([], random=self.random))
+
+    @property
+    def slot(self) -> int:
+        """Slots executed so far (Mesa's step counter): the next slot to run."""
+        return self.steps
+
+    @property
+    def started_slot(self) -> int:
+        """The slot of the step that ran last (or runs now): where a stop happened."""
+        return max(self.steps - 1, 0)
+
+    # ------------------------------------------------------------------ a slot
+    def step(self) -> None:
+        """One slot, as its phases: coordinate (at a re-planning point), observe, commit."""
+        t = self.steps - 1  # Mesa counted this step already
+        if self.dso.replan_due(t, self.settings.commit) and not self._coordinate(t):
+            self.status, self.running = RunStatus.FAILED, False
+            return
+        self.customers.do("observe", t)
+        self.microgrids.do("observe", t)
+        load_deviation = np.sum([c.meter(t) for c in self.customers], axis=0)
+        self.customers.do("commit", t)
+        self.microgrids.do("commit", t)
+        exchange_deviation = np.sum([mc.meter() for mc in self.microgrids], axis=0)
+        self.dso.commit(t, tuple(load_deviation), tuple(exchange_deviation))
+        if self.steps >= self.total_slots:
+            self.status, self.running = RunStatus.FINISHED, False
+        if self.recorder is not None:
+            self.recorder(self, t)
+
+    def _coordinate(self, start: int) -> bool:
+        """Seed 000's window: the DSO coordinates, the controllers and customers adopt it.
+
+        Returns False (with :attr:`failure` set) if the window has no schedule.
+        """
+        slots = min(self.horizon, self.series.slots - start)
+        windows = [mc.window(start, slots) for mc in self.microgrids]
         if self._pool is None:
             self._pool = make_pool(windows, self.settings.decomposition)
         else:
             self._pool.load(windows)
-        solution = self.dso.coordinate(self._pool, self.slot, slots)
+        solution = self.dso.coordinate(self._pool, start, slots)
         if self.recorder is not None:
             self.recorder.window(self, self.dso.reports[-1])
         if solution.network is None:
-            self.failure = RunFailure(self.slot, _failure_reason(solution))
+            self.failure = RunFailure(start, _failure_reason(solution))
             return False
         # each controller turns its award into its unit schedule; the DSO never sees it
         schedules = self._pool.schedules([solution.awards[mc.spec.name] for mc in self.microgrids])
         for mc, schedule in zip(self.microgrids, schedules, strict=True):
-            mc.decide(schedule, self.slot)
+            mc.decide(schedule, start)
+        for customer in self.customers:
+            customer.decide(self.dso.curtailment_kw(customer.bus), start)
         return True
 
-    # ------------------------------------------------------------------ clock
-    def step(self) -> None:
-        """Advance one slot (re-planning first when the committed slots are used up)."""
-        if self.slot >= self.total_slots:
-            self.running = False
-            return
-        if (self.slot - self.dso.plan_start) % self.settings.commit == 0 or self.dso.plan is None:
-            if not self._replan():
-                self.status = RunStatus.FAILED
-                self.running = False
-                return
-        self._execute_slot()
-        self.slot += 1
-        if self.slot >= self.total_slots:
-            self.status = RunStatus.FINISHED
-            self.running = False
-        if self.recorder is not None:
-            self.recorder(self, self.slot - 1)
+    def window_complete(self, slot: int) -> bool:
+        """Whether slot ``slot`` completed its window's committed slots.
 
-    @property
-    def window_complete(self) -> bool:
-        """Whether the last executed slot completed its window's committed slots.
-
-        At that point the model's state is a checkpoint (:meth:`snapshot`): the next step
+        After it the model's state is a checkpoint (:meth:`snapshot`): the next step
         re-plans from it.
         """
-        committed = self.slot - self.dso.plan_start
-        return self.slot > 0 and (committed % self.settings.commit == 0
-                                  or self.slot >= self.total_slots)
-
-    def _execute_slot(self) -> None:
-        t, dt, noise = self.slot, self.series.slot_hours, self.settings.noise
-        load_dev = np.zeros(2)  # realised minus forecast load (kW, kvar)
-        curtail = self.dso.plan.curtail_kw
-        k = t - self.dso.plan_start
-        for c in self.customers:
-            realised = c.observe(t, noise)
-            load_dev += (realised - float(c.profile_kw[t]), c.q_kvar - float(c.profile_kvar[t]))
-            c.commit(curtail.get(c.bus, (0.0,) * (k + 1))[k], dt)
-        ex_dev = np.zeros(2)  # realised minus planned exchanges (kW, kvar)
-        for mc in self.microgrids:
-            forecast = np.array([r.forecast_kw * self.series.renewables[r.kind].iloc[t]
-                                 for r in mc.spec.renewables])
-            out = mc.commit(t, forecast, noise, dt)
-            ex_dev += (out.deviation_kw, out.q_deviation_kvar)
-        self.substation_p_kw, self.substation_q_kvar, self.substation_cost_usd = (
-            self.dso.commit(t, *load_dev, *ex_dev))
+        committed = slot + 1 - self.dso.plan_start
+        return committed % self.settings.commit == 0 or slot + 1 >= self.total_slots
 
     # ------------------------------------------------------------------ checkpoints
     def _stateful_agents(self) -> list[GridAgent]:
@@ -228,7 +230,7 @@ class CoSimulation(mesa.Model):
         restoring it into a fresh model of the same scenario and settings continues the
         run exactly (the compiled models start every window from a cold solver state).
         """
-        return {"version": CHECKPOINT_VERSION, "slot": self.slot, "steps": self.steps,
+        return {"version": CHECKPOINT_VERSION, "slot": self.steps,
                 "rng": self.rng.bit_generator.state, "random": _random_state(self.random),
                 "agents": {a.state_key: a.snapshot() for a in self._stateful_agents()}}
 
@@ -247,10 +249,10 @@ class CoSimulation(mesa.Model):
             raise ValueError("the checkpoint's agents differ from this scenario's agents")
         for key, agent in agents.items():
             agent.restore(state["agents"][key])
-        self.slot, self.steps = int(state["slot"]), int(state["steps"])
+        self.steps = int(state["slot"])
         self.rng.bit_generator.state = state["rng"]
         self.random.setstate(_random_tuple(state["random"]))
-        self.running = self.slot < self.total_slots
+        self.running = self.steps < self.total_slots
         if not self.running:
             self.status = RunStatus.FINISHED
 

@@ -12,27 +12,17 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from gridcosim.agents.base import GridAgent, Record
 from gridcosim.agents.dso import WindowReport
 from gridcosim.outputs.convergence import ColumnKind
 from gridcosim.outputs.hdf5 import TrajectoryWriter
-
-VARIABLES = {
-    "microgrid": ("p_ex_kw", "q_ex_kvar", "deviation_kw", "cost_usd"),
-    "generator": ("p_kw", "q_kvar", "on", "cost_usd"),
-    "renewable": ("p_kw", "q_kvar", "available_kw"),
-    "storage": ("p_kw", "e_kwh"),
-    "customer": ("p_kw", "q_kvar"),
-    "bus": ("vm_lin_pu", "vm_pu"),
-    "substation": ("p_kw", "q_kvar", "price_usd_per_kwh", "cost_usd", "ac_losses_kw",
-                   "max_abs_vm_gap_pu", "ac_converged"),
-    "svc": ("q_kvar",),
-}
 
 #: Cut families counted in the convergence table (``cuts_<family>``).
 CUT_FAMILIES = ("unified", "lagrangian", "restoration", "branch", "ac")
@@ -67,19 +57,52 @@ def run_attributes(model: Any) -> dict[str, int | float | str | bool]:
             "time_limit_s": float(dec.time_limit_s), "workers": int(dec.workers)}
 
 
-def entities(model: Any) -> dict[str, list[str]]:
-    """Entity ids per kind, in the order the recorder writes them."""
-    mcs = model.microgrids
-    return {
-        "microgrid": [mc.spec.name for mc in mcs],
-        "generator": [g.spec.name for mc in mcs for g in mc.generators],
-        "renewable": [r.spec.name for mc in mcs for r in mc.renewables],
-        "storage": [s.spec.name for mc in mcs for s in mc.storage],
-        "customer": [str(c.bus) for c in model.customers],
-        "bus": [str(b) for b in model.dso.bus_ids],
-        "substation": ["substation"],
-        "svc": [f"svc{s.bus}" for s in model.scenario.svcs],
-    }
+@dataclass(frozen=True)
+class RecordPlan:
+    """What the recorder writes: per entity kind, its declaration and the agents with it.
+
+    Built from the agents' :attr:`~gridcosim.agents.base.GridAgent.RECORDS`, in the order
+    the agents were created; a new agent kind needs no change here.
+    """
+
+    kinds: dict[str, tuple[Record, list[GridAgent]]]
+
+    @classmethod
+    def of(cls, model: Any) -> RecordPlan:
+        """The plan of a model's agents."""
+        kinds: dict[str, tuple[Record, list[GridAgent]]] = {}
+        for agent in model.agents:
+            for record in getattr(agent, "RECORDS", ()):
+                declared, agents = kinds.setdefault(record.kind, (record, []))
+                if declared != record:
+                    raise ValueError(f"two declarations of the kind {record.kind!r}")
+                agents.append(agent)
+        return cls(kinds)
+
+    def entities(self) -> dict[str, list[str]]:
+        """Entity ids per kind."""
+        return {kind: [i for a in agents for i in a.record_ids(record)]
+                for kind, (record, agents) in self.kinds.items()}
+
+    def variables(self) -> dict[str, list[str]]:
+        """Variable names per kind."""
+        return {kind: [o.name for o in record.outputs]
+                for kind, (record, _) in self.kinds.items()}
+
+    def values(self, *, initial: bool = False) -> dict[str, dict[str, list[float]]]:
+        """Every agent's current values, per kind and variable (entities in order)."""
+        out: dict[str, dict[str, list[float]]] = {}
+        for kind, (record, agents) in self.kinds.items():
+            names = [o.name for o in record.outputs if o.initial or not initial]
+            if not names:
+                continue
+            columns: dict[str, list[float]] = {name: [] for name in names}
+            for agent in agents:
+                values = agent.record_values(record, initial=initial)
+                for name in names:
+                    columns[name].extend(values[name])
+            out[kind] = columns
+        return out
 
 
 class Recorder:
@@ -95,12 +118,14 @@ class Recorder:
         self.path = Path(path)
         self.wall_s = 0.0
         tick = time.perf_counter()
+        self.plan = RecordPlan.of(model)
         self._writer = TrajectoryWriter(
             self.path, scenario=model.scenario.name,
             scenario_json=model.scenario.model_dump_json(), seed=model.settings.seed,
-            entities=entities(model), variables=VARIABLES, convergence=CONVERGENCE_COLUMNS,
-            time_units="hours since start of run", version=_version(),
-            run_attrs=run_attributes(model))
+            entities=self.plan.entities(), variables=self.plan.variables(),
+            convergence=CONVERGENCE_COLUMNS, time_units="hours since start of run",
+            version=_version(), run_attrs=run_attributes(model),
+            initial=self.plan.values(initial=True))
         self.wall_s += time.perf_counter() - tick
 
     @property
@@ -111,11 +136,11 @@ class Recorder:
     def __call__(self, model: Any, slot: int) -> None:
         """Buffer slot ``slot``; at the end of a window, checkpoint and flush."""
         tick = time.perf_counter()
-        rows = _slot_values(model, slot)
+        rows = self.plan.values()
         self._writer.append_slots([slot * model.series.slot_hours],
                                   {k: {v: np.atleast_2d(a) for v, a in d.items()}
                                    for k, d in rows.items()})
-        if model.window_complete:
+        if model.window_complete(slot):
             self._writer.append_checkpoint(json.dumps(model.snapshot()))
             self._writer.flush()
         self.wall_s += time.perf_counter() - tick
@@ -147,41 +172,3 @@ def convergence_row(report: WindowReport) -> dict[str, object]:
             "cost_usd": report.cost_usd, "gap": report.gap, "wall_s": report.wall_s,
             **{f"cuts_{k}": int(report.cuts.get(k, 0)) for k in CUT_FAMILIES},
             "infeasible_microgrids": ",".join(report.infeasible_microgrids)}
-
-
-def _slot_values(model: Any, slot: int) -> dict[str, dict[str, Any]]:
-    mcs, dso = model.microgrids, model.dso
-    k = slot - dso.plan_start
-    plan = dso.plan
-    gens = [g for mc in mcs for g in mc.generators]
-    res = [r for mc in mcs for r in mc.renewables]
-    ess = [s for mc in mcs for s in mc.storage]
-    vm_lin = [plan.vm_pu[b][k] for b in dso.bus_ids]
-    vm_ac, losses, gap, converged = [np.nan] * len(vm_lin), np.nan, np.nan, np.nan
-    report = dso.ac_report
-    if report is not None:
-        converged = float(report.slots[k].ok)
-    if report is not None and report.slots[k].ok:
-        vm_ac = report.vm_pu_table().loc[k, list(dso.bus_ids)].to_numpy()
-        losses, gap = report.slots[k].losses_kw, report.vm_gap_pu(k)
-    return {
-        "microgrid": {"p_ex_kw": [mc.last.p_ex_kw for mc in mcs],
-                      "q_ex_kvar": [mc.last.q_ex_kvar for mc in mcs],
-                      "deviation_kw": [mc.last.deviation_kw for mc in mcs],
-                      "cost_usd": [mc.last.cost_usd for mc in mcs]},
-        "generator": {"p_kw": [g.p_kw for g in gens], "q_kvar": [g.q_kvar for g in gens],
-                      "on": [float(g.on) for g in gens],
-                      "cost_usd": [g.last_cost_usd for g in gens]},
-        "renewable": {"p_kw": [r.p_kw for r in res], "q_kvar": [r.q_kvar for r in res],
-                      "available_kw": [r.available_kw for r in res]},
-        "storage": {"p_kw": [s.p_kw for s in ess], "e_kwh": [s.e_kwh for s in ess]},
-        "customer": {"p_kw": [c.p_kw for c in model.customers],
-                     "q_kvar": [c.q_kvar for c in model.customers]},
-        "bus": {"vm_lin_pu": vm_lin, "vm_pu": vm_ac},
-        "substation": {"p_kw": [model.substation_p_kw], "q_kvar": [model.substation_q_kvar],
-                       "price_usd_per_kwh": [float(model.series.price_usd_per_kwh.iloc[slot])],
-                       "cost_usd": [model.substation_cost_usd],
-                       "ac_losses_kw": [losses], "max_abs_vm_gap_pu": [gap],
-                       "ac_converged": [converged]},
-        "svc": {"q_kvar": [q[k] for q in plan.q_svc_kvar]},
-    }

@@ -190,7 +190,7 @@ def _drive(model: CoSimulation, recorder: Recorder, plan: OutputPlan,
 def _stopped(model: CoSimulation, recorder: Recorder, status: RunStatus,
              reason: str) -> RunStatus:
     """Note why the run stops at the current slot and drop its unfinished window."""
-    model.failure = RunFailure(model.slot, reason)
+    model.failure = RunFailure(model.started_slot, reason)
     recorder.discard()
     return status
 
@@ -204,7 +204,7 @@ def _close(model: CoSimulation, recorder: Recorder, status: RunStatus) -> None:
         recorder.close(status, attrs)
     except OutputError as err:
         if failure is None or not failure.output_error:
-            model.failure = RunFailure(model.slot, str(err), output_error=True)
+            model.failure = RunFailure(model.started_slot, str(err), output_error=True)
 
 
 def _finish(model: CoSimulation, recorder: Recorder, plan: OutputPlan, status: RunStatus,

@@ -6,13 +6,17 @@ Extraction reads the values loaded into the Pyomo variables (by a Pyomo solver, 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import pyomo.environ as pyo
 
 from gridcosim.scenarios.schema import Microgrid
 from gridcosim.simulator.messages import RestoredExchange, ScheduleAward
+from gridcosim.simulator.models.ders import der_models
+from gridcosim.simulator.models.microgrid_model import unit_blocks
 
 
 def value(obj: Any) -> float:
@@ -27,15 +31,28 @@ def _series(var: Any, index: Any) -> tuple[float, ...]:
 
 @dataclass(frozen=True)
 class UnitSchedule:
-    """Per-slot values of one unit (only the fields that apply are filled)."""
+    """Per-slot values of one unit: active and reactive output and its kind's own series.
+
+    The kind's series (a generator's ``on``, a battery's ``e_kwh``, ...) read as
+    attributes too: ``unit.on``.
+    """
 
     name: str
+    kind: str
     p_kw: tuple[float, ...]
     q_kvar: tuple[float, ...] = ()
-    on: tuple[int, ...] = ()
-    p_charge_kw: tuple[float, ...] = ()
-    p_discharge_kw: tuple[float, ...] = ()
-    e_kwh: tuple[float, ...] = ()
+    series: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> tuple[float, ...]:
+        series = self.__dict__.get("series", {})
+        if name in series:
+            return series[name]
+        raise AttributeError(f"{type(self).__name__} {self.__dict__.get('name')!r} has no "
+                             f"{name!r}")
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """``name``, ``p_kw``, ``q_kvar`` and the kind's series, flat."""
+        return {"name": self.name, "p_kw": self.p_kw, "q_kvar": self.q_kvar, **self.series}
 
 
 @dataclass(frozen=True)
@@ -48,9 +65,35 @@ class MicrogridSchedule:
     q_ex_kvar: tuple[float, ...]
     cost_usd: float
     curtail_kw: tuple[float, ...]
-    generators: tuple[UnitSchedule, ...]
-    renewables: tuple[UnitSchedule, ...]
-    storage: tuple[UnitSchedule, ...]
+    units: tuple[UnitSchedule, ...]
+
+    def of_kind(self, kind: str) -> tuple[UnitSchedule, ...]:
+        """The unit schedules of one DER kind, in the scenario's order."""
+        return tuple(u for u in self.units if u.kind == kind)
+
+    @property
+    def generators(self) -> tuple[UnitSchedule, ...]:
+        """The dispatchable generators' schedules."""
+        return self.of_kind("generator")
+
+    @property
+    def renewables(self) -> tuple[UnitSchedule, ...]:
+        """The renewables' schedules."""
+        return self.of_kind("renewable")
+
+    @property
+    def storage(self) -> tuple[UnitSchedule, ...]:
+        """The storage units' schedules."""
+        return self.of_kind("storage")
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Exchange, cost, curtailment and the units listed under their schema field."""
+        out: dict[str, Any] = {"name": self.name, "bus": self.bus, "p_ex_kw": self.p_ex_kw,
+                               "q_ex_kvar": self.q_ex_kvar, "cost_usd": self.cost_usd,
+                               "curtail_kw": self.curtail_kw}
+        for model in der_models():
+            out[model.field] = [u.to_json_dict() for u in self.of_kind(model.kind)]
+        return out
 
 
 @dataclass(frozen=True)
@@ -107,34 +150,31 @@ class Solution:
             net["curtail_kw"] = {str(k): v for k, v in self.network.curtail_kw.items()
                                  if any(abs(x) > 1e-9 for x in v)}
             out["network"] = net
-        out["microgrids"] = {mg.name: asdict(mg) for mg in self.microgrids}
+        out["microgrids"] = {mg.name: mg.to_json_dict() for mg in self.microgrids}
         return out
 
 
 def extract_microgrid(b: pyo.Block, spec: Microgrid) -> MicrogridSchedule:
-    """Read a microgrid block (see :mod:`simulator.models.microgrid_model`)."""
+    """Read a microgrid block (see :mod:`gridcosim.simulator.models.microgrid_model`)."""
     T = list(b.T)
-    gens = tuple(UnitSchedule(
-        name=g.name, p_kw=_series(b.p_g, [(k, t) for t in T]),
-        q_kvar=_series(b.q_g, [(k, t) for t in T]),
-        on=tuple(int(round(value(b.u[k, t]))) for t in T)) for k, g in enumerate(spec.generators))
-    res = tuple(UnitSchedule(
-        name=r.name, p_kw=_series(b.p_r, [(k, t) for t in T]),
-        q_kvar=_series(b.q_r, [(k, t) for t in T])) for k, r in enumerate(spec.renewables))
-    ess = tuple(_storage(b, k, s.name, T) for k, s in enumerate(spec.storage))
+    units = []
+    for model, block in unit_blocks(b, spec):
+        def read(name: str, _block: pyo.Block = block) -> np.ndarray:
+            var = _block.component(name)
+            return np.array([[value(var[k, t]) for t in _block.T] for k in _block.K]
+                            ).reshape(len(_block.K), len(_block.T))
+        for unit_name, series in model.schedules(model.units(spec), read):
+            units.append(_unit(unit_name, model.kind, series))
     return MicrogridSchedule(
         name=spec.name, bus=spec.bus,
         p_ex_kw=_series(b.p_ex, T), q_ex_kvar=_series(b.q_ex, T),
         cost_usd=float(value(b.cost_usd)), curtail_kw=_series(b.curtail, T),
-        generators=gens, renewables=res, storage=ess)
+        units=tuple(units))
 
 
-def _storage(b: pyo.Block, k: int, name: str, T: list[int]) -> UnitSchedule:
-    ch = _series(b.p_ch, [(k, t) for t in T])
-    dis = _series(b.p_dis, [(k, t) for t in T])
-    return UnitSchedule(name=name, p_kw=tuple(d - c for c, d in zip(ch, dis, strict=True)),
-                        p_charge_kw=ch, p_discharge_kw=dis,
-                        e_kwh=_series(b.e, [(k, t) for t in T]))
+def _unit(name: str, kind: str, series: dict[str, tuple[float, ...]]) -> UnitSchedule:
+    own = {k: v for k, v in series.items() if k not in ("p_kw", "q_kvar")}
+    return UnitSchedule(name, kind, series["p_kw"], series.get("q_kvar", ()), own)
 
 
 def extract_network(b: pyo.Block) -> NetworkSchedule:

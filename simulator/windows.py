@@ -18,6 +18,7 @@ from gridcosim.scenarios.network import NetworkData
 from gridcosim.scenarios.schema import Microgrid, Scenario
 from gridcosim.scenarios.series import ScenarioSeries, scenario_series
 from gridcosim.simulator.messages import ExchangeBounds
+from gridcosim.simulator.models.ders import der_models
 from gridcosim.simulator.models.lindistflow_model import NetworkWindow
 from gridcosim.simulator.models.microgrid_model import MicrogridState, MicrogridWindow
 
@@ -29,6 +30,12 @@ def _span(series: ScenarioSeries, start: int, slots: int) -> slice:
     return slice(start, start + slots)
 
 
+def load_multiplier(scenario: Scenario, series: ScenarioSeries, customer_class: str,
+                    span: slice) -> np.ndarray:
+    """The forecast multiplier of a load of ``customer_class`` over ``span``."""
+    return series.load[customer_class].to_numpy()[span] * scenario.network.load_scale
+
+
 def bus_loads(scenario: Scenario, network: NetworkData, series: ScenarioSeries,
               start: int, slots: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Forecast bus loads (kW, kvar) of a window, DataFrames bus x slot (0-based)."""
@@ -36,8 +43,8 @@ def bus_loads(scenario: Scenario, network: NetworkData, series: ScenarioSeries,
     buses = list(network.bus_ids)
     p_nom = network.load_p_kw.reindex(buses).to_numpy()
     q_nom = network.load_q_kvar.reindex(buses).to_numpy()
-    mult = np.array([series.load[series.bus_class.get(b, "residential")].to_numpy()[span]
-                     for b in buses]) * scenario.network.load_scale
+    mult = np.array([load_multiplier(scenario, series, series.bus_class.get(b, "residential"),
+                                     span) for b in buses])
     cols = range(slots)
     return (pd.DataFrame(p_nom[:, None] * mult, index=buses, columns=cols),
             pd.DataFrame(q_nom[:, None] * mult, index=buses, columns=cols))
@@ -68,21 +75,36 @@ def network_window(scenario: Scenario, network: NetworkData,
 
 def microgrid_window(scenario: Scenario, mg: Microgrid, state: MicrogridState | None = None,
                      start: int = 0, slots: int | None = None,
-                     series: ScenarioSeries | None = None) -> MicrogridWindow:
-    """Microgrid ``mg``'s private forecast data for slots ``start .. start + slots - 1``."""
+                     series: ScenarioSeries | None = None,
+                     forecasts: dict[str, np.ndarray] | None = None) -> MicrogridWindow:
+    """Microgrid ``mg``'s private forecast data for slots ``start .. start + slots - 1``.
+
+    ``forecasts`` (per unit name) are the units' own; by default each kind's model makes
+    them from the series (:func:`unit_forecasts`).
+    """
     slots = scenario.horizon.slots if slots is None else slots
     series = series if series is not None else scenario_series(scenario)
     span = _span(series, start, slots)
     load_mult = series.load[mg.local_load_class].to_numpy()[span]
-    renewable_kw = np.array([r.forecast_kw * series.renewables[r.kind].to_numpy()[span]
-                             for r in mg.renewables]).reshape(len(mg.renewables), slots)
     return MicrogridWindow(
-        spec=mg, renewable_kw=renewable_kw,
+        spec=mg, forecast_kw=unit_forecasts(mg, series, span) if forecasts is None else forecasts,
         load_kw=mg.local_load_kw * load_mult, load_kvar=mg.local_load_kvar * load_mult,
         slot_hours=scenario.horizon.slot_hours,
         curtailment_cost_usd_per_kwh=scenario.curtailment_cost_usd_per_kwh,
         state=state if state is not None else MicrogridState.initial(mg),
         price_usd_per_kwh=series.price_usd_per_kwh.to_numpy()[span])
+
+
+def unit_forecasts(mg: Microgrid, series: ScenarioSeries, span: slice
+                   ) -> dict[str, np.ndarray]:
+    """Each unit's forecast over ``span``, for the kinds that have one."""
+    out = {}
+    for model in der_models():
+        for unit in model.units(mg):
+            forecast = model.forecast_kw(unit, series, span)
+            if forecast is not None:
+                out[unit.name] = np.asarray(forecast, dtype=float)
+    return out
 
 
 def published_bounds(w: MicrogridWindow) -> ExchangeBounds:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -29,11 +30,37 @@ from gridcosim.simulator.schedule import MicrogridSchedule, NetworkSchedule
 
 
 class InitialState(Protocol):
-    """What a window starts from (duck-typed ``MicrogridState``)."""
+    """What a window starts from (duck-typed ``MicrogridState``: ``of(unit name)``)."""
 
-    dg_on: Sequence[bool]
-    dg_p_kw: Sequence[float]
-    e_kwh: Sequence[float]
+    def of(self, name: str) -> Any:
+        """The unit's state: a generator's ``on`` and ``p_kw``, a battery's ``e_kwh``."""
+
+
+@dataclass(frozen=True)
+class UnitStates:
+    """An :class:`InitialState` from plain per-unit values (for tests)."""
+
+    units: dict[str, dict[str, float]]
+
+    def of(self, name: str) -> dict[str, float]:
+        return self.units.get(name, {})
+
+
+def state_of(spec: Microgrid, dg_on: Sequence[bool], dg_p_kw: Sequence[float],
+             e_kwh: Sequence[float]) -> Any:
+    """A ``MicrogridState`` of ``spec`` from its generators' and batteries' values."""
+    from gridcosim.simulator.models.microgrid_model import MicrogridState
+
+    units = {g.name: {"on": float(on), "p_kw": float(p)}
+             for g, on, p in zip(spec.generators, dg_on, dg_p_kw, strict=True)}
+    units.update({s.name: {"e_kwh": float(e)} for s, e in zip(spec.storage, e_kwh, strict=True)})
+    return MicrogridState(units)
+
+
+def renewable_forecast(w: Any) -> np.ndarray:
+    """A window's renewable forecasts as an array (renewables x slots)."""
+    return np.array([w.forecast_kw[r.name] for r in w.spec.renewables],
+                    dtype=float).reshape(len(w.spec.renewables), w.slots)
 
 
 def _arr(values: Any) -> np.ndarray:
@@ -59,7 +86,7 @@ def recompute_cost_usd(spec: Microgrid, sched: MicrogridSchedule, slot_hours: fl
         unit = sched.generators[k]
         cost += gen.cost_usd_per_kwh * slot_hours * float(np.sum(_arr(unit.p_kw)))
         cost += gen.startup_cost_usd * float(
-            np.sum(start_ups(unit.on, bool(initial_state.dg_on[k]))))
+            np.sum(start_ups(unit.on, bool(initial_state.of(gen.name)["on"]))))
     cost += rho * slot_hours * float(np.sum(_arr(sched.curtail_kw)))
     return cost
 
@@ -81,7 +108,7 @@ def _check_generators(spec: Microgrid, sched: MicrogridSchedule, state: InitialS
     for k, gen in enumerate(spec.generators):
         unit = sched.generators[k]
         p, q, on = _arr(unit.p_kw), _arr(unit.q_kvar), list(unit.on)
-        p_prev = float(state.dg_p_kw[k])
+        p_prev = float(state.of(gen.name)["p_kw"])
         for t in range(len(p)):
             tag = f"{spec.name}/{gen.name} t={t}"
             u = on[t]
@@ -121,7 +148,7 @@ def _check_storage(spec: Microgrid, sched: MicrogridSchedule, slot_hours: float,
     for k, ess in enumerate(spec.storage):
         unit = sched.storage[k]
         ch, dis, e = _arr(unit.p_charge_kw), _arr(unit.p_discharge_kw), _arr(unit.e_kwh)
-        e_prev = float(state.e_kwh[k])
+        e_prev = float(state.of(ess.name)["e_kwh"])
         for t in range(len(ch)):
             tag = f"{spec.name}/{ess.name} t={t}"
             if ch[t] < -tol or ch[t] > ess.p_charge_max_kw + tol:
@@ -185,7 +212,7 @@ def check_microgrid_schedule(spec: Microgrid, sched: MicrogridSchedule,
         load_kvar: Local reactive load per slot.
         slot_hours: Slot length Δt.
         rho: Curtailment cost in $/kWh.
-        initial_state: ``dg_on``, ``dg_p_kw``, ``e_kwh`` before the window.
+        initial_state: The units' state before the window (``of(name)``).
         tol: Absolute tolerance (kW, kvar, kWh); relative for the cost.
     """
     out: list[str] = []
@@ -314,3 +341,11 @@ def _check_lindistflow(sched: NetworkSchedule, network: NetworkData, load_kw: pd
                        f"{_fmt(v_calc)}")
     return out
 
+
+def replace_units(sched: MicrogridSchedule, kind: str, units: Sequence[Any]
+                  ) -> MicrogridSchedule:
+    """``sched`` with its units of ``kind`` replaced (to make broken schedules in tests)."""
+    import dataclasses
+
+    others = tuple(u for u in sched.units if u.kind != kind)
+    return dataclasses.replace(sched, units=others + tuple(units))

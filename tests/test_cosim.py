@@ -28,13 +28,14 @@ import mesa
 import numpy as np
 import pandas as pd
 import pytest
-from feasibility import check_microgrid_schedule, start_ups
+from feasibility import check_microgrid_schedule, renewable_forecast, start_ups, state_of
 
 from gridcosim.agents.customer import CustomerAgent
-from gridcosim.agents.der import GeneratorAgent, RenewableAgent, StorageAgent
 from gridcosim.agents.dso import DSOAgent
+from gridcosim.agents.generator import GeneratorAgent
 from gridcosim.agents.microgrid_controller import MicrogridControllerAgent
-from gridcosim.agents.price import PriceSignalAgent
+from gridcosim.agents.renewable import RenewableAgent
+from gridcosim.agents.storage import StorageAgent
 from gridcosim.outputs import Trajectory, read
 from gridcosim.scenarios.loader import load_scenario
 from gridcosim.scenarios.schema import Generator, Microgrid, Renewable, Scenario, Storage
@@ -145,8 +146,8 @@ def state_after(tr: Trajectory, mg: Microgrid, slot: int) -> MicrogridState:
     if slot < 0:
         return MicrogridState.initial(mg)
     g = tr.groups
-    return MicrogridState(
-        dg_on=tuple(bool(g["generator"]["on"][x.name].iloc[slot]) for x in mg.generators),
+    return state_of(
+        mg, dg_on=tuple(bool(g["generator"]["on"][x.name].iloc[slot]) for x in mg.generators),
         dg_p_kw=tuple(float(g["generator"]["p_kw"][x.name].iloc[slot]) for x in mg.generators),
         e_kwh=tuple(float(g["storage"]["e_kwh"][x.name].iloc[slot]) for x in mg.storage))
 
@@ -288,7 +289,7 @@ def test_every_window_plan_is_feasible_from_its_initial_state(run: Run) -> None:
         for w, (start, plan) in zip(ws, plans, strict=True):
             assert plan.name == mc.spec.name
             bad = check_microgrid_schedule(
-                w.spec, plan, w.renewable_kw, w.load_kw, w.load_kvar, w.slot_hours,
+                w.spec, plan, renewable_forecast(w), w.load_kw, w.load_kvar, w.slot_hours,
                 w.curtailment_cost_usd_per_kwh, w.state)
             assert bad == [], (start, bad)
 
@@ -305,11 +306,12 @@ def test_state_carries_over_between_windows(run: Run) -> None:
                 continue
             # no noise: the end of the previous plan's committed part is the new start
             prev = plans[i - 1][1]
-            assert w.state.e_kwh == pytest.approx(
+            assert [w.state.of(s.name)["e_kwh"] for s in prev.storage] == pytest.approx(
                 [s.e_kwh[k - 1] for s in prev.storage], abs=1e-9)
-            assert w.state.dg_p_kw == pytest.approx(
+            assert [w.state.of(g.name)["p_kw"] for g in prev.generators] == pytest.approx(
                 [g.p_kw[k - 1] for g in prev.generators], abs=1e-9)
-            assert w.state.dg_on == tuple(bool(g.on[k - 1]) for g in prev.generators)
+            assert [bool(w.state.of(g.name)["on"]) for g in prev.generators] == [
+                bool(g.on[k - 1]) for g in prev.generators]
 
 
 def test_recorded_slots_are_the_committed_plan_slots(run: Run) -> None:
@@ -338,15 +340,16 @@ def test_start_ups_counted_once_per_off_on(run: Run) -> None:
             on = tr.groups["generator"]["on"][agent.spec.name].to_numpy().astype(int)
             assert agent.starts == int(start_ups(on, agent.spec.initial_on).sum())
             cost = tr.groups["generator"]["cost_usd"][agent.spec.name].sum()
-            assert agent.cost_usd == pytest.approx(cost, rel=1e-12, abs=1e-9)
+            assert agent.total_cost_usd == pytest.approx(cost, rel=1e-12, abs=1e-9)
 
 
 def test_costs_add_up(run: Run) -> None:
     tr, model = run.trajectory, run.model
     mg_cost = tr.groups["microgrid"]["cost_usd"].to_numpy().sum()
     sub_cost = tr.groups["substation"]["cost_usd"].to_numpy().sum()
-    assert mg_cost == pytest.approx(sum(mc.cost_usd for mc in model.microgrids), rel=1e-12)
-    assert sub_cost == pytest.approx(model.dso.cost_usd, rel=1e-12)
+    assert mg_cost == pytest.approx(sum(mc.total_cost_usd for mc in model.microgrids),
+                                    rel=1e-12)
+    assert sub_cost == pytest.approx(model.dso.total_cost_usd, rel=1e-12)
     # without local loads or noise a microgrid's cost is its generators' cost
     gen_cost = tr.groups["generator"]["cost_usd"].to_numpy().sum()
     assert mg_cost == pytest.approx(gen_cost, rel=1e-12)
@@ -492,12 +495,12 @@ def test_every_agent_is_a_mesa_agent_of_the_model(day_ahead: Run) -> None:
     model = day_ahead.model
     agents = list(model.agents)
     assert all(isinstance(a, mesa.Agent) for a in agents)
-    expected = [model.dso, model.prices, *model.microgrids, *model.customers]
+    expected = [model.dso, *model.microgrids, *model.customers]
     expected += [d for mc in model.microgrids
                  for d in (*mc.generators, *mc.renewables, *mc.storage)]
     assert {id(a) for a in agents} == {id(a) for a in expected}
     assert len(agents) == len(expected)
-    assert isinstance(model.dso, DSOAgent) and isinstance(model.prices, PriceSignalAgent)
+    assert isinstance(model.dso, DSOAgent)
     assert all(isinstance(c, CustomerAgent) for c in model.customers)
     by_type = {t: len(model.agents_by_type.get(t, [])) for t in (
         DSOAgent, MicrogridControllerAgent, GeneratorAgent, StorageAgent)}
@@ -610,13 +613,15 @@ def test_substation_absorbs_active_and_reactive_deviations() -> None:
     model = CoSimulation(load_scenario("ieee123-nmg"), RunSettings(slots=1, horizon=6))
     model.step()  # plans the first window and runs slot 0
     plan, dso = model.dso.plan, model.dso
-    p, q, cost = dso.commit(1, 10.0, 4.0, -5.0, -2.0)
-    assert p == pytest.approx(plan.p_sub_kw[1] + 15.0)
-    assert q == pytest.approx(plan.q_sub_kvar[1] + 6.0)
+    # slot 0 as recorded by the model: no noise, so exactly the plan
+    assert (dso.substation.p_kw, dso.substation.q_kvar) == pytest.approx(
+        (plan.p_sub_kw[0], plan.q_sub_kvar[0]))
+    dso.commit(1, (10.0, 4.0), (-5.0, -2.0))
+    sub = dso.substation
+    assert sub.p_kw == pytest.approx(plan.p_sub_kw[1] + 15.0)
+    assert sub.q_kvar == pytest.approx(plan.q_sub_kvar[1] + 6.0)
     price = float(model.series.price_usd_per_kwh.iloc[1])
     curtail = sum(v[1] for v in plan.curtail_kw.values())
     rho = model.scenario.curtailment_cost_usd_per_kwh
-    assert cost == pytest.approx((price * p + rho * curtail) * model.series.slot_hours)
-    # slot 0 as recorded by the model: no noise, so exactly the plan
-    assert (model.substation_p_kw, model.substation_q_kvar) == pytest.approx(
-        (plan.p_sub_kw[0], plan.q_sub_kvar[0]))
+    assert sub.cost_usd == pytest.approx((price * sub.p_kw + rho * curtail)
+                                         * model.series.slot_hours)

@@ -20,6 +20,7 @@ from feasibility import (
     check_network_schedule,
     recompute_cost_usd,
     recompute_network_cost_usd,
+    renewable_forecast,
 )
 
 from gridcosim.scenarios import variants
@@ -67,7 +68,7 @@ def microgrid_problems(scenario: Scenario, sol: Solution) -> list[str]:
     for name, w in windows.items():
         if name in scheds:
             problems += check_microgrid_schedule(
-                w.spec, scheds[name], w.renewable_kw, w.load_kw, w.load_kvar, w.slot_hours,
+                w.spec, scheds[name], renewable_forecast(w), w.load_kw, w.load_kvar, w.slot_hours,
                 w.curtailment_cost_usd_per_kwh, w.state)
     return problems
 
@@ -429,5 +430,5 @@ def test_binding_24_slot_window_settled_by_price_rounds_and_reactive_bands(start
     scheds = by_name(sol)
     for w in mgw:
         assert check_microgrid_schedule(
-            w.spec, scheds[w.spec.name], w.renewable_kw, w.load_kw, w.load_kvar,
+            w.spec, scheds[w.spec.name], renewable_forecast(w), w.load_kw, w.load_kvar,
             w.slot_hours, w.curtailment_cost_usd_per_kwh, w.state) == []

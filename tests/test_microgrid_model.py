@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pyomo.environ as pyo
 import pytest
-from feasibility import check_microgrid_schedule
+from feasibility import check_microgrid_schedule, renewable_forecast
 
 from gridcosim.scenarios.schema import Generator, Microgrid, Renewable, Storage
 from gridcosim.simulator.highs_model import HighsModel
@@ -31,10 +31,11 @@ ABS = 1e-7
 def window(spec: Microgrid, slots: int, *, renewable_kw: Sequence[float] | None = None,
            load_kw: float = 0.0, load_kvar: float = 0.0, rho: float = 0.5,
            state: MicrogridState | None = None) -> MicrogridWindow:
-    rows = [renewable_kw if renewable_kw is not None else [r.forecast_kw] * slots
-            for r in spec.renewables]
+    forecasts = {r.name: np.asarray(renewable_kw if renewable_kw is not None
+                                    else [r.forecast_kw] * slots, dtype=float)
+                 for r in spec.renewables}
     return MicrogridWindow(
-        spec=spec, renewable_kw=np.array(rows, dtype=float).reshape(len(rows), slots),
+        spec=spec, forecast_kw=forecasts,
         load_kw=np.full(slots, load_kw), load_kvar=np.full(slots, load_kvar), slot_hours=1.0,
         curtailment_cost_usd_per_kwh=rho,
         state=state if state is not None else MicrogridState.initial(spec))
@@ -66,7 +67,7 @@ def fix_by_bounds(var: pyo.Var, values: Sequence[float]) -> None:
 
 
 def check(w: MicrogridWindow, sched: MicrogridSchedule) -> list[str]:
-    return check_microgrid_schedule(w.spec, sched, w.renewable_kw, w.load_kw, w.load_kvar,
+    return check_microgrid_schedule(w.spec, sched, renewable_forecast(w), w.load_kw, w.load_kvar,
                                     w.slot_hours, w.curtailment_cost_usd_per_kwh, w.state)
 
 
@@ -132,7 +133,7 @@ def test_startup_counted_once_per_start(p_ex: tuple[float, ...], on: tuple[int, 
     w = window(spec, 3)
     b, sched, obj = solve(w, lambda b: b.cost_usd, fix_p_ex=p_ex)
     assert sched.generators[0].on == on
-    assert tuple(pyo.value(b.su[0, t]) for t in b.T) == pytest.approx(starts, abs=ABS)
+    assert tuple(pyo.value(b.generator.su[0, t]) for t in b.T) == pytest.approx(starts, abs=ABS)
     assert sched.cost_usd == pytest.approx(cost, abs=ABS)
     assert obj == pytest.approx(cost, abs=ABS)
     assert check(w, sched) == []
@@ -166,7 +167,7 @@ def test_storage_energy_balance_with_efficiencies() -> None:
     # Slot 2: export 9  -> discharge 9 kW       -> E = 59 - 9 / 0.9 = 49.
     spec = microgrid(storage=(ess(),))
     w = window(spec, 2)
-    _, sched, _ = solve(w, lambda b: sum(b.e[0, t] for t in b.T), fix_p_ex=(-10.0, 9.0))
+    _, sched, _ = solve(w, lambda b: sum(b.storage.e[0, t] for t in b.T), fix_p_ex=(-10.0, 9.0))
     unit = sched.storage[0]
     assert unit.p_charge_kw == pytest.approx((10.0, 0.0), abs=ABS)
     assert unit.p_discharge_kw == pytest.approx((0.0, 9.0), abs=ABS)
@@ -252,7 +253,7 @@ def test_lp_relaxation_allows_fractional_commitment() -> None:
 
     b, relaxed, relaxed_obj = solve(w, lambda b: b.cost_usd, relax=True, fix_p_ex=(0.0,))
     assert relaxed_obj == pytest.approx(1.1, abs=ABS)
-    assert pyo.value(b.u[0, 0]) == pytest.approx(0.1, abs=ABS)
+    assert pyo.value(b.generator.u[0, 0]) == pytest.approx(0.1, abs=ABS)
     assert relaxed.generators[0].p_kw == pytest.approx((10.0,), abs=ABS)
     assert relaxed.curtail_kw == pytest.approx((0.0,), abs=ABS)
     # The extracted schedule rounds u to 0, so the independent checker flags p > P_max·u.

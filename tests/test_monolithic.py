@@ -15,13 +15,16 @@ from feasibility import (
     check_network_schedule,
     recompute_cost_usd,
     recompute_network_cost_usd,
+    renewable_forecast,
+    replace_units,
+    state_of,
 )
 
 from gridcosim.scenarios.loader import load_scenario
 from gridcosim.scenarios.network import NetworkData, load_network
 from gridcosim.scenarios.schema import Scenario
 from gridcosim.simulator.models.lindistflow_model import NetworkWindow
-from gridcosim.simulator.models.microgrid_model import MicrogridState, MicrogridWindow
+from gridcosim.simulator.models.microgrid_model import MicrogridWindow
 from gridcosim.simulator.models.monolithic_model import solve_monolithic
 from gridcosim.simulator.schedule import Solution
 from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds
@@ -57,7 +60,7 @@ def solutions(seed: tuple[NetworkWindow, list[MicrogridWindow]]) -> tuple[Soluti
 
 def check_mg(w: MicrogridWindow, sched: object) -> list[str]:
     return check_microgrid_schedule(
-        w.spec, sched, w.renewable_kw, w.load_kw, w.load_kvar, w.slot_hours,
+        w.spec, sched, renewable_forecast(w), w.load_kw, w.load_kvar, w.slot_hours,
         w.curtailment_cost_usd_per_kwh, w.state)
 
 
@@ -122,23 +125,24 @@ def test_checker_is_not_vacuous(seed: tuple[NetworkWindow, list[MicrogridWindow]
     gen = s.generators[0]
     # One more kW on the DG in the last slot: P balance and cost break.
     bumped = dataclasses.replace(gen, p_kw=gen.p_kw[:-1] + (gen.p_kw[-1] + 1.0,))
-    problems = check_mg(w, dataclasses.replace(s, generators=(bumped,)))
+    problems = check_mg(w, replace_units(s, "generator", (bumped,)))
     assert any("P balance" in p for p in problems), problems
     assert any("cost" in p for p in problems), problems
     # A start-up the reported cost does not pay for: the DG is OFF before the window.
-    assert not w.state.dg_on[0] and gen.on[0] == 1
+    assert not w.state.of(gen.name)["on"] and gen.on[0] == 1
     problems = check_mg(w, dataclasses.replace(s, cost_usd=s.cost_usd - 10.0))
     assert any("cost" in p for p in problems), problems
     # Storage energy that does not follow the balance.
     ess = s.storage[0]
-    wrong = dataclasses.replace(ess, e_kwh=(ess.e_kwh[0] + 1.0,) + ess.e_kwh[1:])
-    problems = check_mg(w, dataclasses.replace(s, storage=(wrong,)))
+    wrong = dataclasses.replace(ess, series={**ess.series,
+                                             "e_kwh": (ess.e_kwh[0] + 1.0,) + ess.e_kwh[1:]})
+    problems = check_mg(w, replace_units(s, "storage", (wrong,)))
     assert any("energy balance" in p for p in problems), problems
     # A different initial state breaks the ramp / start-up accounting.
-    hot = MicrogridState(dg_on=(True,), dg_p_kw=(w.spec.generators[0].p_max_kw,),
-                         e_kwh=w.state.e_kwh)
+    hot = state_of(w.spec, dg_on=(True,), dg_p_kw=(w.spec.generators[0].p_max_kw,),
+                   e_kwh=[w.state.of(e.name)["e_kwh"] for e in w.spec.storage])
     problems = check_microgrid_schedule(
-        w.spec, s, w.renewable_kw, w.load_kw, w.load_kvar, w.slot_hours,
+        w.spec, s, renewable_forecast(w), w.load_kw, w.load_kvar, w.slot_hours,
         w.curtailment_cost_usd_per_kwh, hot)
     assert any("ramp" in p or "cost" in p for p in problems), problems
     # Network: a voltage moved by 0.01 p.u. breaks the LinDistFlow drop.

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyomo.environ as pyo
 import pytest
-from feasibility import check_microgrid_schedule, recompute_cost_usd
+from feasibility import check_microgrid_schedule, recompute_cost_usd, renewable_forecast
 from pyomo.contrib.solver.common.results import TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
 
@@ -48,7 +48,7 @@ def dot(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 
 
 def problems(w: MicrogridWindow, sched: MicrogridSchedule) -> list[str]:
-    return check_microgrid_schedule(w.spec, sched, w.renewable_kw, w.load_kw, w.load_kvar,
+    return check_microgrid_schedule(w.spec, sched, renewable_forecast(w), w.load_kw, w.load_kvar,
                                     w.slot_hours, w.curtailment_cost_usd_per_kwh, w.state)
 
 

@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 import pyomo.environ as pyo
 import pytest
-from feasibility import check_microgrid_schedule
+from feasibility import check_microgrid_schedule, renewable_forecast
 from pyomo.contrib.solver.common.results import TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
 
@@ -60,12 +60,12 @@ def reference_band(w: MicrogridWindow, s: MicrogridSchedule) -> tuple[np.ndarray
     for t in b.T:
         b.p_ex[t].fix(s.p_ex_kw[t])
         b.curtail[t].fix(s.curtail_kw[t])
-        for g in b.G:
-            b.u[g, t].fix(s.generators[g].on[t])
-        for r in b.R:
-            b.p_r[r, t].fix(s.renewables[r].p_kw[t])
-        for e in b.S:
-            b.mode[e, t].fix(1 if s.storage[e].p_charge_kw[t] > 0 else 0)
+        for g in b.generator.K:
+            b.generator.u[g, t].fix(s.generators[g].on[t])
+        for r in b.renewable.K:
+            b.renewable.p[r, t].fix(s.renewables[r].p_kw[t])
+        for e in b.storage.K:
+            b.storage.mode[e, t].fix(1 if s.storage[e].p_charge_kw[t] > 0 else 0)
     lo, hi = np.zeros(w.slots), np.zeros(w.slots)
     for t in b.T:
         for sense, out in ((pyo.minimize, lo), (pyo.maximize, hi)):
@@ -79,7 +79,7 @@ def reference_band(w: MicrogridWindow, s: MicrogridSchedule) -> tuple[np.ndarray
 
 
 def problems(w: MicrogridWindow, s: MicrogridSchedule) -> list[str]:
-    return check_microgrid_schedule(w.spec, s, w.renewable_kw, w.load_kw, w.load_kvar,
+    return check_microgrid_schedule(w.spec, s, renewable_forecast(w), w.load_kw, w.load_kvar,
                                     w.slot_hours, w.curtailment_cost_usd_per_kwh, w.state)
 
 

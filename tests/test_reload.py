@@ -14,6 +14,7 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 import scipy.sparse as sp
+from feasibility import state_of
 from test_price_signals import price_vectors, problems, reference_milp
 
 from gridcosim.scenarios.loader import load_scenario
@@ -61,7 +62,7 @@ def state(mg: Microgrid, varied: int) -> MicrogridState:
     p = [g.p_max_kw if varied == 2 else (g.p_min_kw + g.p_max_kw) / 2 for g in mg.generators]
     e = [s.e_min_kwh if varied == 2 else 0.3 * s.e_min_kwh + 0.7 * s.e_max_kwh
          for s in mg.storage]
-    return MicrogridState((True,) * len(p), tuple(p), tuple(e))
+    return state_of(mg, (True,) * len(p), tuple(p), tuple(e))
 
 
 def windows(week: tuple[Any, ...], start: int, slots: int = H, varied: int = 0) -> Windows:

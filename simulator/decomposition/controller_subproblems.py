@@ -16,12 +16,16 @@ from pyomo.repn import generate_standard_repn
 
 from gridcosim.simulator.highs_model import LP_RESOLVE_OPTIONS, HighsModel, SolveOutcome
 from gridcosim.simulator.messages import PriceSignal, RestoredExchange
-from gridcosim.simulator.models.elastic_model import binary_vars
+from gridcosim.simulator.models.ders import DerModel
 from gridcosim.simulator.models.microgrid_model import (
     MicrogridWindow,
+    binary_vars,
     reactive_band,
     reactive_need,
+    unit_blocks,
     unit_reactive_ranges,
+    window_rows,
+    window_vars,
 )
 
 #: How far (kvar) a requested reactive exchange may lie outside the band: the DSO's
@@ -52,17 +56,11 @@ class CompiledElastic:
         m = self.model
         self.rows_p = [m.couple_p[t] for t in m.mg.T]
         self.rows_q = [m.couple_q[t] for t in m.mg.T]
-        self.binary_cols = [self.hm.col(v) for v in binary_vars(m)]
-        self._cost = self._read_cost_terms()
         b = m.mg
-        self._q_unit_cols = np.array(
-            [[self.hm.col(b.q_g[g, t]) for t in b.T] for g in b.G]
-            + [[self.hm.col(b.q_r[r, t]) for t in b.T] for r in b.R],
-            dtype=np.int64).reshape(len(b.G) + len(b.R), len(b.T))
-        self._u_cols = np.array([[self.hm.col(b.u[g, t]) for t in b.T] for g in b.G],
-                                dtype=np.int64).reshape(len(b.G), len(b.T))
-        self._p_r_cols = np.array([[self.hm.col(b.p_r[r, t]) for t in b.T] for r in b.R],
-                                  dtype=np.int64).reshape(len(b.R), len(b.T))
+        self.binary_cols = [self.hm.col(v) for v in binary_vars(b, window.spec)]
+        self._cost = self._read_cost_terms()
+        self._blocks = {model.kind: block for model, block in unit_blocks(b, window.spec)}
+        self._unit_cols: dict[tuple[str, str], np.ndarray] = {}
         self._curtail_cols = np.array([self.hm.col(b.curtail[t]) for t in b.T], dtype=np.int64)
         self._q_ex_cols = np.array([self.hm.col(b.q_ex[t]) for t in b.T], dtype=np.int64)
         self._p_ex_cols = np.array([self.hm.col(b.p_ex[t]) for t in b.T], dtype=np.int64)
@@ -72,12 +70,8 @@ class CompiledElastic:
         """Re-read the window data rows and bounds after the Pyomo block was re-loaded."""
         self.window = window
         b, hm = self.model.mg, self.hm
-        rows = [*b.p_balance.values(), *b.q_balance.values(),
-                *(b.startup[g, 0] for g in b.G), *(b.startup_off[g, 0] for g in b.G),
-                *(b.ramp[g, 0] for g in b.G),
-                *(b.energy[s, 0] for s in b.S)]
-        hm.refresh_rows(rows)
-        bounded = [*b.p_r.values(), *b.curtail.values()]
+        hm.refresh_rows(window_rows(b, window.spec))
+        bounded = window_vars(b, window.spec)
         hm.set_cols_bounds([hm.col(v) for v in bounded], [v.lb for v in bounded],
                            [v.ub for v in bounded])
         hm.reset()  # answer as a model compiled afresh for the window
@@ -111,8 +105,7 @@ class CompiledElastic:
         binaries = x[self.binary_cols]  # commitments and storage modes
         if np.any(np.abs(binaries - np.round(binaries)) > 1e-6):
             return (), ()
-        lo, hi = reactive_band(self.window, np.round(x[self._u_cols]), x[self._p_r_cols],
-                               x[self._curtail_cols])
+        lo, hi = reactive_band(self.window, self._reactive_ranges(x), x[self._curtail_cols])
         # the schedule's own Q is in the band up to solver tolerance: widen to contain it
         return (tuple(np.minimum(lo, q).tolist()), tuple(np.maximum(hi, q).tolist()))
 
@@ -128,17 +121,34 @@ class CompiledElastic:
         """
         x = out.x.copy()
         need = reactive_need(self.window, np.asarray(q_kvar), x[self._curtail_cols])
-        lo, hi = unit_reactive_ranges(self.window.spec, np.round(x[self._u_cols]),
-                                      x[self._p_r_cols])
-        lo_sum, hi_sum = lo.sum(axis=0), hi.sum(axis=0)
+        ranges = self._reactive_ranges(x)
+        zero = np.zeros(self.window.slots)
+        lo_sum = sum((lo.sum(axis=0) for _, lo, _ in ranges), zero)
+        hi_sum = sum((hi.sum(axis=0) for _, _, hi in ranges), zero)
         if np.any(need < lo_sum - _REDISPATCH_TOL) or np.any(need > hi_sum + _REDISPATCH_TOL):
             return None
         width = hi_sum - lo_sum
         frac = np.clip(np.divide(need - lo_sum, width, out=np.zeros_like(width),
                                  where=width > 0), 0.0, 1.0)
-        x[self._q_unit_cols] = lo + frac * (hi - lo)
+        for model, lo, hi in ranges:
+            x[self.unit_cols(model, model.reactive)] = lo + frac * (hi - lo)
         x[self._q_ex_cols] = q_kvar
         return replace(out, x=x, row_dual=None, col_dual=None)
+
+    def unit_cols(self, model: DerModel, component: str) -> np.ndarray:
+        """Columns of one of a kind's components, shape (units, slots)."""
+        key = (model.kind, component)
+        cols = self._unit_cols.get(key)
+        if cols is None:
+            block = self._blocks[model.kind]
+            var = block.component(component)
+            cols = np.array([[self.hm.col(var[k, t]) for t in block.T] for k in block.K],
+                            dtype=np.int64).reshape(len(block.K), len(block.T))
+            self._unit_cols[key] = cols
+        return cols
+
+    def _reactive_ranges(self, x: np.ndarray) -> list[tuple[DerModel, np.ndarray, np.ndarray]]:
+        return unit_reactive_ranges(self.window.spec, lambda m, c: x[self.unit_cols(m, c)])
 
     def _read_cost_terms(self) -> list[tuple[int, float]]:
         repn = generate_standard_repn(self.model.mg.cost_usd.expr)

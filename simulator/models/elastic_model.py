@@ -66,9 +66,3 @@ def add_elastic_coupling_constraints(m: pyo.ConcreteModel) -> None:
     m.couple_q = pyo.Constraint(T, rule=lambda m, t: (
         m.mg.q_ex[t] - m.sq_plus[t] + m.sq_minus[t] == m.q_hat[t]))
     m.couple_eta = pyo.Constraint(expr=m.mg.cost_usd - m.s_eta <= m.eta_hat)
-
-
-def binary_vars(m: pyo.ConcreteModel) -> list:
-    """The microgrid's binaries (commitments, then storage modes), in a fixed order."""
-    b = m.mg
-    return [b.u[g, t] for g in b.G for t in b.T] + [b.mode[s, t] for s in b.S for t in b.T]
