@@ -20,7 +20,8 @@ from gridcosim.scenarios.network import NetworkData
 from gridcosim.scenarios.schema import Scenario
 from gridcosim.scenarios.series import ScenarioSeries
 from gridcosim.simulator.decomposition.controller_pool import ResponderPool
-from gridcosim.simulator.decomposition.loop import Decomposition, NetworkModels
+from gridcosim.simulator.decomposition.loop import Decomposition
+from gridcosim.simulator.decomposition.network_models import NetworkModels
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
 from gridcosim.simulator.schedule import NetworkSchedule, Solution
 from gridcosim.simulator.validation.ac_cuts import ACCutGenerator, window_validator

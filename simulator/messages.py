@@ -9,6 +9,30 @@ checks every message of a run against that rule.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+
+
+class KeySource(StrEnum):
+    """Where a restored schedule a controller keeps came from."""
+
+    START = "start"  # the schedule nearest zero exchange, before iterating
+    PRICE = "price"  # the answer to a price signal
+    PROPOSAL = "proposal"  # the restoration of a master proposal
+
+
+@dataclass(frozen=True, order=True)
+class ScheduleKey:
+    """The DSO's reference to one schedule a controller restored (to award it later).
+
+    Numbers count within their source, from 1 (``START`` has only 0); they say nothing
+    of the microgrid.
+    """
+
+    source: KeySource
+    number: int
+
+
+START_KEY = ScheduleKey(KeySource.START, 0)
 
 
 @dataclass(frozen=True)
@@ -47,13 +71,13 @@ class ExchangeProposal:
 
     ``sep_*`` is the in-out separation point (empty when stabilisation is off): the
     controller tries it first and falls back to x̂ when it yields no cut that cuts off x̂.
-    ``tag`` is the DSO's reference number of the proposal (to ask for its schedule later).
+    ``key`` is the DSO's reference of the proposal (to award its schedule later).
     ``restore`` asks the controller to return a restored (runnable) exchange near x̂
     even when it answers with a unified cut (for the upper bound).
     """
 
     mg: str
-    tag: int
+    key: ScheduleKey
     leaf: int
     p_kw: tuple[float, ...]
     q_kvar: tuple[float, ...]
@@ -135,14 +159,14 @@ class Infeasible:
 class ScheduleAward:
     """The DSO's choice for microgrid i at the end of a window: which restored schedule.
 
-    ``tag`` is the reference of the proposal or price signal whose restored schedule the
+    ``key`` is the reference of the proposal or price signal whose restored schedule the
     DSO settled on; ``q_kvar`` the reactive exchange it picked within that schedule's
     reactive band. The microgrid's controller turns it into its own unit schedule; the
     DSO never sees that schedule.
     """
 
     mg: str
-    tag: int
+    key: ScheduleKey
     q_kvar: tuple[float, ...]
 
 
@@ -152,11 +176,11 @@ class PriceSignal:
 
     ``p_usd_per_kw[t]`` is what one more kW exported at the PCC during slot t is worth to
     the DSO over the slot (price × slot length), ``q_usd_per_kvar[t]`` the same for
-    reactive power. ``tag`` is the DSO's reference number (to ask for the schedule later).
+    reactive power. ``key`` is the DSO's reference (to award the schedule later).
     """
 
     mg: str
-    tag: int
+    key: ScheduleKey
     p_usd_per_kw: tuple[float, ...]
     q_usd_per_kvar: tuple[float, ...]
 
@@ -173,7 +197,7 @@ class PriceResponse:
     """
 
     mg: str
-    tag: int
+    key: ScheduleKey
     bound_usd: float
     p_usd_per_kw: tuple[float, ...]
     q_usd_per_kvar: tuple[float, ...]
@@ -181,3 +205,29 @@ class PriceResponse:
 
 
 Response = UnifiedCut | RestorationCut | BranchNotice | Accept | Infeasible
+
+
+@dataclass(frozen=True)
+class ReplyStats:
+    """The bookkeeping that travels with a controller's answer (for the iteration record).
+
+    Attributes:
+        f_d: The unified LP's value at the proposal (infinite: the microgrid is infeasible).
+        f_f: The restoration MILP's distance, if it ran.
+        lp_solves: LPs solved for the answer.
+        milp_solves: MILPs solved for the answer.
+
+    """
+
+    f_d: float
+    f_f: float | None
+    lp_solves: int
+    milp_solves: int
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A controller's answer to one proposal and its bookkeeping."""
+
+    response: Response
+    stats: ReplyStats

@@ -23,9 +23,7 @@ from gridcosim.agents.base import GridAgent, Record
 from gridcosim.agents.dso import WindowReport
 from gridcosim.outputs.convergence import ColumnKind
 from gridcosim.outputs.hdf5 import TrajectoryWriter
-
-#: Cut families counted in the convergence table (``cuts_<family>``).
-CUT_FAMILIES = ("unified", "lagrangian", "restoration", "branch", "ac")
+from gridcosim.simulator.decomposition.cut_families import CUT_FAMILIES
 
 #: The convergence table's columns, one row per coordinated window.
 CONVERGENCE_COLUMNS: dict[str, ColumnKind] = {

@@ -27,6 +27,7 @@ class WindowStatus(StrEnum):
     OPTIMAL = "optimal"
     NOT_CONVERGED = "not_converged"
     INFEASIBLE = "infeasible"
+    MASTER_FAILED = "master_failed"  # the master solve stopped without a proposal
 
 
 class ExitCode(IntEnum):

@@ -27,7 +27,14 @@ from gridcosim.simulator.decomposition.master_branch_and_bound import branch_and
 from gridcosim.simulator.decomposition.master_problem import MasterProblem
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
 from gridcosim.simulator.highs_model import HighsModel
-from gridcosim.simulator.messages import Accept, ExchangeProposal, RestoredExchange, UnifiedCut
+from gridcosim.simulator.messages import (
+    Accept,
+    ExchangeProposal,
+    KeySource,
+    RestoredExchange,
+    ScheduleKey,
+    UnifiedCut,
+)
 from gridcosim.simulator.models.microgrid_model import MicrogridWindow
 from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds
 
@@ -184,19 +191,20 @@ def windows(base: Scenario) -> list[MicrogridWindow]:
 
 
 class Proposer:
-    """Builds proposals with fresh tags for one responder."""
+    """Builds proposals with fresh keys for one responder."""
 
     def __init__(self, responder: MicrogridResponder):
-        self.responder, self.tag = responder, 0
+        self.responder, self.made = responder, 0
 
     def __call__(self, p: tuple[float, ...], q: tuple[float, ...], eta: float,
                  leaf: int = 0) -> ExchangeProposal:
-        self.tag += 1
-        return ExchangeProposal(self.responder.name, self.tag, leaf, tuple(map(float, p)),
-                                tuple(map(float, q)), float(eta))
+        self.made += 1
+        return ExchangeProposal(self.responder.name, ScheduleKey(KeySource.PROPOSAL, self.made),
+                                leaf, tuple(map(float, p)), tuple(map(float, q)), float(eta))
 
     def respond(self, p: tuple[float, ...], q: tuple[float, ...], eta: float) -> object:
-        return self.responder.respond(self(p, q, eta), EPS)
+        """The answer alone (the bookkeeping is tested elsewhere)."""
+        return self.responder.respond(self(p, q, eta), EPS).response
 
 
 def feasible_points(responder: MicrogridResponder, rng: np.random.Generator, n: int
@@ -344,7 +352,7 @@ def test_master_satisfies_the_unified_cuts_it_was_given(base: Scenario,
         new = []
         for proposal in sol.proposals:
             assert proposal.leaf == 0
-            reply = responders[proposal.mg].respond(proposal, EPS)
+            reply = responders[proposal.mg].respond(proposal, EPS).response
             if isinstance(reply, UnifiedCut):
                 assert cut_value(reply, x[proposal.mg]) > EPS  # it cuts off x̂
                 new.append(reply)

@@ -26,13 +26,7 @@ from gridcosim.scenarios import variants
 from gridcosim.scenarios.network import load_network
 from gridcosim.scenarios.schema import SVC, Generator, Microgrid, Renewable, Scenario, Storage
 from gridcosim.simulator.cosim import CoSimulation, RunSettings
-from gridcosim.simulator.decomposition.controller_pool import (
-    LocalPool,
-    ProcessPool,
-    Reply,
-    make_pool,
-)
-from gridcosim.simulator.decomposition.controller_responder import ResponseStats
+from gridcosim.simulator.decomposition.controller_pool import LocalPool, ProcessPool, make_pool
 from gridcosim.simulator.decomposition.iteration_records import McReply
 from gridcosim.simulator.decomposition.loop import Decomposition
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
@@ -42,11 +36,15 @@ from gridcosim.simulator.messages import (
     ExchangeBounds,
     ExchangeProposal,
     Infeasible,
+    KeySource,
     PriceResponse,
     PriceSignal,
+    Reply,
+    ReplyStats,
     RestorationCut,
     RestoredExchange,
     ScheduleAward,
+    ScheduleKey,
     UnifiedCut,
 )
 from gridcosim.simulator.models.microgrid_model import MicrogridState, MicrogridWindow
@@ -55,7 +53,8 @@ from gridcosim.simulator.solve import solve_scenario, with_unit_schedules
 from gridcosim.simulator.windows import microgrid_window, network_window
 
 MESSAGE_TYPES = (ExchangeBounds, ExchangeProposal, UnifiedCut, RestorationCut, BranchNotice,
-                 Accept, RestoredExchange, PriceSignal, PriceResponse, Infeasible, ScheduleAward)
+                 Accept, RestoredExchange, PriceSignal, PriceResponse, Infeasible, ScheduleAward,
+                 ScheduleKey)
 PRIVATE_TYPES = (Microgrid, Generator, Storage, Renewable, MicrogridWindow, MicrogridState)
 FORBIDDEN_WORDS = ("generator", "dg", "storage", "ess", "renewable", "soc", "commit")
 SKIPPED_MODULES = ("pyomo", "highspy", "pandas", "numpy")
@@ -69,7 +68,7 @@ class RecordingPool:
         self.calls: list[str] = []
         self.to_mcs: list[Any] = []      # DSO -> microgrid controllers
         self.to_dso: list[Any] = []      # microgrid controllers -> DSO
-        self.stats: list[ResponseStats] = []
+        self.stats: list[ReplyStats] = []
         self.output: list[MicrogridSchedule] = []
 
     def bounds(self) -> list[ExchangeBounds]:
@@ -84,10 +83,9 @@ class RecordingPool:
         self.to_mcs.append(eps)
         replies = self.inner.respond(proposals, eps)
         for reply in replies:
-            assert isinstance(reply, tuple) and len(reply) == 2, reply
-            response, stats = reply
-            self.to_dso.append(response)
-            self.stats.append(stats)
+            assert type(reply) is Reply, reply
+            self.to_dso.append(reply.response)
+            self.stats.append(reply.stats)
         return replies
 
     def initial_cuts(self, warm_start: bool = True) -> list:
@@ -171,7 +169,9 @@ def field_problems(msg: Any, path: str = "") -> list[str]:
         here = f"{where}.{name}"
         lowered = name.lower()
         out += [f"{here}: field name mentions {w!r}" for w in FORBIDDEN_WORDS if w in lowered]
-        if isinstance(value, str):
+        if isinstance(value, KeySource):  # where a schedule came from: start, price, proposal
+            pass
+        elif isinstance(value, str):
             if name != "mg":
                 out.append(f"{here}: a string outside the 'mg' field ({value!r})")
         elif is_number(value):
@@ -324,7 +324,7 @@ def test_response_statistics_carry_only_numbers(run: Run) -> None:
     _, pool, _, _ = run
     assert pool.stats
     for stats in pool.stats:
-        assert type(stats) is ResponseStats
+        assert type(stats) is ReplyStats
         assert type(stats).__dataclass_params__.frozen
         assert [f.name for f in dataclasses.fields(stats)] == [
             "f_d", "f_f", "lp_solves", "milp_solves"]

@@ -26,7 +26,14 @@ from gridcosim.simulator.decomposition.loop import Decomposition
 from gridcosim.simulator.decomposition.master_problem import MasterProblem
 from gridcosim.simulator.decomposition.network_evaluator import NetworkEvaluator
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
-from gridcosim.simulator.messages import Accept, PriceResponse, PriceSignal, RestoredExchange
+from gridcosim.simulator.messages import (
+    Accept,
+    KeySource,
+    PriceResponse,
+    PriceSignal,
+    RestoredExchange,
+    ScheduleKey,
+)
 from gridcosim.simulator.models.lindistflow_model import NetworkWindow
 from gridcosim.simulator.models.master_model import build_master
 from gridcosim.simulator.models.microgrid_model import MicrogridWindow, add_microgrid
@@ -102,7 +109,8 @@ def controllers(base: Scenario) -> list[Controller]:
         assert isinstance(accept, Accept)
         answers = {}
         for k, (name, (lp, lq)) in enumerate(price_vectors(w).items()):
-            resp = r.respond_to_price(PriceSignal(w.spec.name, -10 * tag - k - 1, lp, lq))
+            key = ScheduleKey(KeySource.PRICE, 10 * tag + k + 1)
+            resp = r.respond_to_price(PriceSignal(w.spec.name, key, lp, lq))
             assert resp is not None and resp.mg == w.spec.name
             assert (resp.p_usd_per_kw, resp.q_usd_per_kvar) == (lp, lq)
             answers[name] = resp
@@ -135,7 +143,7 @@ def test_price_response_schedules_are_runnable(controllers: list[Controller]) ->
     for c in controllers:
         w = c.window
         for name, resp in c.answers.items():
-            sched = c.responder.schedule(resp.tag)
+            sched = c.responder.schedule(resp.key)
             assert problems(w, sched) == [], (w.spec.name, name)
             cost = recompute_cost_usd(w.spec, sched, w.slot_hours,
                                       w.curtailment_cost_usd_per_kwh, w.state)

@@ -24,7 +24,14 @@ from gridcosim.scenarios.schema import Scenario
 from gridcosim.simulator.decomposition.controller_responder import MicrogridResponder
 from gridcosim.simulator.decomposition.network_evaluator import NetworkEvaluator
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
-from gridcosim.simulator.messages import Accept, PriceSignal, RestoredExchange
+from gridcosim.simulator.messages import (
+    START_KEY,
+    Accept,
+    KeySource,
+    PriceSignal,
+    RestoredExchange,
+    ScheduleKey,
+)
 from gridcosim.simulator.models.master_model import build_master
 from gridcosim.simulator.models.microgrid_model import MicrogridWindow, add_microgrid
 from gridcosim.simulator.schedule import MicrogridSchedule
@@ -33,17 +40,19 @@ from gridcosim.simulator.windows import microgrid_window, network_window, publis
 KINDS = ("price", "start")  # the answer to the utility price; initial_cuts' schedule (tag 0)
 
 
-def runnable(w: MicrogridWindow, kind: str) -> tuple[MicrogridResponder, int, RestoredExchange]:
-    """A fresh responder, the tag of one of its runnable schedules and that exchange."""
+def runnable(w: MicrogridWindow, kind: str
+             ) -> tuple[MicrogridResponder, ScheduleKey, RestoredExchange]:
+    """A fresh responder, the key of one of its runnable schedules and that exchange."""
     r = MicrogridResponder(w, DecompositionSettings())
     if kind == "start":
         accept = r.initial_cuts(False)[0]
         assert isinstance(accept, Accept)
-        return r, 0, accept.restored
+        return r, START_KEY, accept.restored
     lp = tuple(float(x) for x in np.asarray(w.price_usd_per_kwh) * w.slot_hours)
-    resp = r.respond_to_price(PriceSignal(w.spec.name, -1, lp, (0.0,) * w.slots))
+    key = ScheduleKey(KeySource.PRICE, 1)
+    resp = r.respond_to_price(PriceSignal(w.spec.name, key, lp, (0.0,) * w.slots))
     assert resp is not None
-    return r, -1, resp.restored
+    return r, key, resp.restored
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,14 @@ from gridcosim.simulator.decomposition.loop import Decomposition
 from gridcosim.simulator.decomposition.master_problem import MasterProblem
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
 from gridcosim.simulator.highs_model import INF, HighsModel
-from gridcosim.simulator.messages import ExchangeProposal, PriceSignal, RestoredExchange, UnifiedCut
+from gridcosim.simulator.messages import (
+    ExchangeProposal,
+    KeySource,
+    PriceSignal,
+    RestoredExchange,
+    ScheduleKey,
+    UnifiedCut,
+)
 from gridcosim.simulator.models.lindistflow_model import NetworkWindow
 from gridcosim.simulator.models.microgrid_model import MicrogridState, MicrogridWindow
 from gridcosim.simulator.models.monolithic_model import solve_monolithic
@@ -162,15 +169,17 @@ def responses(r: MicrogridResponder) -> list[float]:
     """MILP price responses (bound, incumbent cost) and the unified LP at a far point."""
     w, out = r.window, []
     for k, (lp, lq) in enumerate(price_vectors(w).values()):
-        resp = r.respond_to_price(PriceSignal(w.spec.name, 100 + k, lp, lq))
+        resp = r.respond_to_price(PriceSignal(w.spec.name, ScheduleKey(KeySource.PRICE, 100 + k),
+                                              lp, lq))
         assert resp is not None
-        assert problems(w, r.schedule(resp.tag)) == [], (w.spec.name, w.state)
+        assert problems(w, r.schedule(resp.key)) == [], (w.spec.name, w.state)
         out += [resp.bound_usd, resp.restored.cost_usd]
         if k == 0:  # an independent reference for the first signal
             assert rel_diff(resp.bound_usd, reference_milp(w, prices=(lp, lq))) <= REL
     b = r.bounds()
-    cut = r.respond(ExchangeProposal(w.spec.name, 99, 0, (b.p_max_kw,) * w.slots,
-                                     (b.q_min_kvar / 2,) * w.slots, 0.0), 1e-7)
+    cut = r.respond(ExchangeProposal(w.spec.name, ScheduleKey(KeySource.PROPOSAL, 99), 0,
+                                     (b.p_max_kw,) * w.slots, (b.q_min_kvar / 2,) * w.slots,
+                                     0.0), 1e-7).response
     assert isinstance(cut, UnifiedCut)
     return [*out, cut.f]
 
@@ -212,9 +221,9 @@ def test_reloaded_pool_and_models_give_the_monolithic_optimum(
     try:
         first = Decomposition(net_a, pool, settings)
         assert first.run().status == "optimal"
-        held = dict(pool._group.responders)
+        held = dict(pool.responders)
         pool.load(mgw_b)
-        assert all(pool._group.responders[n] is r for n, r in held.items())
+        assert all(pool.responders[n] is r for n, r in held.items())
         second = Decomposition(net_b, pool, settings, models=first.models)
         assert second.master is first.master
         sol = with_unit_schedules(second.run(), pool)
@@ -242,7 +251,7 @@ def test_cosim_builds_models_once_per_window_length(
 
     def run(self: Decomposition, _run: Any = Decomposition.run) -> Any:  # each window checked
         sol = _run(self)
-        mgw = [r.window for r in self.pool._group.responders.values()]
+        mgw = [r.window for r in self.pool.responders.values()]
         gaps.append(rel_diff(sol.objective_usd, solve_monolithic(self.window, mgw).objective_usd))
         return sol
     monkeypatch.setattr(Decomposition, "run", run)

@@ -11,26 +11,30 @@ run no schedule at all in the window (its own constraints conflict) answers
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
 from gridcosim.scenarios.errors import SolverError
 from gridcosim.simulator.decomposition.controller_branching import BranchTree
 from gridcosim.simulator.decomposition.controller_subproblems import CompiledElastic, Point
-from gridcosim.simulator.decomposition.settings import DecompositionSettings
+from gridcosim.simulator.decomposition.settings import DecompositionSettings, IntegerMethod
 from gridcosim.simulator.highs_model import SolveOutcome
 from gridcosim.simulator.messages import (
+    START_KEY,
     Accept,
     BranchNotice,
     ExchangeBounds,
     ExchangeProposal,
     Infeasible,
+    KeySource,
     PriceResponse,
     PriceSignal,
-    Response,
+    Reply,
+    ReplyStats,
     RestorationCut,
     RestoredExchange,
+    ScheduleKey,
     UnifiedCut,
 )
 from gridcosim.simulator.models.elastic_model import build_elastic
@@ -42,16 +46,8 @@ from gridcosim.simulator.models.microgrid_model import (
 from gridcosim.simulator.schedule import MicrogridSchedule, extract_microgrid
 from gridcosim.simulator.windows import published_bounds
 
-
-@dataclass(frozen=True)
-class ResponseStats:
-    """Private bookkeeping of one response (for the iteration record)."""
-
-    f_d: float
-    f_f: float | None
-    lp_solves: int
-    milp_solves: int
-
+#: The bookkeeping of an answer that says the microgrid can run nothing.
+INFEASIBLE_STATS = ReplyStats(float("inf"), None, 0, 0)
 
 
 class MicrogridResponder:
@@ -74,9 +70,8 @@ class MicrogridResponder:
 
     def _begin(self) -> None:
         self.tree = BranchTree()
-        self._restored: dict[int, SolveOutcome] = {}
+        self._restored: dict[ScheduleKey, SolveOutcome] = {}
         self._last_accept: tuple[SolveOutcome, RestoredExchange] | None = None
-        self.last_stats = ResponseStats(0.0, None, 0, 0)
 
     def reload(self, window: MicrogridWindow) -> bool:
         """Move to the next window if it has this one's shape (nothing is rebuilt).
@@ -99,14 +94,13 @@ class MicrogridResponder:
     def _infeasible(self, out: SolveOutcome, what: str) -> Infeasible:
         """The :class:`Infeasible` answer for an infeasible solve, else a SolverError."""
         if out.status == "infeasible":
-            self.last_stats = ResponseStats(float("inf"), None, 0, 0)
             return Infeasible(mg=self.name)
         raise SolverError(f"{self.name}: {what} ended with HiGHS status {out.status}")
 
     def initial_cuts(self, warm_start: bool = True) -> list[UnifiedCut | Accept | Infeasible]:
         """A runnable schedule near zero exchange, then unified cuts at probes around it.
 
-        The schedule (an :class:`Accept` stored under tag 0) gives the DSO a first upper
+        The schedule (an :class:`Accept` stored under :data:`START_KEY`) gives a first upper
         bound. Probes: each slot's P and Q pushed to the published rating (up and down)
         with eta at its bound, and the point itself with eta = 0. Every unified cut is
         valid anywhere (Theorem 1), so these only spare the master from discovering the
@@ -117,7 +111,7 @@ class MicrogridResponder:
         base = self.milp.solve_at(Point(zero, zero, b.eta_ub_usd))
         if not base.has_solution:
             return [self._infeasible(base, "the starting-point MILP")]
-        self._restored[0] = base
+        self._restored[START_KEY] = base
         restored = self.milp.exchange(base)
         return [Accept(mg=self.name, restored=restored),
                 *(self.warm_start_cuts() if warm_start else [])]
@@ -128,10 +122,10 @@ class MicrogridResponder:
         The starting schedule is the one nearest zero exchange if it was asked for, else
         the first price response.
         """
-        start = self._restored.get(0)
-        priced = [t for t in self._restored if t < 0]  # price responses, -1 first
+        start = self._restored.get(START_KEY)
+        priced = [k for k in self._restored if k.source is KeySource.PRICE]
         if start is None and priced:
-            start = self._restored[max(priced)]
+            start = self._restored[min(priced)]  # the first price response
         if start is None:
             return []
         return [*self._probe_cuts(0, self.milp.exchange(start)), *self._price_cuts()]
@@ -191,14 +185,14 @@ class MicrogridResponder:
 
         The restoration MILP is solved with the exchange free and the microgrid's cost
         minus the exchange's value at the signal's prices; its dual bound is ``L(λ)`` and
-        its incumbent a runnable schedule, stored under the signal's tag.
+        its incumbent a runnable schedule, stored under the signal's key.
         """
         out = self.milp.price_response(signal)
         if out.status != "optimal" or not out.has_solution:
             return self._infeasible(out, "the price-response MILP")
         bound = float(out.bound)
-        self._restored[signal.tag] = out
-        return PriceResponse(mg=self.name, tag=signal.tag, bound_usd=bound,
+        self._restored[signal.key] = out
+        return PriceResponse(mg=self.name, key=signal.key, bound_usd=bound,
                              p_usd_per_kw=signal.p_usd_per_kw,
                              q_usd_per_kvar=signal.q_usd_per_kvar,
                              restored=self.milp.exchange(out))
@@ -227,14 +221,14 @@ class MicrogridResponder:
             p_hat_kw=x.p_kw, q_hat_kvar=x.q_kvar, eta_hat_usd=x.eta_usd)
 
     # ------------------------------------------------------------------ respond
-    def respond(self, proposal: ExchangeProposal, eps: float) -> Response:
+    def respond(self, proposal: ExchangeProposal, eps: float) -> Reply:
         """Seed Steps 4-6 for one proposal (with its optional in-out separation point)."""
-        response = self._respond(proposal, eps)
-        if proposal.restore and isinstance(response, UnifiedCut):
-            return self._with_restored(response, proposal)
-        return response
+        reply = self._respond(proposal, eps)
+        if proposal.restore and isinstance(reply.response, UnifiedCut):
+            return Reply(self._with_restored(reply.response, proposal), reply.stats)
+        return reply
 
-    def _respond(self, proposal: ExchangeProposal, eps: float) -> Response:
+    def _respond(self, proposal: ExchangeProposal, eps: float) -> Reply:
         x_hat = Point(proposal.p_kw, proposal.q_kvar, proposal.eta_usd)
         separation = (Point(proposal.sep_p_kw, proposal.sep_q_kvar, proposal.sep_eta_usd)
                       if proposal.sep_p_kw else None)
@@ -245,15 +239,15 @@ class MicrogridResponder:
             if out.has_solution and out.objective > eps:
                 cut = self._unified_cut(proposal.leaf, separation, out)
                 if cut_value(cut, x_hat) > eps:
-                    self.last_stats = ResponseStats(out.objective, None, lp_solves, 0)
-                    return cut
+                    return Reply(cut, ReplyStats(out.objective, None, lp_solves, 0))
         out = self._lp_at_leaf(proposal.leaf, x_hat)
         lp_solves += 1
         if not out.has_solution:  # the slacks keep it feasible unless the microgrid is not
-            return self._infeasible(out, f"the unified LP at leaf {proposal.leaf}")
+            answer = self._infeasible(out, f"the unified LP at leaf {proposal.leaf}")
+            return Reply(answer, INFEASIBLE_STATS)
         if out.objective > eps:
-            self.last_stats = ResponseStats(out.objective, None, lp_solves, 0)
-            return self._unified_cut(proposal.leaf, x_hat, out)
+            return Reply(self._unified_cut(proposal.leaf, x_hat, out),
+                         ReplyStats(out.objective, None, lp_solves, 0))
         return self._integer_check(proposal, x_hat, out, eps, lp_solves)
 
     def _with_restored(self, cut: UnifiedCut, proposal: ExchangeProposal) -> UnifiedCut:
@@ -267,7 +261,7 @@ class MicrogridResponder:
         mip = self._economic_restore(Point(proposal.p_kw, proposal.q_kvar, proposal.eta_usd))
         if mip is None or not mip.has_solution:
             return cut
-        self._restored[proposal.tag] = mip
+        self._restored[proposal.key] = mip
         return replace(cut, restored=self.milp.exchange(mip))
 
     def _economic_restore(self, x: Point) -> SolveOutcome | None:
@@ -283,7 +277,7 @@ class MicrogridResponder:
             return self.milp.solve_at(x)
 
     def _integer_check(self, proposal: ExchangeProposal, x_hat: Point, lp_out: SolveOutcome,
-                       eps: float, lp_solves: int) -> Response:
+                       eps: float, lp_solves: int) -> Reply:
         """Seed Step 5: check that x̂ is runnable with integral commitments and modes.
 
         If the LP's own answer is already integral it is a runnable schedule within
@@ -292,38 +286,37 @@ class MicrogridResponder:
         """
         if all(abs(lp_out.x[c] - round(lp_out.x[c])) <= 1e-9 for c in self.lp.binary_cols):
             f_d = float(lp_out.objective)
-            return self._accept(proposal.tag, lp_out, f_d, f_d, lp_solves)
+            return self._accept(proposal.key, lp_out, f_d, f_d, lp_solves)
         if self._last_accept is not None:
             outcome, restored = self._last_accept
             f_f = self._distance(restored, x_hat)
             if f_f <= eps:  # the last runnable schedule is still within ε of x̂
-                return self._accept(proposal.tag, outcome, float(lp_out.objective), f_f,
+                return self._accept(proposal.key, outcome, float(lp_out.objective), f_f,
                                     lp_solves)
         mip = self.milp.solve_at(x_hat)
         if not mip.has_solution:
-            return self._infeasible(mip, "the restoration MILP")
-        self._restored[proposal.tag] = mip
+            return Reply(self._infeasible(mip, "the restoration MILP"), INFEASIBLE_STATS)
+        self._restored[proposal.key] = mip
         restored = self.milp.exchange(mip)
         f_f = max(float(mip.bound), 0.0)
-        self.last_stats = ResponseStats(float(lp_out.objective), f_f, lp_solves, 1)
+        stats = ReplyStats(float(lp_out.objective), f_f, lp_solves, 1)
         if mip.objective <= eps:
             self._last_accept = (mip, restored)
-            return Accept(mg=self.name, restored=restored)
-        if self.settings.integer_method == "restoration":
+            return Reply(Accept(mg=self.name, restored=restored), stats)
+        if self.settings.integer_method is IntegerMethod.RESTORATION:
             w = self.settings.weights
-            return RestorationCut(
+            return Reply(RestorationCut(
                 mg=self.name, f=f_f, w_p=w.p, w_q=w.q, w_eta=w.eta, p_hat_kw=x_hat.p_kw,
-                q_hat_kvar=x_hat.q_kvar, eta_hat_usd=x_hat.eta_usd, restored=restored)
-        return self._branch(proposal.leaf, x_hat, lp_out, mip, restored, eps)
+                q_hat_kvar=x_hat.q_kvar, eta_hat_usd=x_hat.eta_usd, restored=restored), stats)
+        return Reply(self._branch(proposal.leaf, x_hat, lp_out, mip, restored, eps), stats)
 
-    def _accept(self, tag: int, outcome: SolveOutcome, f_d: float, f_f: float,
-                lp_solves: int) -> Accept:
+    def _accept(self, key: ScheduleKey, outcome: SolveOutcome, f_d: float, f_f: float,
+                lp_solves: int) -> Reply:
         """Accept with a runnable schedule found without a MILP solve."""
-        self._restored[tag] = outcome
+        self._restored[key] = outcome
         restored = self.milp.exchange(outcome)
         self._last_accept = (outcome, restored)
-        self.last_stats = ResponseStats(f_d, f_f, lp_solves, 0)
-        return Accept(mg=self.name, restored=restored)
+        return Reply(Accept(mg=self.name, restored=restored), ReplyStats(f_d, f_f, lp_solves, 0))
 
     def _distance(self, ex: RestoredExchange, x: Point) -> float:
         """Weighted distance Δ(ex, x̂) of FORMULATION §3b (an upper bound on F_F)."""
@@ -358,22 +351,23 @@ class MicrogridResponder:
                             infeasible=tuple(infeasible), restored=restored)
 
     # ------------------------------------------------------------------ schedule
-    def schedule(self, tag: int, q_kvar: tuple[float, ...] | None = None) -> MicrogridSchedule:
-        """The schedule restored for proposal ``tag`` (the one the microgrid will run).
+    def schedule(self, key: ScheduleKey, q_kvar: tuple[float, ...] | None = None
+                 ) -> MicrogridSchedule:
+        """The schedule restored under ``key`` (the one the microgrid will run).
 
         With ``q_kvar`` (chosen by the DSO within the schedule's reactive band) the
         reactive outputs are re-dispatched to give that reactive exchange; the active
         schedule and the cost do not change.
         """
-        out = self._restored[tag]
+        out = self._restored[key]
         # the units' reactive outputs are always placed by the re-dispatch rule, so they
         # do not depend on the vertex HiGHS returned
         q_kvar = self.milp.exchange(out).q_kvar if q_kvar is None else q_kvar
         moved = self.milp.redispatch_reactive(out, q_kvar)
         if moved is None:
             raise SolverError(f"{self.name}: reactive exchange outside the band "
-                              f"of schedule {tag}")
-        out = self._restored[tag] = moved
+                              f"of schedule {key}")
+        out = self._restored[key] = moved
         self.milp.hm.load_values(out)
         return extract_microgrid(self.milp.model.mg, self.window.spec)
 

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 import pandas as pd
+
+
+class ReplyKind(StrEnum):
+    """What a controller's answer was."""
+
+    UNIFIED = "unified"
+    BRANCH = "branch"
+    RESTORATION = "restoration"
+    ACCEPT = "accept"
+    INFEASIBLE = "infeasible"
 
 
 @dataclass(frozen=True)
 class McReply:
     """What one microgrid returned in one iteration (as seen in the record)."""
 
-    kind: str
+    kind: ReplyKind
     f_d: float
     f_f: float | None
 
@@ -41,7 +52,7 @@ def records_frame(records: Sequence[IterationRecord]) -> pd.DataFrame:
                "subproblem_s": r.subproblem_s, "overhead_s": r.overhead_s}
         row.update({f"cuts_{k}": v for k, v in r.cuts.items()})
         for mg, reply in r.replies.items():
-            row[f"{mg}.reply"] = reply.kind
+            row[f"{mg}.reply"] = str(reply.kind)
             row[f"{mg}.f_d"] = reply.f_d
             row[f"{mg}.f_f"] = reply.f_f
         rows.append(row)

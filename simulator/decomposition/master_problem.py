@@ -14,15 +14,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gridcosim.simulator.decomposition.cut_families import CutFamily
 from gridcosim.simulator.decomposition.master_branch_and_bound import branch_and_bound
 from gridcosim.simulator.decomposition.network_reload import NetworkReloader
 from gridcosim.simulator.highs_model import INF, LP_RESOLVE_OPTIONS, HighsModel, SolveOutcome
 from gridcosim.simulator.messages import (
     BranchNotice,
     ExchangeProposal,
+    KeySource,
     PriceResponse,
     RestorationCut,
     RestoredExchange,
+    ScheduleKey,
     UnifiedCut,
 )
 from gridcosim.simulator.models.lindistflow_model import NetworkWindow
@@ -83,12 +86,12 @@ class MasterProblem:
         self._copy: dict[tuple[str, int], list[int]] = {(i, 0): self._cols(i)
                                                         for i in self.p_cols}
         self._children: dict[tuple[str, int], tuple[int, int]] = {}
-        self.cut_counts: Counter[str] = Counter()
+        self.cut_counts: Counter[CutFamily] = Counter()
         self._binaries: list[int] = []
         self._upper: dict[int, float] = {}
         self.nodes = 0
         self._last_x: np.ndarray | None = None
-        self._next_tag = 0
+        self._proposals_made = 0
 
     def reload(self, window: NetworkWindow) -> None:
         """Start the next window of the same shape: new data, no cuts (nothing rebuilt).
@@ -133,7 +136,7 @@ class MasterProblem:
         else:
             self.hm.add_row([*cols, self._selector[(cut.mg, cut.leaf)]], [*coefs, const],
                             -INF, 0.0)
-        self.cut_counts["unified"] += 1
+        self.cut_counts[CutFamily.UNIFIED] += 1
 
     def add_lagrangian_cut(self, response: PriceResponse) -> None:
         """Add ``eta ≥ L + Σ λ_P P + Σ λ_Q Q`` on the root (valid at every branch leaf).
@@ -148,7 +151,7 @@ class MasterProblem:
                 cols.append(col)
                 coefs.append(-lam)
         self.hm.add_row(cols, coefs, response.bound_usd, INF)
-        self.cut_counts["lagrangian"] += 1
+        self.cut_counts[CutFamily.LAGRANGIAN] += 1
 
     def add_branch(self, notice: BranchNotice) -> None:
         """Split a node: selectors ``y_parent = y_c0 + y_c1`` and copies ``x_p = x_c0 + x_c1``.
@@ -177,7 +180,7 @@ class MasterProblem:
         for a, b, p in zip(x0, x1, self._copy[(mg, parent)], strict=True):
             self.hm.add_row([a, b, p], [1.0, 1.0, -1.0], 0.0, 0.0)
         self._children[(mg, parent)] = notice.children
-        self.cut_counts["branch"] += 1
+        self.cut_counts[CutFamily.BRANCH] += 1
         for cut in notice.cuts:
             self.add_unified_cut(cut)
 
@@ -197,7 +200,7 @@ class MasterProblem:
                 dist_cols.append(minus)
                 dist_w.append(weights[k])
         self.hm.add_row(dist_cols, dist_w, cut.f, INF)
-        self.cut_counts["restoration"] += 1
+        self.cut_counts[CutFamily.RESTORATION] += 1
 
     def _abs_split(self, col: int, x_hat: float, low: float, high: float) -> tuple[int, int]:
         """Columns a⁺, a⁻ with a⁺ − a⁻ = x − x̂ and at most one of them non-zero."""
@@ -217,7 +220,8 @@ class MasterProblem:
         self._upper[col] = upper
         return col
 
-    def add_linear_cut(self, cols: list[int], coefs: list[float], rhs: float, kind: str) -> None:
+    def add_linear_cut(self, cols: list[int], coefs: list[float], rhs: float,
+                       kind: CutFamily) -> None:
         """Add a generic ``Σ coefs·x[cols] ≤ rhs`` (used by AC feasibility cuts)."""
         self.hm.add_row(cols, coefs, -INF, rhs)
         self.cut_counts[kind] += 1
@@ -234,7 +238,7 @@ class MasterProblem:
         """Add an AC feasibility cut (FORMULATION §6) on its slot's columns (kind ``ac``)."""
         keys, coefs, rhs = cut.row()
         cols = self.slot_columns(cut.slot)
-        self.add_linear_cut([cols[k] for k in keys], coefs, rhs, "ac")
+        self.add_linear_cut([cols[k] for k in keys], coefs, rhs, CutFamily.AC)
 
     # ------------------------------------------------------------------ solve
     def _leaves(self, mg: str, x: np.ndarray) -> list[tuple[int, float]]:
@@ -257,9 +261,10 @@ class MasterProblem:
         for mg in self.p_cols:
             for leaf, y in self._leaves(mg, x):
                 v = [float(x[c]) / y for c in self._copy[(mg, leaf)]]
-                self._next_tag += 1
+                self._proposals_made += 1
                 props.append(ExchangeProposal(
-                    mg=mg, tag=self._next_tag, leaf=leaf, p_kw=tuple(v[:n]),
+                    mg=mg, key=ScheduleKey(KeySource.PROPOSAL, self._proposals_made), leaf=leaf,
+                    p_kw=tuple(v[:n]),
                     q_kvar=tuple(v[n:2 * n]), eta_usd=v[-1]))
         return props
 

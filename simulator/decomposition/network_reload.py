@@ -6,7 +6,7 @@ master and the network LP are compiled once per window length and then re-loaded
 instead of rebuilt (building and compiling the 24-slot LinDistFlow model costs about
 0.4 s; re-loading it a few milliseconds). Everything the previous window appended (cuts,
 branch selectors) is dropped; the caller then restarts the solver from a chosen basis
-(:meth:`~gridcosim.simulator.decomposition.loop.NetworkModels.for_window`), so a re-loaded
+(:meth:`~gridcosim.simulator.decomposition.network_models.NetworkModels.for_window`), so a re-loaded
 model answers exactly as one compiled afresh for the window (``tests/test_reload.py``).
 """
 

@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from enum import StrEnum
 
 from gridcosim.simulator.models.elastic_model import ElasticWeights
+
+
+class IntegerMethod(StrEnum):
+    """How the loop closes the integer gap of a controller's MILP."""
+
+    BRANCH = "branch"  # microgrid-side branching, exact
+    RESTORATION = "restoration"  # seed 000's distance cut
+
+
+class Stabilisation(StrEnum):
+    """How proposals are stabilised."""
+
+    IN_OUT = "in-out"  # a separation point between x-hat and a core point
+    NONE = "none"
 
 
 @dataclass(frozen=True)
@@ -41,8 +55,8 @@ class DecompositionSettings:
 
     """
 
-    integer_method: Literal["branch", "restoration"] = "branch"
-    stabilisation: Literal["in-out", "none"] = "in-out"
+    integer_method: IntegerMethod = IntegerMethod.BRANCH
+    stabilisation: Stabilisation = Stabilisation.IN_OUT
     in_out_alpha: float = 0.4
     in_out_core_step: float = 0.1
     rel_gap: float = 1e-6
@@ -57,3 +71,8 @@ class DecompositionSettings:
     price_signals: bool = True
     price_every: int = 0
     price_rounds: int = 3
+
+    def __post_init__(self) -> None:
+        # accept the enums' string values ("branch", "none", ...), as the CLI gives them
+        object.__setattr__(self, "integer_method", IntegerMethod(self.integer_method))
+        object.__setattr__(self, "stabilisation", Stabilisation(self.stabilisation))

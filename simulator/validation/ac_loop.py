@@ -30,10 +30,13 @@ from typing import Any
 import pandas as pd
 
 from gridcosim.simulator.decomposition.controller_pool import ResponderPool
-from gridcosim.simulator.decomposition.loop import Decomposition, NetworkModels
+from gridcosim.simulator.decomposition.cut_families import CutFamily
+from gridcosim.simulator.decomposition.loop import Decomposition
+from gridcosim.simulator.decomposition.network_models import NetworkModels
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
 from gridcosim.simulator.models.lindistflow_model import NetworkWindow
 from gridcosim.simulator.schedule import Solution
+from gridcosim.simulator.status import WindowStatus
 from gridcosim.simulator.validation.ac_cuts import ACCutGenerator, window_validator
 from gridcosim.simulator.validation.results import ValidationReport
 from gridcosim.simulator.warm_basis import WarmBasis
@@ -60,16 +63,16 @@ class ACDecomposition(Decomposition):
                  models: NetworkModels | None = None, basis: WarmBasis | None = None):
         super().__init__(window, pool, settings, validator=cuts, models=models, basis=basis)
         self.cuts = cuts
-        self.master.cut_counts["ac"] = 0  # every iteration record counts AC cuts, even 0
+        self.master.cut_counts[CutFamily.AC] = 0  # every record counts AC cuts, even 0
 
     @property
     def best_report(self) -> ValidationReport | None:
         """The AC report of the incumbent (``None`` without one)."""
         return self.best.report
 
-    def _solution(self, status: str, lb: float, wall_s: float) -> Solution:
+    def solution(self, status: WindowStatus, lb: float, wall_s: float) -> Solution:
         """The loop's solution plus ``info["ac"]``."""
-        solution = super()._solution(status, lb, wall_s)
+        solution = super().solution(status, lb, wall_s)
         solution.info["ac"] = self.ac_info()
         return solution
 

@@ -1,0 +1,63 @@
+"""The DSO's compiled master and network LP, kept from one window to the next.
+
+A rolling horizon re-plans every K slots with windows of the same length; the two models
+are compiled once per window length and re-loaded for each window
+(:mod:`~gridcosim.simulator.decomposition.network_reload`). Each window starts both
+from a basis chosen by rule (the network LP's final basis of the previous window), so
+that what they solve depends only on the window's data and that basis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gridcosim.simulator.decomposition.master_problem import MasterProblem
+from gridcosim.simulator.decomposition.network_evaluator import NetworkEvaluator
+from gridcosim.simulator.decomposition.settings import DecompositionSettings
+from gridcosim.simulator.models.lindistflow_model import NetworkWindow, same_shape
+from gridcosim.simulator.warm_basis import WarmBasis
+
+
+@dataclass
+class NetworkModels:
+    """The DSO's compiled master and network LP."""
+
+    master: MasterProblem
+    evaluator: NetworkEvaluator
+
+    @classmethod
+    def for_window(cls, window: NetworkWindow, settings: DecompositionSettings,
+                   previous: NetworkModels | None = None,
+                   basis: WarmBasis | None = None) -> NetworkModels:
+        """Re-load ``previous`` with the window's data if it has its shape, else build.
+
+        Both LPs then start from ``basis`` (the previous window's :meth:`final_basis`), or
+        cold without one: a resumed run that restores the basis from its checkpoint
+        continues exactly.
+        """
+        if previous is not None and same_shape(previous.master.window, window):
+            previous.evaluator.reload(previous.master.window, window)
+            previous.master.reload(window)
+            models = previous
+        else:
+            master = MasterProblem(window, time_limit_s=settings.master_time_limit_s,
+                                   mip_rel_gap=settings.rel_gap / 10)
+            models = cls(master, NetworkEvaluator(master.model, master.hm))
+        models.master.hm.reset(basis)
+        models.evaluator.hm.reset(basis)
+        return models
+
+    def final_basis(self) -> WarmBasis | None:
+        """The network LP's basis at the end of a window (the next window's warm start).
+
+        The network LP and the master share their compiled rows and columns; with AC cuts
+        appended the LP's basis is taken without them when it stays consistent.
+        """
+        hm = self.evaluator.hm
+        basis = hm.basis()
+        if basis is None:
+            return None
+        rows, cols, _ = hm.compiled_shape
+        cut = WarmBasis(basis.col_status[:cols], basis.row_status[:rows])
+        basic = int((cut.col_status == 1).sum() + (cut.row_status == 1).sum())
+        return cut if basic == rows else None
