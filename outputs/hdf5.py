@@ -36,29 +36,21 @@ import h5py
 import numpy as np
 
 from gridcosim.outputs.convergence import ColumnKind, ConvergenceTable
+from gridcosim.outputs.file_layout import (
+    CheckpointDatasets,
+    checked_initial,
+    create_kind,
+    time_scale,
+    write_root_attrs,
+)
 from gridcosim.outputs.layout import (
-    CHECKPOINT,
-    COMMITTED,
     CONVERGENCE,
-    IDS,
-    INITIAL,
-    KINDS_ATTR,
-    LAYOUT,
-    LAYOUT_VERSION,
-    ORIGIN_ATTR,
-    STATE,
-    STATE_END,
-    TIME,
-    VARIABLES_ATTR,
     AttrValue,
-    EntityKind,
     append_rows,
     cf_time_units,
     checked_attrs,
     declared_kinds,
     short_error,
-    time_chunk,
-    units_of,
 )
 from gridcosim.scenarios.errors import OutputError
 
@@ -126,7 +118,7 @@ class TrajectoryWriter:
         self._broken: OutputError | None = None
         self._visible = (0, 0, 0)  # what /checkpoint/committed says (last complete flush)
         self._run_attrs = checked_attrs(run_attrs or {})
-        self._initial = _checked_initial(initial or {}, self._kinds)
+        self._initial = checked_initial(initial or {}, self._kinds)
         try:
             self._file = h5py.File(self.path, "w", libver="latest")
         except OSError as err:
@@ -140,87 +132,19 @@ class TrajectoryWriter:
 
     # ---- layout -------------------------------------------------------------------------
 
-    def _time_scale(self, group: h5py.Group) -> h5py.Dataset:
-        ds = group.create_dataset(TIME, shape=(0,), maxshape=(None,), chunks=(1024,),
-                                  dtype=np.float64)
-        ds.attrs["units"] = self._time_units
-        ds.attrs["long_name"] = "slot start time"
-        if self._time_origin is not None:
-            ds.attrs[ORIGIN_ATTR] = self._time_origin
-        ds.make_scale(TIME)
-        return ds
-
     def _create_layout(self, scenario: str, scenario_json: str, seed: int | None,
                        version: str) -> None:
         f = self._file
-        f.attrs["gridcosim_version"] = str(version)
-        f.attrs["scenario"] = str(scenario)
-        f.attrs["scenario_json"] = scenario_json
-        f.attrs["seed"] = h5py.Empty(np.int64) if seed is None else np.int64(seed)
-        f.attrs["created_utc"] = datetime.now(UTC).isoformat(timespec="seconds")
-        f.attrs["layout"] = LAYOUT
-        f.attrs["layout_version"] = np.int64(LAYOUT_VERSION)
-        f.attrs["complete"] = np.int8(0)
-        f.attrs["status"] = "running"
-        f.attrs[KINDS_ATTR] = np.array(list(self._kinds), dtype=h5py.string_dtype())
-        for key, value in self._run_attrs.items():
-            f.attrs[key] = np.int8(value) if isinstance(value, bool) else value
-        self._root_time = self._time_scale(f)
+        write_root_attrs(f, scenario=scenario, scenario_json=scenario_json, seed=seed,
+                         version=version, kinds=list(self._kinds), run_attrs=self._run_attrs)
+        self._root_time = time_scale(f, self._time_units, self._time_origin)
         for kind in self._kinds.values():
-            self._create_kind(f, kind)
+            create_kind(f, kind, self._time_units, self._time_origin,
+                        self._initial.get(kind.name, {}))
+            kind.buffers = [np.empty((self._cap, kind.n)) for _ in kind.variables]
         self._convergence.create(f.create_group(CONVERGENCE))
-        ck = f.create_group(CHECKPOINT)
-        self._committed = ck.create_dataset(COMMITTED, data=np.zeros(3, dtype=np.int64))
-        self._committed.attrs["long_name"] = ("slots, convergence rows and checkpoints of "
-                                              "the last complete flush")
-        # UTF-8 bytes of every state, one after the other, and where each ends: fixed-size
-        # chunks that later flushes only append to (a variable-length string would live in
-        # a global heap that later writes rewrite, which a write error could corrupt)
-        self._checkpoint_ds = ck.create_dataset(STATE, shape=(0,), maxshape=(None,),
-                                                chunks=(1 << 16,), dtype=np.uint8)
-        self._checkpoint_end = ck.create_dataset(STATE_END, shape=(0,), maxshape=(None,),
-                                                 chunks=(256,), dtype=np.int64)
-        self._checkpoint_slots = ck.create_dataset(TIME, shape=(0,), maxshape=(None,),
-                                                   chunks=(256,), dtype=np.int64)
+        self._checkpoint = CheckpointDatasets.create(f)
         f.flush()
-
-    def _create_kind(self, f: h5py.File, kind: EntityKind) -> None:
-        group = f.create_group(kind.name)
-        group.attrs[VARIABLES_ATTR] = np.array(kind.variables, dtype=h5py.string_dtype())
-        kind.time_ds = self._time_scale(group)
-        ids = group.create_dataset(IDS, data=np.array(kind.ids, dtype=object),
-                                   dtype=h5py.string_dtype())
-        ids.attrs["long_name"] = f"{kind.name} ids"
-        ids.make_scale(IDS)
-        chunks = (time_chunk(kind.n), max(kind.n, 1))
-        maxshape = (None, kind.n if kind.n else None)
-        for var in kind.variables:
-            ds = group.create_dataset(var, shape=(0, kind.n), maxshape=maxshape,
-                                      chunks=chunks, dtype=np.float64, fillvalue=np.nan)
-            units = units_of(var)
-            if units is not None:
-                ds.attrs["units"] = units
-            ds.dims[0].attach_scale(kind.time_ds)
-            ds.dims[1].attach_scale(ids)
-            ds.dims[0].label, ds.dims[1].label = TIME, IDS
-            kind.datasets.append(ds)
-            kind.buffers.append(np.empty((self._cap, kind.n)))
-        self._write_initial(group, kind, ids)
-
-    def _write_initial(self, group: h5py.Group, kind: EntityKind, ids: h5py.Dataset) -> None:
-        """``<kind>/initial/<var>``: the values before the first slot, on ``ids``."""
-        values = self._initial.get(kind.name)
-        if not values:
-            return
-        sub = group.create_group(INITIAL)
-        for var, data in values.items():
-            ds = sub.create_dataset(var, data=np.asarray(data, dtype=np.float64))
-            units = units_of(var)
-            if units is not None:
-                ds.attrs["units"] = units
-            ds.attrs["long_name"] = f"{var} before the first slot"
-            ds.dims[0].attach_scale(ids)
-            ds.dims[0].label = IDS
 
     # ---- appending ----------------------------------------------------------------------
 
@@ -329,7 +253,7 @@ class TrajectoryWriter:
             self._write_buffers()
             self._file.flush()  # the data first, then the counts that make it visible
             counts = (self._written, self._convergence.written, self._checkpoints_written)
-            self._committed[:] = np.array(counts, dtype=np.int64)
+            self._checkpoint.committed[:] = np.array(counts, dtype=np.int64)
             self._file.flush()
             self._visible = counts
         except (OSError, RuntimeError) as err:
@@ -356,9 +280,9 @@ class TrajectoryWriter:
             blobs = [c[1].encode("utf-8") for c in self._checkpoints]
             start = self._checkpoint_bytes
             ends = start + np.cumsum([len(b) for b in blobs])
-            append_rows(self._checkpoint_ds, start, np.frombuffer(b"".join(blobs), np.uint8))
-            append_rows(self._checkpoint_end, old, ends.astype(np.int64))
-            append_rows(self._checkpoint_slots, old,
+            append_rows(self._checkpoint.state, start, np.frombuffer(b"".join(blobs), np.uint8))
+            append_rows(self._checkpoint.end, old, ends.astype(np.int64))
+            append_rows(self._checkpoint.slots, old,
                         np.array([c[0] for c in self._checkpoints], dtype=np.int64))
             self._checkpoint_bytes = int(ends[-1])
             self._checkpoints_written = old + k
@@ -457,24 +381,6 @@ def summary(path: str | Path) -> str:
     from gridcosim.outputs.reader import summary as _summary
 
     return _summary(path)
-
-
-def _checked_initial(initial: Mapping[str, Mapping[str, Sequence[float]]],
-                     kinds: Mapping[str, EntityKind]) -> dict[str, dict[str, np.ndarray]]:
-    """Initial values: declared kinds and variables, one value per entity."""
-    out: dict[str, dict[str, np.ndarray]] = {}
-    for name, values in initial.items():
-        kind = kinds.get(name)
-        if kind is None:
-            raise ValueError(f"initial values for an unknown kind {name!r}")
-        for var, data in values.items():
-            if var not in kind.variables:
-                raise ValueError(f"initial value of an unknown variable {name}/{var}")
-            arr = np.asarray(data, dtype=np.float64)
-            if arr.shape != (kind.n,):
-                raise ValueError(f"{name}/{var}: {arr.shape} initial values for {kind.n} ids")
-            out.setdefault(name, {})[var] = arr
-    return out
 
 
 def _is_write_failure(err: BaseException) -> bool:

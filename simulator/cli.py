@@ -148,12 +148,13 @@ def _cmd_solve(args: argparse.Namespace) -> int:
             print(json.dumps({"scenario": scenario.name, "method": args.method,
                               "status": "failed", "reason": str(err)}))
         raise
+    doc = finite(solution.to_json_dict())
     if args.json:
-        print(json.dumps(finite({"scenario": scenario.name, **solution.to_json_dict()})))
+        print(json.dumps({"scenario": scenario.name, **doc}))
     else:
         from gridcosim.outputs.tables import solution_table
 
-        print(solution_table(scenario.name, solution))
+        print(solution_table(scenario.name, doc))
     return solve_exit_code(solution)
 
 

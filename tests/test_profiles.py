@@ -12,15 +12,17 @@ import pytest
 from gridcosim.scenarios.profiles import (
     COLUMNS,
     LOAD_CLASSES,
-    PRICE_PEAK_RATIO,
-    SIMBENCH_MISSING,
     ProfileSet,
     available_profile_sets,
-    from_simbench,
     load_profile_set,
-    price_multiplier,
     scaled_to_nominal,
     window,
+)
+from gridcosim.scenarios.tools.simbench_source import (
+    PRICE_PEAK_RATIO,
+    SIMBENCH_MISSING,
+    from_simbench,
+    price_multiplier,
 )
 
 DAYS = 14

@@ -27,7 +27,8 @@ from gridcosim.simulator.decomposition.controller_responder import MicrogridResp
 from gridcosim.simulator.decomposition.loop import Decomposition
 from gridcosim.simulator.decomposition.master_problem import MasterProblem
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
-from gridcosim.simulator.highs_model import INF, HighsModel
+from gridcosim.simulator.highs_instance import INF
+from gridcosim.simulator.highs_model import HighsModel
 from gridcosim.simulator.messages import (
     ExchangeProposal,
     KeySource,

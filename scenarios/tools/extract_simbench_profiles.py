@@ -9,8 +9,9 @@ Writes ``simbench_2weeks.csv``: 14 days (336 hours) from Monday 2016-08-01 00:00
 columns ``hour``, ``residential``, ``commercial``, ``industrial``, ``agricultural``, ``pv``,
 ``wind`` (per unit of each profile's annual peak hourly mean) and ``price`` (daily-mean-1
 multiplier), rounded to :data:`DECIMALS` decimals. The profiles and dates are the constants
-``SIMBENCH_2WEEKS_*`` of :mod:`scenarios.profiles`; the work is done by
-:func:`scenarios.profiles.from_simbench`, the same code a user calls for other profiles.
+``SIMBENCH_2WEEKS_*`` of :mod:`scenarios.tools.simbench_source`; the work is done
+by :func:`scenarios.tools.simbench_source.from_simbench`, the code a user calls for
+other profiles.
 ``scenarios/data/profiles/README.md`` explains the choices.
 
 Window choice (``--list-windows``): every Monday-started fortnight of 2016 is screened and
@@ -44,16 +45,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gridcosim.scenarios.profiles import (
-    COLUMNS,
-    HOURS_PER_DAY,
-    PRICE,
+from gridcosim.scenarios.profiles import COLUMNS, HOURS_PER_DAY, PRICE, ProfileSet
+from gridcosim.scenarios.tools.simbench_source import (
     SIMBENCH_2WEEKS_DAYS,
     SIMBENCH_2WEEKS_PROFILES,
     SIMBENCH_2WEEKS_START,
     SIMBENCH_STEPS_PER_HOUR,
     SIMBENCH_YEAR,
-    ProfileSet,
     from_simbench,
 )
 

@@ -19,7 +19,7 @@ from gridcosim.scenarios.errors import SolverError
 from gridcosim.simulator.decomposition.controller_branching import BranchTree
 from gridcosim.simulator.decomposition.controller_subproblems import CompiledElastic, Point
 from gridcosim.simulator.decomposition.settings import DecompositionSettings, IntegerMethod
-from gridcosim.simulator.highs_model import SolveOutcome
+from gridcosim.simulator.highs_instance import SolveOutcome
 from gridcosim.simulator.messages import (
     START_KEY,
     Accept,

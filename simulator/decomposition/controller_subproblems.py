@@ -14,7 +14,8 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.repn import generate_standard_repn
 
-from gridcosim.simulator.highs_model import LP_RESOLVE_OPTIONS, HighsModel, SolveOutcome
+from gridcosim.simulator.highs_instance import LP_RESOLVE_OPTIONS, SolveOutcome
+from gridcosim.simulator.highs_model import HighsModel
 from gridcosim.simulator.messages import PriceSignal, RestoredExchange
 from gridcosim.simulator.models.ders import DerModel
 from gridcosim.simulator.models.microgrid_model import (

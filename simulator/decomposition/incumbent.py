@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gridcosim.simulator.decomposition.network_evaluator import NetworkEvaluator
-from gridcosim.simulator.highs_model import SolveOutcome
+from gridcosim.simulator.highs_instance import SolveOutcome
 from gridcosim.simulator.messages import RestoredExchange, ScheduleKey
 from gridcosim.simulator.schedule import NetworkSchedule
 

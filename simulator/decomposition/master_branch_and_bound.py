@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gridcosim.simulator.highs_model import HighsModel, SolveOutcome
+from gridcosim.simulator.highs_instance import SolveOutcome
+from gridcosim.simulator.highs_model import HighsModel
 
 _INT_TOL = 1e-6
 

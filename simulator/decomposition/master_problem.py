@@ -17,7 +17,8 @@ import numpy as np
 from gridcosim.simulator.decomposition.cut_families import CutFamily
 from gridcosim.simulator.decomposition.master_branch_and_bound import branch_and_bound
 from gridcosim.simulator.decomposition.network_reload import NetworkReloader
-from gridcosim.simulator.highs_model import INF, LP_RESOLVE_OPTIONS, HighsModel, SolveOutcome
+from gridcosim.simulator.highs_instance import INF, LP_RESOLVE_OPTIONS, SolveOutcome
+from gridcosim.simulator.highs_model import HighsModel
 from gridcosim.simulator.messages import (
     BranchNotice,
     ExchangeProposal,

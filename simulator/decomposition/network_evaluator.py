@@ -10,7 +10,8 @@ import numpy as np
 import pyomo.environ as pyo
 
 from gridcosim.simulator.decomposition.network_reload import NetworkReloader
-from gridcosim.simulator.highs_model import INF, HighsModel, SolveOutcome
+from gridcosim.simulator.highs_instance import INF, SolveOutcome
+from gridcosim.simulator.highs_model import HighsModel
 from gridcosim.simulator.messages import RestoredExchange
 from gridcosim.simulator.models.lindistflow_model import NetworkWindow
 from gridcosim.simulator.models.master_model import slot_variables

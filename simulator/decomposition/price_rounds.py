@@ -21,7 +21,7 @@ from gridcosim.simulator.decomposition.controller_pool import ResponderPool
 from gridcosim.simulator.decomposition.incumbent import IncumbentTracker, Restored
 from gridcosim.simulator.decomposition.master_problem import MasterProblem
 from gridcosim.simulator.decomposition.network_evaluator import NetworkEvaluator
-from gridcosim.simulator.highs_model import SolveOutcome
+from gridcosim.simulator.highs_instance import SolveOutcome
 from gridcosim.simulator.messages import (
     Infeasible,
     KeySource,
