@@ -19,7 +19,6 @@ from functools import lru_cache
 from gridcosim.scenarios.schema import Scenario
 
 PROFILE_FIELDS = ("price", "load", "renewables")
-UNIT_KINDS = ("generators", "renewables", "storage")
 HOURS_PER_DAY = 24
 
 
@@ -297,7 +296,7 @@ def check_customer_classes(scenario: Scenario, facts: NetworkFacts) -> list[str]
 def _units(scenario: Scenario) -> Iterator[tuple[str, str]]:
     """Yield ``(field path, name)`` of every unit of every microgrid."""
     for i, mg in enumerate(scenario.microgrids):
-        for kind in UNIT_KINDS:
+        for kind in mg.unit_fields():
             for j, unit in enumerate(getattr(mg, kind)):
                 yield f"microgrids[{i}].{kind}[{j}].name", unit.name
 

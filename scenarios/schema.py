@@ -149,7 +149,13 @@ class SVC(_Frozen):
         return self
 
 
-class Generator(_Frozen):
+class Unit(_Frozen):
+    """A unit inside a microgrid (every kind of DER derives from it)."""
+
+    name: Name
+
+
+class Generator(Unit):
     """A dispatchable generator with on/off commitment, start-up cost and ramp limit."""
 
     name: Name
@@ -180,7 +186,7 @@ class Generator(_Frozen):
         return self
 
 
-class Renewable(_Frozen):
+class Renewable(Unit):
     """A renewable unit: output up to its forecast, reactive power limited by a power factor."""
 
     name: Name
@@ -191,7 +197,7 @@ class Renewable(_Frozen):
     min_power_factor: PowerFactor
 
 
-class Storage(_Frozen):
+class Storage(Unit):
     """A battery with charge / discharge limits, energy limits and efficiencies."""
 
     name: Name
@@ -230,6 +236,24 @@ class Microgrid(_Frozen):
     local_load_class: CustomerClass = Field(
         "residential", description="load shape of the local load with [timeseries]; with"
         " [profiles] every load follows profiles.load, so only the default is allowed")
+
+    @classmethod
+    def unit_fields(cls) -> list[str]:
+        """The fields that list units (``generators``, ``renewables``, ...), in order."""
+        return [name for name, info in cls.model_fields.items()
+                if _unit_type(info.annotation) is not None]
+
+    def units(self) -> list[Unit]:
+        """Every unit of the microgrid, field by field."""
+        return [u for name in self.unit_fields() for u in getattr(self, name)]
+
+
+def _unit_type(annotation: object) -> type | None:
+    """The unit class of a ``tuple[SomeUnit, ...]`` annotation, else ``None``."""
+    args = getattr(annotation, "__args__", ())
+    if getattr(annotation, "__origin__", None) is tuple and args and isinstance(args[0], type):
+        return args[0] if issubclass(args[0], Unit) else None
+    return None
 
 
 class Profiles(_Frozen):
