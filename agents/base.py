@@ -67,12 +67,15 @@ class Record:
         kind: Group name (``generator``, ``bus``, ...).
         entity: What one entity of the kind is (for the docs).
         outputs: Its variables.
+        cost_in: The kind whose ``cost_usd`` already includes this kind's (a DER's cost is
+            part of its microgrid's), so that totals count it once; empty if none.
 
     """
 
     kind: str
     entity: str
     outputs: tuple[Output, ...]
+    cost_in: str = ""
 
 
 class GridAgent(mesa.Agent):

@@ -31,10 +31,13 @@ from gridcosim.simulator.schedule import UnitSchedule
 
 @dataclass(frozen=True)
 class Shortfall:
-    """How much less a unit injects than planned in a slot (kW, kvar; positive: less)."""
+    """How much less active power a unit injects than planned in a slot (kW; positive: less).
+
+    The reactive side needs no report: the controller meters every unit's realised
+    ``q_kvar`` after the covers.
+    """
 
     p_kw: float = 0.0
-    q_kvar: float = 0.0
 
 
 class DerAgent(GridAgent):

@@ -25,7 +25,7 @@ class GeneratorAgent(DerAgent):
         Output("q_kvar", "kvar", "reactive output", "injection positive"),
         Output("on", "1", "commitment (1 on, 0 off)", initial=True),
         Output("cost_usd", "USD", "energy and start-up cost of the slot"),
-    )),)
+    ), cost_in="microgrid"),)
 
     def __init__(self, model: mesa.Model, spec: Generator):
         super().__init__(model, spec)

@@ -20,7 +20,7 @@ from gridcosim.agents.der_agent import DerAgent, der_agent_class
 from gridcosim.scenarios.schema import Microgrid
 from gridcosim.simulator.models.ders import der_models
 from gridcosim.simulator.models.microgrid_model import MicrogridState, MicrogridWindow
-from gridcosim.simulator.schedule import MicrogridSchedule
+from gridcosim.simulator.schedule import MicrogridSchedule, UnitSchedule
 from gridcosim.simulator.windows import microgrid_window
 
 
@@ -122,12 +122,14 @@ class MicrogridControllerAgent(GridAgent):
         """Run slot ``slot`` of the plan: set-points, shortfalls, covers, costs."""
         k, dt = slot - self.plan_start, self.model.series.slot_hours
         plan = {u.name: u for u in self.plan.units}
-        short_p = short_q = 0.0
+        short_p = 0.0
         for agent in self.ders:
-            short = agent.dispatch(plan[agent.spec.name], k)
-            short_p, short_q = short_p + short.p_kw, short_q + short.q_kvar
-        for agent in self.ders:
+            short_p += agent.dispatch(plan[agent.spec.name], k).p_kw
+        for agent in self.ders:  # flexible units cover a net shortfall; a surplus is exported
+            if short_p <= 0.0:
+                break
             short_p = agent.absorb(short_p, dt)
+        short_q = sum(_planned_q(plan[a.spec.name], k) - a.q_kvar for a in self.ders)
         curtail = self.plan.curtail_kw[k]
         cost = sum(agent.settle(dt) for agent in self.ders)
         cost += self.model.scenario.curtailment_cost_usd_per_kwh * curtail * dt
@@ -138,3 +140,7 @@ class MicrogridControllerAgent(GridAgent):
     def meter(self) -> tuple[float, float]:
         """Realised minus planned exchange of the last slot (kW, kvar)."""
         return self.last.deviation_kw, self.last.q_deviation_kvar
+
+
+def _planned_q(plan: UnitSchedule, k: int) -> float:
+    return plan.q_kvar[k] if plan.q_kvar else 0.0

@@ -24,7 +24,7 @@ class RenewableAgent(DerAgent):
         Output("p_kw", "kW", "active output", "injection into the microgrid positive"),
         Output("q_kvar", "kvar", "reactive output", "injection positive"),
         Output("available_kw", "kW", "realised availability (forecast with noise)"),
-    )),)
+    ), cost_in="microgrid"),)
 
     def __init__(self, model: mesa.Model, spec: Renewable):
         super().__init__(model, spec)
@@ -43,7 +43,7 @@ class RenewableAgent(DerAgent):
         planned_p, planned_q = plan.p_kw[k], plan.q_kvar[k]
         self.p_kw = min(planned_p, self.available_kw)
         self.q_kvar = planned_q if planned_p == 0 else planned_q * self.p_kw / planned_p
-        return Shortfall(planned_p - self.p_kw, planned_q - self.q_kvar)
+        return Shortfall(planned_p - self.p_kw)
 
     def settle(self, slot_hours: float) -> float:
         """Count the energy; the output costs nothing."""

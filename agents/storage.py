@@ -23,7 +23,7 @@ class StorageAgent(DerAgent):
     RECORDS = (Record("storage", "a battery (unit name)", (
         Output("p_kw", "kW", "net output", "discharge positive"),
         Output("e_kwh", "kWh", "stored energy", timing=Timing.END, initial=True),
-    )),)
+    ), cost_in="microgrid"),)
 
     def __init__(self, model: mesa.Model, spec: Storage):
         super().__init__(model, spec)

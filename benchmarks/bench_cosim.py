@@ -10,7 +10,7 @@ The run is the one ``gridcosim run`` makes (``CoSimulation`` + ``Recorder``), wi
 progress bar. The table splits the wall time of the stepping loop:
 
 * optimisation: the sum of every coordinated window's decomposition wall time
-  (``WindowReport.wall_s`` in ``model.dso.reports``, the loop of FORMULATION §4);
+  (``WindowReport.wall_s`` in ``model.dso.reports``, the loop of docs/formulation.md §4);
 * power flow: AC power flows (``NetworkValidator.solve``, timed by wrapping it). The DSO
   runs one per slot of every planned window to record ``bus/vm_pu`` and the LinDistFlow
   gap; with ``--ac`` (AC feasibility cuts) it also runs them inside the decomposition loop,

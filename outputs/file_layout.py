@@ -28,6 +28,7 @@ from gridcosim.outputs.layout import (
     VARIABLES_ATTR,
     AttrValue,
     EntityKind,
+    checked_attrs,
     time_chunk,
     units_of,
 )
@@ -152,3 +153,11 @@ def checked_initial(initial: Mapping[str, Mapping[str, Sequence[float]]],
                 raise ValueError(f"{name}/{var}: {arr.shape} initial values for {kind.n} ids")
             out.setdefault(name, {})[var] = arr
     return out
+
+
+def checked_kind_attrs(attrs: Mapping[str, Mapping[str, AttrValue]],
+                       kinds: Mapping[str, EntityKind]) -> dict[str, dict[str, AttrValue]]:
+    """Group attributes: declared kinds only, plain values (numbers, strings, booleans)."""
+    if unknown := sorted(set(attrs) - set(kinds)):
+        raise ValueError(f"attributes for unknown kinds {unknown}")
+    return {kind: checked_attrs(values, frozenset()) for kind, values in attrs.items()}

@@ -39,6 +39,7 @@ from gridcosim.outputs.convergence import ColumnKind, ConvergenceTable
 from gridcosim.outputs.file_layout import (
     CheckpointDatasets,
     checked_initial,
+    checked_kind_attrs,
     create_kind,
     time_scale,
     write_root_attrs,
@@ -90,6 +91,9 @@ class TrajectoryWriter:
             slots are appended between two flushes; the file is only written by ``flush``.
         run_attrs: Further root attributes describing the run (numbers, strings or
             booleans; e.g. the horizon, the commit length and the noise level).
+        initial: Per kind and variable, the values before the first slot
+            (``<kind>/initial/<var>``).
+        kind_attrs: Per kind, attributes of its group (``entity``, ``cost_included_in``).
 
     """
 
@@ -98,7 +102,8 @@ class TrajectoryWriter:
                  time_units: str, version: str,
                  convergence: Mapping[str, ColumnKind] | None = None, buffer_slots: int = 64,
                  run_attrs: Mapping[str, AttrValue] | None = None,
-                 initial: Mapping[str, Mapping[str, Sequence[float]]] | None = None) -> None:
+                 initial: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
+                 kind_attrs: Mapping[str, Mapping[str, AttrValue]] | None = None) -> None:
         self._time_units, self._time_origin = cf_time_units(time_units)
         if buffer_slots < 1:
             raise ValueError("buffer_slots must be at least 1")
@@ -119,6 +124,7 @@ class TrajectoryWriter:
         self._visible = (0, 0, 0)  # what /checkpoint/committed says (last complete flush)
         self._run_attrs = checked_attrs(run_attrs or {})
         self._initial = checked_initial(initial or {}, self._kinds)
+        self._kind_attrs = checked_kind_attrs(kind_attrs or {}, self._kinds)
         try:
             self._file = h5py.File(self.path, "w", libver="latest")
         except OSError as err:
@@ -141,6 +147,7 @@ class TrajectoryWriter:
         for kind in self._kinds.values():
             create_kind(f, kind, self._time_units, self._time_origin,
                         self._initial.get(kind.name, {}))
+            f[kind.name].attrs.update(self._kind_attrs.get(kind.name, {}))
             kind.buffers = [np.empty((self._cap, kind.n)) for _ in kind.variables]
         self._convergence.create(f.create_group(CONVERGENCE))
         self._checkpoint = CheckpointDatasets.create(f)

@@ -31,6 +31,8 @@ KINDS_ATTR = "kinds"
 VARIABLES_ATTR = "variables"
 BOOL_ATTR = "gridcosim_dtype"
 ORIGIN_ATTR = "time_origin"
+#: Group attribute: the kind whose ``cost_usd`` already includes this kind's.
+COST_IN_ATTR = "cost_included_in"
 RESERVED_GROUPS = frozenset({TIME, CONVERGENCE, CHECKPOINT})
 ROOT_ATTRS = frozenset({"gridcosim_version", "scenario", "scenario_json", "seed", "created_utc",
                         "layout", "layout_version", "complete", "status", KINDS_ATTR})

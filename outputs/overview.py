@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from gridcosim.outputs.layout import (
+    COST_IN_ATTR,
     IDS,
     ORIGIN_ATTR,
     TIME,
@@ -63,9 +64,10 @@ def summary_dict(path: str | Path) -> dict[str, Any]:
 def _facts(path: str | Path) -> tuple[dict[str, Any], np.ndarray]:
     """The facts of a file and its slot times (hours).
 
-    The total cost sums ``cost_usd`` over every kind (substation included), except
-    generator, renewable and storage costs when ``microgrid/cost_usd`` exists, since a
-    microgrid's cost already includes them (see :data:`COST_PARENT`).
+    The total cost sums ``cost_usd`` over every kind (substation included), except the
+    kinds whose group says another kind's cost includes theirs (attribute
+    ``cost_included_in``: a DER's cost is part of its microgrid's) when that kind records
+    ``cost_usd``. Files without the attribute use :data:`COST_PARENT`.
     """
     path = Path(path)
     with open_trajectory(path) as f:
@@ -76,16 +78,19 @@ def _facts(path: str | Path) -> tuple[dict[str, Any], np.ndarray]:
         agents = {kind: int(f[kind][IDS].shape[0]) for kind in _kinds(f)}
         costs = {kind: float(np.nansum(f[kind]["cost_usd"][: len(time_h)]))
                  for kind in agents if "cost_usd" in f[kind]}
+        parents = {kind: str(attr_value(f[kind].attrs.get(COST_IN_ATTR, COST_PARENT.get(kind))))
+                   for kind in costs if COST_IN_ATTR in f[kind].attrs or kind in COST_PARENT}
         ac = (f["substation/ac_converged"][: len(time_h), 0]
               if "substation/ac_converged" in f else np.zeros(0))
         conv = _convergence(f)
-    counted = {k: v for k, v in costs.items() if COST_PARENT.get(k) not in costs}
+    counted = {k: v for k, v in costs.items() if parents.get(k) not in costs}
     return {
         "file": str(path), "status": attrs.get("status"), "status_text": run_status_text(attrs),
         "attrs": {k: v for k, v in attrs.items() if k != "scenario_json"},
         "slots": len(time_h), "time_units": units, "time_origin": origin,
         "first_time_h": float(time_h[0]) if len(time_h) else None,
         "agents": agents, "cost_usd": {"total": sum(counted.values()), **costs},
+        "cost_included_in": parents,
         "windows": len(conv),
         "window_statuses": dict(Counter(conv["status"])) if "status" in conv else {},
         "iterations": (int(np.nansum(conv["iterations"])) if "iterations" in conv
@@ -113,7 +118,7 @@ def summary(path: str | Path) -> str:
     lines.append(_slots_line(time_h, units, d["time_origin"]))
     lines.append("agents      " + (", ".join(f"{k} {v}" for k, v in d["agents"].items())
                                    or "none"))
-    lines.append(_cost_line(d["cost_usd"]))
+    lines.append(_cost_line(d["cost_usd"], d["cost_included_in"]))
     statuses = ", ".join(f"{s} {c}" for s, c in Counter(d["window_statuses"]).most_common())
     lines.append(f"windows     {d['windows']}" + (f"  statuses: {statuses}" if statuses else ""))
     if d["powerflows_checked"]:
@@ -139,10 +144,10 @@ def _slots_line(time_h: np.ndarray, units: str, origin: Any) -> str:
             f"{_format_time(end, units)}{step_text})")
 
 
-def _cost_line(costs: dict[str, float]) -> str:
+def _cost_line(costs: dict[str, float], parents: dict[str, str]) -> str:
     by_kind = {k: v for k, v in costs.items() if k != "total"}
     if not by_kind:
         return "cost        no cost_usd variables"
-    parts = ", ".join(f"{k} {v:.2f}" + ("" if COST_PARENT.get(k) not in by_kind else
-                                         f" (in {COST_PARENT[k]})") for k, v in by_kind.items())
+    parts = ", ".join(f"{k} {v:.2f}" + ("" if parents.get(k) not in by_kind else
+                                         f" (in {parents[k]})") for k, v in by_kind.items())
     return f"cost        total {costs['total']:.2f} USD  ({parts})"

@@ -33,9 +33,9 @@ from gridcosim.outputs.layout import (
 
 _SINCE_RE = re.compile(r"^hours since (?P<ref>\S.*)$")
 
-# Kinds whose cost_usd is already part of another kind's cost_usd (a microgrid's cost includes
-# its generators', renewables' and storage units'); summary() leaves them out of the total
-# when that kind records cost_usd.
+# Kinds whose cost_usd is already part of another kind's cost_usd, for files written before
+# the groups carried it (attribute cost_included_in): a microgrid's cost includes its
+# generators', renewables' and storage units'.
 COST_PARENT = {"generator": "microgrid", "renewable": "microgrid", "storage": "microgrid"}
 
 

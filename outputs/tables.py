@@ -11,23 +11,28 @@ from typing import Any
 
 import pandas as pd
 
-#: Schedule fields of a microgrid in the JSON form, and their row labels.
-_UNIT_ROWS = (("generators", "DG {} p_kw"), ("renewables", "RE {} p_kw"),
-              ("storage", "ESS {} p_kw (dis+)"))
-
 
 def microgrid_frame(microgrids: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
-    """One row per microgrid unit and slot quantity: units' output and the exchange (kW)."""
+    """One row per microgrid unit and slot quantity: units' output and the exchange (kW).
+
+    Units are the entries of the microgrid's unit lists (any field whose items carry a
+    ``kind``), so a new DER kind shows up without an edit here; ``p_kw`` is the unit's
+    injection into the microgrid (a battery discharging, a load reducing: positive).
+    """
     rows = {}
     for name, mg in microgrids.items():
-        for field, label in _UNIT_ROWS:
-            for unit in mg.get(field, ()):
-                rows[(name, label.format(unit["name"]))] = unit["p_kw"]
+        for unit in _units(mg):
+            rows[(name, f"{unit['kind']} {unit['name']} p_kw")] = unit["p_kw"]
         rows[(name, "exchange p_kw (export+)")] = mg["p_ex_kw"]
         rows[(name, "exchange q_kvar")] = mg["q_ex_kvar"]
     frame = pd.DataFrame(rows).T
     frame.columns = [f"t{t + 1}" for t in range(frame.shape[1])]
     return frame.round(2)
+
+
+def _units(mg: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [u for value in mg.values() if isinstance(value, list)
+            for u in value if isinstance(u, Mapping) and "kind" in u]
 
 
 def solution_table(scenario: str, solution: Mapping[str, Any]) -> str:

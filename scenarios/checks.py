@@ -16,6 +16,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
+from pydantic import BaseModel
+
+from gridcosim.scenarios.fields import TIMESERIES_ONLY
 from gridcosim.scenarios.schema import Scenario
 
 PROFILE_FIELDS = ("price", "load", "renewables")
@@ -77,33 +80,42 @@ def check_profiles(scenario: Scenario) -> list[str]:
 
 
 def check_profile_mode_fields(scenario: Scenario) -> list[str]:
-    """Reject renewable kinds and local load classes under ``[profiles]``, which ignores them.
+    """Reject fields that only apply with ``[timeseries]`` when the scenario uses ``[profiles]``.
 
     With per-slot multipliers every renewable follows ``profiles.renewables`` and every
-    load ``profiles.load``; only ``[timeseries]`` has per-kind and per-class shapes.
+    load ``profiles.load``; only ``[timeseries]`` has per-kind and per-class shapes. The
+    fields are those the schema marks :data:`~gridcosim.scenarios.fields.TIMESERIES_ONLY`
+    (a renewable's ``kind``, a load class), on microgrids and on every unit.
 
     Args:
         scenario: The scenario to check.
 
     Returns:
-        One message per renewable whose kind is not ``generic`` and per microgrid whose
-        ``local_load_class`` is not the default, if the scenario uses ``[profiles]``.
+        One message per such field set to other than its default, if the scenario uses
+        ``[profiles]``.
 
     """
     if scenario.profiles is None:
         return []
     problems = []
     for i, mg in enumerate(scenario.microgrids):
-        if mg.local_load_class != "residential":
-            problems.append(
-                f"microgrids[{i}].local_load_class: only applies with [timeseries]; with"
-                f" [profiles] every load follows profiles.load (got {mg.local_load_class!r})")
-        problems += [
-            f"microgrids[{i}].renewables[{j}].kind: kind only applies with [timeseries];"
-            " with [profiles] every renewable follows profiles.renewables, so leave it out"
-            f" or use 'generic' (got {unit.kind!r})"
-            for j, unit in enumerate(mg.renewables) if unit.kind != "generic"]
+        problems += _timeseries_only_set(mg, f"microgrids[{i}]")
+        for field in mg.unit_fields():
+            for j, unit in enumerate(getattr(mg, field)):
+                problems += _timeseries_only_set(unit, f"microgrids[{i}].{field}[{j}]")
     return problems
+
+
+def _timeseries_only_set(table: BaseModel, path: str) -> list[str]:
+    out = []
+    for name, info in type(table).model_fields.items():
+        extra = info.json_schema_extra
+        value = getattr(table, name)
+        if isinstance(extra, dict) and extra.get(TIMESERIES_ONLY) and value != info.default:
+            out.append(f"{path}.{name}: only applies with [timeseries]; with [profiles] every"
+                       f" load and renewable follows its profiles multipliers, so leave it"
+                       f" out or use {info.default!r} (got {value!r})")
+    return out
 
 
 def slot_hours_problem(slot_hours: float) -> str | None:

@@ -121,7 +121,7 @@ class RestorationCut:
 
 @dataclass(frozen=True)
 class BranchNotice:
-    """MG i split leaf ``parent`` into two anonymous children (FORMULATION §3c).
+    """MG i split leaf ``parent`` into two anonymous children (docs/formulation.md §3c).
 
     ``cuts`` are unified cuts of the children at the current proposal; children listed
     in ``infeasible`` have an empty LP and must not be selected.

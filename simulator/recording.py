@@ -25,13 +25,22 @@ from gridcosim.outputs.convergence import ColumnKind
 from gridcosim.outputs.hdf5 import TrajectoryWriter
 from gridcosim.simulator.decomposition.cut_families import CUT_FAMILIES
 
-#: The convergence table's columns, one row per coordinated window.
-CONVERGENCE_COLUMNS: dict[str, ColumnKind] = {
-    "start_slot": "int", "slots": "int", "status": "str", "iterations": "int",
-    "lower_bound_usd": "float", "cost_usd": "float", "gap": "float", "wall_s": "float",
-    **{f"cuts_{k}": "int" for k in CUT_FAMILIES},
-    "infeasible_microgrids": "str",
+#: The convergence table's columns (one row per coordinated window): kind and meaning.
+CONVERGENCE: dict[str, tuple[ColumnKind, str]] = {
+    "start_slot": ("int", "first slot of the window"),
+    "slots": ("int", "slots in the window"),
+    "status": ("str", "the window's outcome (optimal, not_converged, infeasible, ...)"),
+    "iterations": ("int", "master solves of the decomposition"),
+    "lower_bound_usd": ("float", "the master's lower bound on the window cost"),
+    "cost_usd": ("float", "cost of the adopted schedule (NaN without one)"),
+    "gap": ("float", "relative gap between them (inf without a finite bound)"),
+    "wall_s": ("float", "wall time of the coordination"),
+    **{f"cuts_{k}": ("int", f"cuts of the family {k!s} added") for k in CUT_FAMILIES},
+    "infeasible_microgrids": ("str", "comma-separated names of microgrids with no feasible"
+                                     " schedule (empty if none)"),
 }
+#: The convergence columns' kinds (what the writer declares).
+CONVERGENCE_COLUMNS: dict[str, ColumnKind] = {k: kind for k, (kind, _) in CONVERGENCE.items()}
 
 #: Run options stored as root attributes; a resumed run must give the same values.
 RESULT_OPTIONS = ("total_slots", "horizon_slots", "commit_slots", "slot_hours", "noise",
@@ -82,6 +91,12 @@ class RecordPlan:
         return {kind: [i for a in agents for i in a.record_ids(record)]
                 for kind, (record, agents) in self.kinds.items()}
 
+    def kind_attrs(self) -> dict[str, dict[str, str]]:
+        """Per kind, its group's attributes: what an entity is, whose cost includes it."""
+        return {kind: {"entity": record.entity, **(
+            {"cost_included_in": record.cost_in} if record.cost_in else {})}
+            for kind, (record, _) in self.kinds.items()}
+
     def variables(self) -> dict[str, list[str]]:
         """Variable names per kind."""
         return {kind: [o.name for o in record.outputs]
@@ -123,7 +138,7 @@ class Recorder:
             entities=self.plan.entities(), variables=self.plan.variables(),
             convergence=CONVERGENCE_COLUMNS, time_units="hours since start of run",
             version=_version(), run_attrs=run_attributes(model),
-            initial=self.plan.values(initial=True))
+            initial=self.plan.values(initial=True), kind_attrs=self.plan.kind_attrs())
         self.wall_s += time.perf_counter() - tick
 
     @property

@@ -51,8 +51,9 @@ class UnitSchedule:
                              f"{name!r}")
 
     def to_json_dict(self) -> dict[str, Any]:
-        """``name``, ``p_kw``, ``q_kvar`` and the kind's series, flat."""
-        return {"name": self.name, "p_kw": self.p_kw, "q_kvar": self.q_kvar, **self.series}
+        """``name``, ``kind``, ``p_kw``, ``q_kvar`` and the kind's series, flat."""
+        return {"name": self.name, "kind": self.kind, "p_kw": self.p_kw, "q_kvar": self.q_kvar,
+                **self.series}
 
 
 @dataclass(frozen=True)

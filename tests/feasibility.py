@@ -1,4 +1,4 @@
-"""Independent feasibility checks of schedules (FORMULATION §2 and §3), in plain numpy.
+"""Independent feasibility checks of schedules (docs/formulation.md §2 and §3), in plain numpy.
 
 This module re-derives every limit from the scenario data and the schedule alone. It does
 not import Pyomo nor :mod:`simulator.models`, so a bug in a model cannot hide itself by
@@ -76,7 +76,7 @@ def start_ups(on: Sequence[int], initial_on: bool) -> np.ndarray:
 
 def recompute_cost_usd(spec: Microgrid, sched: MicrogridSchedule, slot_hours: float,
                        rho: float, initial_state: InitialState) -> float:
-    """Microgrid cost of FORMULATION §3 from the schedule alone.
+    """Microgrid cost of docs/formulation.md §3 from the schedule alone.
 
     ``C = Σ_t [Σ_g (c_g p_g,t Δt + SU_g s_g,t) + ρ k_t Δt]`` with ``s_g,t = 1`` exactly at
     each off -> on transition (the initial commitment counts as slot 0).
@@ -93,7 +93,7 @@ def recompute_cost_usd(spec: Microgrid, sched: MicrogridSchedule, slot_hours: fl
 
 def recompute_network_cost_usd(sched: NetworkSchedule, price_usd_per_kwh: Sequence[float],
                                slot_hours: float, rho: float) -> float:
-    """Network cost of FORMULATION §2: ``Σ_t Δt [λ_t P_sub,t + ρ Σ_n c_n,t]``."""
+    """Network cost of docs/formulation.md §2: ``Σ_t Δt [λ_t P_sub,t + ρ Σ_n c_n,t]``."""
     energy = slot_hours * float(np.dot(_arr(price_usd_per_kwh), _arr(sched.p_sub_kw)))
     curtail = sum(float(np.sum(_arr(c))) for c in sched.curtail_kw.values())
     return energy + rho * slot_hours * curtail
@@ -202,7 +202,7 @@ def check_microgrid_schedule(spec: Microgrid, sched: MicrogridSchedule,
                              renewable_kw: Any, load_kw: Any, load_kvar: Any,
                              slot_hours: float, rho: float, initial_state: InitialState,
                              tol: float = 1e-6) -> list[str]:
-    """Every violated limit of FORMULATION §3 in ``sched`` (empty list: feasible).
+    """Every violated limit of docs/formulation.md §3 in ``sched`` (empty list: feasible).
 
     Args:
         spec: The microgrid's units and ratings.
@@ -248,7 +248,7 @@ def check_network_schedule(sched: NetworkSchedule, network: NetworkData,
                            svcs: Sequence[SVC], v_min_pu: float, v_max_pu: float,
                            v_ref_pu: float, exchanges: Sequence[MicrogridSchedule] = (),
                            tol: float = 1e-6) -> list[str]:
-    """Every violated limit of the DSO side (FORMULATION §2) in ``sched``.
+    """Every violated limit of the DSO side (docs/formulation.md §2) in ``sched``.
 
     Checks voltage magnitudes within ``[v_min, v_max]`` and the root at ``v_ref``, SVC outputs
     within range, bus curtailment within ``[0, load]``, and re-derives the LinDistFlow

@@ -2,8 +2,8 @@
 
 Layers, bottom up: ``scenarios`` (data) → the engine in ``simulator`` (models,
 decomposition, validation, messages, schedules, windows) → ``agents`` → the top of
-``simulator`` (co-simulation, recorder, runner, run files, solve, CLI). ``outputs`` reads
-and writes files. Rules (docs/architecture.md):
+``simulator`` (co-simulation, recorder, runner, run files, solve, CLI, generated docs).
+``outputs`` reads and writes files. Rules (docs/architecture.md):
 
 * no import cycle between modules (module-level imports);
 * ``scenarios`` and ``outputs`` import nothing from ``simulator`` or ``agents``;
@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("scenarios", "simulator", "agents", "outputs")
 TOP = frozenset({"gridcosim.simulator.cosim", "gridcosim.simulator.recording",
                  "gridcosim.simulator.runner", "gridcosim.simulator.run_files",
-                 "gridcosim.simulator.solve", "gridcosim.simulator.cli"})
+                 "gridcosim.simulator.solve", "gridcosim.simulator.cli",
+                 "gridcosim.simulator.reference_docs"})
 NETWORK_LAYER = ("gridcosim.scenarios.pandapower_net", "gridcosim.simulator.validation")
 NETWORK_ENGINES = ("pandapower", "lightsim2grid", "opendssdirect")
 SOLVERS = ("pyomo", "highspy")

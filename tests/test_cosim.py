@@ -1,4 +1,4 @@
-"""The co-simulation on a rolling horizon (FORMULATION §5), checked from its HDF5 output.
+"""The co-simulation on a rolling horizon (docs/formulation.md §5), checked from its HDF5 output.
 
 Every recorded trajectory is re-checked slot by slot in plain numpy against the scenario
 data (:func:`trajectory_violations`): storage energy balance with efficiencies, energy and

@@ -1,4 +1,4 @@
-"""The decomposition (FORMULATION §3a-§4) against the monolithic reference.
+"""The decomposition (docs/formulation.md §3a-§4) against the monolithic reference.
 
 Every expected objective comes from :func:`simulator.models.monolithic_model.solve_monolithic`
 on the same data, never from numbers copied from earlier output. Every schedule the
@@ -310,7 +310,7 @@ def _restoration_run(conn: Connection) -> None:
 def restoration_result(request: pytest.FixtureRequest) -> Iterator[Connection | None]:
     """Start the restoration run when the module starts, if its test is selected.
 
-    It stops only at its 20 s time limit (the distance cuts stall, FORMULATION §3b), so it
+    It stops only at its 20 s time limit (the distance cuts stall, docs/formulation.md §3b), so it
     runs in one spawned process alongside the other tests of this module instead of
     adding 20 s of wall time. The process is terminated at module teardown.
     """

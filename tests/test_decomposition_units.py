@@ -3,7 +3,7 @@
 * :class:`~simulator.decomposition.controller_branching.BranchTree`: fixings, split errors.
 * :func:`~simulator.decomposition.master_branch_and_bound.branch_and_bound` on small knapsacks
   against brute force.
-* Unified cuts (FORMULATION §3a): valid at every MILP-feasible point (seed 000, Theorem 1)
+* Unified cuts (docs/formulation.md §3a): valid at every MILP-feasible point (seed 000, Theorem 1)
   and with the dual sign of §9 (π = ∂F_D/∂x̂), checked by finite differences.
 * :class:`~simulator.decomposition.master_problem.MasterProblem`: a unified cut added at the root
   holds at the next master solution.

@@ -553,3 +553,17 @@ def test_run_attributes_are_root_attributes(tmp_path: Path) -> None:
 def test_bad_or_reserved_run_attributes_are_refused(tmp_path: Path, attrs: dict) -> None:
     with pytest.raises(ValueError):
         make_writer(tmp_path / "bad.h5", run_attrs=attrs).close()
+
+
+def test_kind_attributes_are_written_and_checked(tmp_path: Path) -> None:
+    """Group attributes (``cost_included_in``) reach the file; unknown kinds are refused."""
+    attrs = {"generator": {"cost_included_in": "microgrid", "entity": "a generator"}}
+    with make_writer(tmp_path / "a.h5", kind_attrs=attrs):
+        pass
+    with h5py.File(tmp_path / "a.h5", "r") as f:
+        assert f["generator"].attrs["cost_included_in"] == "microgrid"
+        assert "cost_included_in" not in f["bus"].attrs
+    with pytest.raises(ValueError, match="unknown kinds"):
+        make_writer(tmp_path / "b.h5", kind_attrs={"nope": {"entity": "x"}})
+    with pytest.raises(ValueError, match="must be a number, string or bool"):
+        make_writer(tmp_path / "c.h5", kind_attrs={"bus": {"entity": [1, 2]}})

@@ -1,6 +1,6 @@
 """Pin HiGHS's conventions as seen through :class:`simulator.highs_model.HighsModel`.
 
-FORMULATION §9: the row dual is d objective / d rhs of a minimisation, so a binding ``>=``
+docs/formulation.md §9: the row dual is d objective / d rhs of a minimisation, so a binding ``>=``
 row has a positive dual and a binding ``<=`` row a negative one. The decomposition's cuts
 rely on this sign, so it is pinned here on problems solvable by hand.
 """

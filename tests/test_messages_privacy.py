@@ -1,4 +1,4 @@
-"""The privacy boundary of FORMULATION §1, audited on real runs.
+"""The privacy boundary of docs/formulation.md §1, audited on real runs.
 
 A recording proxy sits between the DSO's loop and the microgrid controllers (a
 :class:`~gridcosim.simulator.decomposition.controller_pool.LocalPool`, or a

@@ -1,4 +1,4 @@
-"""The monolithic reference on the seed case (FORMULATION §4), checked independently.
+"""The monolithic reference on the seed case (docs/formulation.md §4), checked independently.
 
 Every schedule is re-checked by :mod:`tests.feasibility` (plain numpy, no Pyomo) and the
 objective is recomputed from the schedules alone.

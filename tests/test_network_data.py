@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 import networkx as nx
@@ -12,7 +13,7 @@ import pytest
 from gridcosim.scenarios.network import NetworkData
 from gridcosim.scenarios.pandapower_net import build_pandapower_net, bus_index
 
-SOURCE = Path("/work/shared/data/ieee123")
+SOURCE = Path(str(files("gridcosim.scenarios.data.ieee123") / "opendss"))
 
 # SOURCE.md, "Positive-sequence line constants, per kft": (r1 ohm, x1 ohm, c1 nF).
 EXPECTED_PER_KFT = {

@@ -25,7 +25,7 @@ from gridcosim.scenarios.errors import GridcosimError
 
 BUILTIN = "ieee123-nmg"
 
-# FORMULATION.md section 8, typed independently of the TOML file.
+# docs/formulation.md §8, typed independently of the TOML file.
 # bus: (DG cost, start-up, Pmin, Pmax, Qmin, Qmax, ramp, RE kW, RE pf,
 #       ESS Pch, Pdis, Emin, Emax, Einit, eta_ch, eta_dis)
 SEED_MICROGRIDS = {

@@ -3,7 +3,7 @@
 Usage::
 
     python -m scenarios.tools.convert_ieee123 \
-        --source /work/shared/data/ieee123 --out scenarios/data/ieee123
+        --source scenarios/data/ieee123/opendss --out scenarios/data/ieee123
 
 The result is a balanced positive-sequence equivalent (see ``scenarios/data/ieee123/README.md``
 for every modelling decision). The parser handles the subset of the OpenDSS language used by
@@ -578,7 +578,7 @@ def main(argv: list[str] | None = None) -> None:
 
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", type=Path, default=Path("/work/shared/data/ieee123"))
+    parser.add_argument("--source", type=Path, default=Path("scenarios/data/ieee123/opendss"))
     parser.add_argument("--out", type=Path, default=Path("scenarios/data/ieee123"))
     args = parser.parse_args(argv)
     summarize(convert(args.source, args.out))

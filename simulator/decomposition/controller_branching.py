@@ -1,4 +1,4 @@
-"""Microgrid-side branch tree (FORMULATION §3c), private to one controller.
+"""Microgrid-side branch tree (docs/formulation.md §3c), private to one controller.
 
 Node 0 is the root (no fixings). Splitting a leaf on binary k creates two children, one
 with the binary fixed to 0 and one with it fixed to 1. Only the node ids leave the

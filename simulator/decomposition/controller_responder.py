@@ -319,7 +319,7 @@ class MicrogridResponder:
         return Reply(Accept(mg=self.name, restored=restored), ReplyStats(f_d, f_f, lp_solves, 0))
 
     def _distance(self, ex: RestoredExchange, x: Point) -> float:
-        """Weighted distance Δ(ex, x̂) of FORMULATION §3b (an upper bound on F_F)."""
+        """Weighted distance Δ(ex, x̂) of docs/formulation.md §3b (an upper bound on F_F)."""
         w = self.settings.weights
         return (w.p * sum(abs(a - b) for a, b in zip(ex.p_kw, x.p_kw, strict=True))
                 + w.q * sum(abs(a - b) for a, b in zip(ex.q_kvar, x.q_kvar, strict=True))

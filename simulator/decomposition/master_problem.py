@@ -158,7 +158,7 @@ class MasterProblem:
         """Split a node: selectors ``y_parent = y_c0 + y_c1`` and copies ``x_p = x_c0 + x_c1``.
 
         This is the disjunctive (convex-hull) form of the leaf-conditional cuts of
-        FORMULATION §3c: each child's copy lies in ``y_c`` times the published box, so the
+        docs/formulation.md §3c: each child's copy lies in ``y_c`` times the published box, so the
         master's LP relaxation stays tight, unlike a big-M form.
         """
         mg, parent = notice.mg, notice.parent
@@ -236,7 +236,7 @@ class MasterProblem:
         return {key: self.hm.col(var) for key, var in self.slot_variables(slot).items()}
 
     def add_ac_cut(self, cut: ACFeasibilityCut) -> None:
-        """Add an AC feasibility cut (FORMULATION §6) on its slot's columns (kind ``ac``)."""
+        """Add an AC feasibility cut (formulation §6) on its slot's columns (family ``ac``)."""
         keys, coefs, rhs = cut.row()
         cols = self.slot_columns(cut.slot)
         self.add_linear_cut([cols[k] for k in keys], coefs, rhs, CutFamily.AC)

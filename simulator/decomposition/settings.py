@@ -27,7 +27,7 @@ class DecompositionSettings:
     """How the DSO and the microgrid controllers iterate.
 
     Attributes:
-        integer_method: ``branch`` (microgrid-side branching, exact, FORMULATION §3c) or
+        integer_method: ``branch`` (microgrid-side branching, exact, docs/formulation.md §3c) or
             ``restoration`` (seed 000's distance cut, §3b).
         stabilisation: ``in-out`` (separation point between x̂ and a core point) or ``none``.
         in_out_alpha: Weight of x̂ in the separation point ``alpha·x̂ + (1−alpha)·x_core``.

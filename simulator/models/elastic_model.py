@@ -18,7 +18,7 @@ from what microgrid i can run, with the proposal entering as mutable parameters:
 * ``relax=False``: the full MILP, :math:`F_F = \min \Delta_i(x, \hat x)`, the weighted
   L1 distance from :math:`\hat x` to the nearest point the microgrid can run (the slacks
   are :math:`|P - \hat P|` etc. at the optimum). Take :math:`F_F` from the MILP's dual
-  bound when it feeds a cut (FORMULATION §9).
+  bound when it feeds a cut (docs/formulation.md §9).
 """
 
 from __future__ import annotations

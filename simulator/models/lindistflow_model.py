@@ -1,4 +1,4 @@
-r"""DSO network model: balanced LinDistFlow on a radial feeder (FORMULATION §2, seed (9a)-(9c)).
+r"""DSO network model: balanced LinDistFlow on a radial feeder (docs/formulation.md §2).
 
 Flows in kW / kvar, squared voltages :math:`v_n` in p.u.², impedances in p.u. on the
 scenario base :math:`S_b` (kVA). For the branch l feeding bus n from its parent

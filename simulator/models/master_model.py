@@ -1,4 +1,4 @@
-r"""The DSO's master problem (FORMULATION §2, seed 000's (9a)-(9c)).
+r"""The DSO's master problem (docs/formulation.md §2, seed 000's (9a)-(9c)).
 
 .. math::
     \min\ \sum_t \Delta t [\lambda_t P^{sub}_t + \rho \sum_n c_{n,t}] + \sum_i \eta_i
@@ -6,7 +6,7 @@ r"""The DSO's master problem (FORMULATION §2, seed 000's (9a)-(9c)).
 
 :math:`\eta_i` estimates microgrid i's cost; :math:`\bar\eta_i` is the bound it publishes
 (needed for big-M values; the lower bound 0 is valid because microgrid costs are
-non-negative, FORMULATION §9). The model starts without cuts (seed Step 1); the
+non-negative, docs/formulation.md §9). The model starts without cuts (seed Step 1); the
 decomposition appends unified cuts, restoration cuts, branch selectors and AC cuts to
 its compiled HiGHS instance and never rebuilds it within the window.
 """

@@ -1,4 +1,4 @@
-r"""The monolithic reference: network and every microgrid in one MILP (FORMULATION §4).
+r"""The monolithic reference: network and every microgrid in one MILP (docs/formulation.md §4).
 
 .. math::
     \min\ \sum_t \Delta t [\lambda_t P^{sub}_t + \rho \sum_n c_{n,t}] + \sum_i C_i

@@ -1,4 +1,4 @@
-"""AC validation of the DSO's schedules and AC feasibility cuts (FORMULATION §6).
+"""AC validation of the DSO's schedules and AC feasibility cuts (docs/formulation.md §6).
 
 * :mod:`.feeder` builds the scenario's pandapower net once and solves AC power flows on its
   internal arrays (lightsim2grid's KLU Newton-Raphson); the only code touching pandapower.

@@ -1,4 +1,4 @@
-r"""AC feasibility cuts (FORMULATION §6; seed 001 (A5)-(A12), Step 7 of the loop).
+r"""AC feasibility cuts (docs/formulation.md §6; seed 001 (A5)-(A12), Step 7 of the loop).
 
 :class:`ACCutGenerator` is a :data:`simulator.decomposition.loop.Validator`: given the
 tentative schedule (the DSO's network schedule and every microgrid's exchange) it runs the

@@ -1,4 +1,4 @@
-"""The decomposition with AC validation (seed 000 Step 7; FORMULATION §6).
+"""The decomposition with AC validation (seed 000 Step 7; docs/formulation.md §6).
 
 :class:`ACDecomposition` is :class:`~simulator.decomposition.loop.Decomposition` with an
 :class:`~simulator.validation.ac_cuts.ACCutGenerator` as its validator; the loop applies

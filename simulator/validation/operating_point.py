@@ -1,4 +1,4 @@
-"""What runs on the feeder in each slot of a tentative schedule (FORMULATION §6).
+"""What runs on the feeder in each slot of a tentative schedule (docs/formulation.md §6).
 
 Per slot: bus loads net of curtailment (curtailment keeps the load's power factor, as in
 the master's LinDistFlow model), each microgrid's exchange as an injection at its PCC

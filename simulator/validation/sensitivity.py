@@ -1,4 +1,4 @@
-r"""Sensitivities of voltages (and line currents) to bus injections (FORMULATION §6).
+r"""Sensitivities of voltages (and line currents) to bus injections (docs/formulation.md §6).
 
 **AC Jacobian** (the default). At a solved point the Newton-Raphson Jacobian
 :math:`J = \partial F/\partial x`, with the state :math:`x = (\theta_{pvpq}, |V|_{pq})` and

@@ -1,4 +1,4 @@
-"""The DSO's AC network validator (FORMULATION §6; seed 001 (A4)-(A6)).
+"""The DSO's AC network validator (docs/formulation.md §6; seed 001 (A4)-(A6)).
 
 For each slot of a tentative schedule it runs an AC power flow on the scenario's feeder
 (:class:`~simulator.validation.feeder.CompiledFeeder`: the pandapower net is built once and
