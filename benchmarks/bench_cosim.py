@@ -133,10 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     setup_s = time.perf_counter() - tick
     setup_rec_s = recorder.wall_s  # opening the file and writing the layout
 
-    timers = {"replan": 0.0, "record_window": 0.0, "feeder": 0.0}
+    timers = {"coordinate": 0.0, "record_window": 0.0, "feeder": 0.0}
     if hasattr(dso_module, "window_validator"):  # the DSO builds its AC feeder once
         dso_module.window_validator = _timed(dso_module.window_validator, timers, "feeder")
-    model._replan = _timed(model._replan, timers, "replan")
+    model._coordinate = _timed(model._coordinate, timers, "coordinate")
     recorder.window = _timed(recorder.window, timers, "record_window")
 
     tick = time.perf_counter()
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     powerflow_s = clock.total_s
     recording_s = recorder.wall_s - setup_rec_s
     agents_s = total_s - optimisation_s - powerflow_s - recording_s
-    build_s = timers["replan"] - timers["record_window"] - optimisation_s - powerflow_s
+    build_s = timers["coordinate"] - timers["record_window"] - optimisation_s - powerflow_s
     slots_s = agents_s - build_s
 
     print(f"scenario {scenario.name}: {model.slot} of {model.total_slots} slots, "
@@ -196,9 +196,10 @@ def main(argv: list[str] | None = None) -> int:
                 if r.status != "optimal"]
         if gaps:
             print(f"relative gap of non-optimal windows: max {max(gaps):.2e}")
-    cost = model.dso.cost_usd + sum(mc.cost_usd for mc in model.microgrids)
-    print(f"realised cost {cost:.2f} USD (substation {model.dso.cost_usd:.2f}, "
-          f"microgrids {cost - model.dso.cost_usd:.2f})")
+    substation = model.dso.total_cost_usd
+    cost = substation + sum(mc.total_cost_usd for mc in model.microgrids)
+    print(f"realised cost {cost:.2f} USD (substation {substation:.2f}, "
+          f"microgrids {cost - substation:.2f})")
     if tmp is not None:
         tmp.cleanup()
     return 0 if model.status == "finished" else 1
