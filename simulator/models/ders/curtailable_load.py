@@ -72,11 +72,11 @@ class CurtailableLoadModel(DerModel):
 
     def load_window(self, b: pyo.Block, units: Sequence[Any], w: Any) -> None:
         """The new demand forecasts: the demand rows and the curtailment bounds."""
-        for k, u in enumerate(units):
-            demand = np.asarray(w.forecast_kw[u.name], dtype=float)
-            for t in range(w.slots):
-                b.demand_kw[k, t] = float(demand[t])
-                b.curtailed[k, t].setub(u.max_curtail_fraction * float(demand[t]))
+        demand = {(k, t): float(w.forecast_kw[u.name][t]) for k, u in enumerate(units)
+                  for t in range(w.slots)}
+        b.demand_kw.store_values(demand, check=False)
+        for (k, t), var in b.curtailed.items():
+            var.setub(units[k].max_curtail_fraction * demand[k, t])
 
     def window_rows(self, b: pyo.Block) -> list[Any]:
         """The demand rows (their right-hand side is the forecast)."""
