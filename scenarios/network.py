@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 if TYPE_CHECKING:
+    from gridcosim.scenarios.phase_network import PhaseNetwork
     from gridcosim.scenarios.schema import Scenario
 
 #: Default power base (kVA) and line-to-line voltage base (kV): those of the IEEE 123-bus
@@ -187,13 +188,16 @@ def per_unit_branches(branches: pd.DataFrame, base_kva: float, base_kv: float) -
 
 
 def available_networks() -> list[str]:
-    """Names of the network data sets shipped in ``scenarios/data``."""
+    """Names of the network data sets shipped: balanced (``scenarios/data``) and three-phase."""
+    from gridcosim.scenarios.phase_sources.builtin import PHASE_NETWORKS
+
     folder = files("gridcosim.scenarios") / "data"
-    return sorted(e.name for e in folder.iterdir() if (e / "buses.csv").is_file())
+    return sorted([e.name for e in folder.iterdir() if (e / "buses.csv").is_file()]
+                  + list(PHASE_NETWORKS))
 
 
 def load_network(name: str = "ieee123", *, base_kva: float = BASE_KVA,
-                 base_kv: float = BASE_KV) -> NetworkData:
+                 base_kv: float = BASE_KV) -> NetworkData | PhaseNetwork:
     """Load a built-in network data set from the ``scenarios`` package data.
 
     Args:
@@ -208,6 +212,10 @@ def load_network(name: str = "ieee123", *, base_kva: float = BASE_KVA,
         FileNotFoundError: If the data set does not exist.
 
     """
+    from gridcosim.scenarios.phase_sources.builtin import is_phase_network, load_phase_network
+
+    if is_phase_network(name):  # three-phase feeders are read from their OpenDSS files
+        return load_phase_network(name).with_base(base_kva, base_kv)
     folder = files("gridcosim.scenarios") / "data" / name
     if not (folder / "buses.csv").is_file():
         known = ", ".join(available_networks()) or "none"
@@ -228,7 +236,7 @@ def load_network(name: str = "ieee123", *, base_kva: float = BASE_KVA,
     )
 
 
-def network_for(scenario: Scenario) -> NetworkData:
+def network_for(scenario: Scenario) -> NetworkData | PhaseNetwork:
     """The network of a scenario: its data set on its ``[network]`` base.
 
     Args:

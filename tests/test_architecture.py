@@ -34,7 +34,8 @@ TOP = frozenset({"gridcosim.simulator.cosim", "gridcosim.simulator.recording",
                  "gridcosim.simulator.runner", "gridcosim.simulator.run_files",
                  "gridcosim.simulator.solve", "gridcosim.simulator.cli",
                  "gridcosim.simulator.reference_docs"})
-NETWORK_LAYER = ("gridcosim.scenarios.pandapower_net", "gridcosim.simulator.validation")
+NETWORK_LAYER = ("gridcosim.scenarios.pandapower_net", "gridcosim.scenarios.phase_sources",
+                 "gridcosim.simulator.validation")
 NETWORK_ENGINES = ("pandapower", "lightsim2grid", "opendssdirect")
 SOLVERS = ("pyomo", "highspy")
 DSO_MUST_NOT = ("gridcosim.agents.microgrid_controller", "gridcosim.agents.der_agent",

@@ -32,6 +32,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from gridcosim.scenarios.network import NetworkData
+from gridcosim.scenarios.phase_network import PhaseNetwork
 from gridcosim.scenarios.schema import SVC
 from gridcosim.simulator.messages import ExchangeBounds
 
@@ -41,7 +42,7 @@ class NetworkWindow:
     """The DSO's private data for one window.
 
     Attributes:
-        network: Topology and impedances.
+        network: Topology and impedances: balanced, or three-phase (LinDist3Flow).
         load_kw: Active bus loads, DataFrame (bus x slot).
         load_kvar: Reactive bus loads, DataFrame (bus x slot).
         price_usd_per_kwh: Utility price per slot (T,).
@@ -55,7 +56,7 @@ class NetworkWindow:
 
     """
 
-    network: NetworkData
+    network: NetworkData | PhaseNetwork
     load_kw: pd.DataFrame
     load_kvar: pd.DataFrame
     price_usd_per_kwh: np.ndarray
@@ -79,7 +80,14 @@ def add_network(b: pyo.Block, w: NetworkWindow) -> None:
     The window's data that change from one window to the next (bus loads, prices) are
     mutable parameters and the curtailment bounds follow the loads, so that
     :func:`load_network_data` can move a built model to another window of the same shape.
+    A three-phase network (:class:`~scenarios.phase_network.PhaseNetwork`) gets the
+    LinDist3Flow block of :mod:`.lindist3flow_model`, which has the same interface.
     """
+    if isinstance(w.network, PhaseNetwork):
+        from gridcosim.simulator.models.lindist3flow_model import add_phase_network
+
+        add_phase_network(b, w)
+        return
     add_network_parameters(b, w)
     add_network_variables(b, w)
     add_power_balance_constraints(b, w)
@@ -92,7 +100,7 @@ def add_network_parameters(b: pyo.Block, w: NetworkWindow) -> None:
     """Bus loads (kW, kvar) and the utility price as mutable parameters."""
     net = w.network
     b.T = pyo.RangeSet(0, w.slots - 1)
-    b.N = pyo.Set(initialize=list(net.bus_ids), ordered=True)
+    b.N = pyo.Set(initialize=network_nodes(net), ordered=True)
     b.load_p_kw = pyo.Param(b.N, b.T, mutable=True, initialize=0.0)
     b.load_q_kvar = pyo.Param(b.N, b.T, mutable=True, initialize=0.0)
     b.price_usd_per_kwh = pyo.Param(b.T, mutable=True, initialize=0.0)
@@ -113,8 +121,24 @@ def _store_data(b: pyo.Block, w: NetworkWindow) -> None:
         {t: float(w.price_usd_per_kwh[t]) for t in b.price_usd_per_kwh}, check=False)
 
 
+def network_nodes(net: NetworkData | PhaseNetwork) -> list[int] | list[str]:
+    """The model's nodes ``N``: bus ids, or ``"bus.phase"`` labels on a three-phase network."""
+    if isinstance(net, PhaseNetwork):
+        return [f"{bus}.{phase}" for bus, phase in net.nodes]
+    return list(net.bus_ids)
+
+
 def window_loads(b: pyo.Block, w: NetworkWindow) -> tuple[np.ndarray, np.ndarray]:
-    """Bus loads (kW, kvar) of window ``w`` as arrays (bus in ``b.N`` order x slot)."""
+    """Node loads (kW, kvar) of window ``w`` as arrays (``b.N`` order x slot).
+
+    On a three-phase network each bus load is split over its phases by the network's
+    :attr:`~scenarios.phase_network.PhaseNetwork.load_shares`.
+    """
+    net = w.network
+    if isinstance(net, PhaseNetwork):
+        buses = list(net.bus_ids)
+        return net.node_loads(w.load_kw.reindex(buses).to_numpy(dtype=float),
+                              w.load_kvar.reindex(buses).to_numpy(dtype=float))
     buses = list(b.N)
     return (w.load_kw.reindex(buses).to_numpy(dtype=float),
             w.load_kvar.reindex(buses).to_numpy(dtype=float))
@@ -150,24 +174,29 @@ def add_network_variables(b: pyo.Block, w: NetworkWindow) -> None:
     """Flows, squared voltages, substation import, SVC output, curtailment, exchanges."""
     net = w.network
     b.L = pyo.Set(initialize=[n for n in net.bus_ids if n != net.root_bus], ordered=True)
+    b.p_flow = pyo.Var(b.L, b.T)
+    b.q_flow = pyo.Var(b.L, b.T)
+    b.v = pyo.Var(b.N, b.T, bounds=(w.v_min_pu**2, w.v_max_pu**2))
+    for t in b.T:
+        b.v[net.root_bus, t].setlb(w.v_ref_pu**2)
+        b.v[net.root_bus, t].setub(w.v_ref_pu**2)
+    add_injection_variables(b, w)
+
+
+def add_injection_variables(b: pyo.Block, w: NetworkWindow) -> None:
+    """Substation import, SVC output, curtailment per load bus, microgrid exchanges."""
+    net = w.network
     b.CN = pyo.Set(initialize=[n for n in net.bus_ids if net.load_p_kw[n] > 0], ordered=True)
     b.SV = pyo.RangeSet(0, len(w.svcs) - 1) if w.svcs else pyo.Set(initialize=[])
     b.MG = pyo.Set(initialize=[e.mg for e in w.exchanges], ordered=True)
     ex = {e.mg: e for e in w.exchanges}
-    b.p_flow = pyo.Var(b.L, b.T)
-    b.q_flow = pyo.Var(b.L, b.T)
-    b.v = pyo.Var(b.N, b.T, bounds=(w.v_min_pu**2, w.v_max_pu**2))
     b.p_sub = pyo.Var(b.T)
     b.q_sub = pyo.Var(b.T)
-    b.curtail = pyo.Var(b.CN, b.T,
-                        bounds=lambda b, n, t: (0.0, float(pyo.value(b.load_p_kw[n, t]))))
+    b.curtail = pyo.Var(b.CN, b.T, bounds=lambda b, n, t: (0.0, float(w.load_kw.at[n, t])))
     b.q_svc = pyo.Var(b.SV, b.T,
                       bounds=lambda b, s, t: (w.svcs[s].q_min_kvar, w.svcs[s].q_max_kvar))
     b.p_ex = pyo.Var(b.MG, b.T, bounds=lambda b, i, t: (ex[i].p_min_kw, ex[i].p_max_kw))
     b.q_ex = pyo.Var(b.MG, b.T, bounds=lambda b, i, t: (ex[i].q_min_kvar, ex[i].q_max_kvar))
-    for t in b.T:
-        b.v[net.root_bus, t].setlb(w.v_ref_pu**2)
-        b.v[net.root_bus, t].setub(w.v_ref_pu**2)
 
 
 def _bus_injections(w: NetworkWindow) -> tuple[dict, dict]:
