@@ -13,6 +13,7 @@ format reference (``docs/scenario_format.md``) is generated from these classes.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
@@ -48,6 +49,14 @@ __all__ = ["SVC", "CurtailableLoad", "Generator", "Horizon", "Microgrid", "Netwo
            "Profiles", "Renewable", "Scenario", "Storage", "Timeseries", "Unit"]
 
 
+class AcEngine(StrEnum):
+    """The AC power-flow engine of a three-phase network (docs/formulation.md §6b)."""
+
+    AUTO = "auto"  # pandapower runpp_3ph where it can model the feeder, else OpenDSS
+    PANDAPOWER = "pandapower"
+    OPENDSS = "opendss"
+
+
 class NetworkSpec(Frozen):
     """The distribution network: data set, base values and voltage limits.
 
@@ -70,6 +79,11 @@ class NetworkSpec(Frozen):
         1.1, description="highest allowed bus voltage")
     load_scale: Annotated[float, bounded(high=MAX_LOAD_SCALE, gt=0.0)] = Field(
         1.0, description="factor on every bus load of the data set (not microgrid loads)")
+    ac_engine: AcEngine = Field(
+        AcEngine.AUTO, description=(
+            "three-phase AC power-flow engine: auto takes pandapower's runpp_3ph where it "
+            "can model the feeder (every line three-phase, no capacitors) and OpenDSS "
+            "otherwise; balanced networks always use pandapower's balanced power flow"))
 
     @model_validator(mode="after")
     def _band(self) -> NetworkSpec:

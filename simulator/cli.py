@@ -95,6 +95,14 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
+def _add_validate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("validate", help="AC power flow of one operating point (per phase)")
+    p.add_argument("scenario", help="built-in scenario name or path to a TOML file")
+    p.add_argument("--slot", type=_number(int, 0, MAX_ITERATIONS), default=None,
+                   help="the planned point of this slot (default: the nominal point)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``gridcosim`` argument parser."""
     parser = argparse.ArgumentParser(
@@ -105,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_solve(sub)
     _add_run(sub)
+    _add_validate(sub)
     sub.add_parser("scenarios", help="list the built-in scenarios")
     inspect = sub.add_parser("inspect", help="summarise an HDF5 trajectory")
     inspect.add_argument("file")
@@ -186,6 +195,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from gridcosim.scenarios import load_scenario
+    from gridcosim.simulator.validate import validate_point
+
+    report = validate_point(load_scenario(args.scenario), args.slot)
+    if args.json:
+        print(json.dumps(finite(report.to_json_dict())))
+    else:
+        vm = [v for _, _, v in report.buses]
+        where = f"slot {report.slot}" if report.slot is not None else "nominal point"
+        print(f"{report.scenario}, {where}, engine {report.engine}: "
+              + ("converged" if report.converged else f"FAILED ({report.message})"))
+        if report.converged:
+            low = min(report.buses, key=lambda b: b[2])
+            print(f"  substation {report.p_sub_kw:.1f} kW / {report.q_sub_kvar:.1f} kvar, "
+                  f"losses {report.losses_kw:.2f} kW")
+            print(f"  |V| {min(vm):.4f} .. {max(vm):.4f} p.u. over {len(vm)} bus-phases; "
+                  f"lowest at bus {low[0]} phase {low[1]}")
+    return ExitCode.OK if report.converged else ExitCode.DEGRADED
+
+
 def _report_run(outcome: Any, as_json: bool) -> None:
     """The outcome on stdout: one line per fact, or one JSON document."""
     failure = outcome.failure
@@ -238,7 +268,7 @@ def _first_line(err: BaseException) -> str:
 
 
 _COMMANDS = {"solve": _cmd_solve, "scenarios": _cmd_scenarios, "run": _cmd_run,
-             "inspect": _cmd_inspect}
+             "inspect": _cmd_inspect, "validate": _cmd_validate}
 
 
 def _terminate(signum: int, frame: object) -> None:

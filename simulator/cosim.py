@@ -114,6 +114,11 @@ class CoSimulation(mesa.Model):
         super().__init__(rng=settings.seed)
         self.scenario, self.settings, self.recorder = scenario, settings, recorder
         network: NetworkData = load_network(scenario.network.source)
+        if not isinstance(network, NetworkData):
+            raise InputError(f"network.source {scenario.network.source!r} is a three-phase "
+                             "feeder: the co-simulation (per-phase recording and realised "
+                             "power flows) runs on balanced networks only so far; "
+                             "`gridcosim solve` and `gridcosim validate` take it")
         self.horizon = settings.horizon or scenario.horizon.slots
         # forecasts reach past the run's last slot where the profile data allow, so the
         # last windows keep their length H (no end-of-world effect on storage, same models)

@@ -33,7 +33,7 @@ PACKAGES = ("scenarios", "simulator", "agents", "outputs")
 TOP = frozenset({"gridcosim.simulator.cosim", "gridcosim.simulator.recording",
                  "gridcosim.simulator.runner", "gridcosim.simulator.run_files",
                  "gridcosim.simulator.solve", "gridcosim.simulator.cli",
-                 "gridcosim.simulator.reference_docs"})
+                 "gridcosim.simulator.reference_docs", "gridcosim.simulator.validate"})
 NETWORK_LAYER = ("gridcosim.scenarios.pandapower_net", "gridcosim.scenarios.phase_sources",
                  "gridcosim.simulator.validation")
 NETWORK_ENGINES = ("pandapower", "lightsim2grid", "opendssdirect")

@@ -20,6 +20,7 @@ CASES = {
     "bench_monolithic.py": ["--repeats", "1"],
     "bench_powerflow.py": ["--points", "50", "--runpp", "2", "--repeats", "1"],
     "bench_hdf5.py": ["6", "2"],
+    "bench_phase_powerflow.py": ["--points", "50", "--pp-points", "2", "--repeats", "1"],
 }
 
 
