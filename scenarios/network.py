@@ -7,7 +7,6 @@ no power-flow dependency: :mod:`scenarios.pandapower_net` turns the data into a 
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, replace
 from functools import cached_property
 from importlib.resources import files
@@ -15,6 +14,8 @@ from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING
 
 import pandas as pd
+
+from gridcosim.scenarios.radial_tree import breadth_first, path_to_root
 
 if TYPE_CHECKING:
     from gridcosim.scenarios.phase_network import PhaseNetwork
@@ -105,29 +106,11 @@ class NetworkData:
     @cached_property
     def bus_ids(self) -> tuple[int, ...]:
         """Bus ids in breadth-first order from the root (parents before children)."""
-        order, queue = [], deque([self.root_bus])
-        while queue:
-            bus = queue.popleft()
-            order.append(bus)
-            queue.extend(self.children.get(bus, ()))
-        return tuple(order)
+        return breadth_first(self.root_bus, self.children)
 
     def path_to_root(self, bus: int) -> tuple[int, ...]:
-        """Buses from ``bus`` up to and including the root.
-
-        Args:
-            bus: Start bus id.
-
-        Returns:
-            ``(bus, parent(bus), ..., root_bus)``.
-
-        """
-        path = [bus]
-        while path[-1] != self.root_bus:
-            path.append(self.parent[path[-1]])
-            if len(path) > len(self.buses):
-                raise ValueError(f"no path from bus {bus} to the root")
-        return tuple(path)
+        """``(bus, parent(bus), ..., root_bus)``."""
+        return path_to_root(bus, self.root_bus, self.parent, len(self.buses))
 
     def is_radial_and_connected(self) -> bool:
         """Whether the branches form a spanning tree rooted at :attr:`root_bus`."""

@@ -17,13 +17,14 @@ as in the balanced model.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
+
+from gridcosim.scenarios.radial_tree import breadth_first, path_to_root
 
 PHASES = "abc"
 CONNECTIONS = ("wye", "delta")
@@ -155,13 +156,8 @@ class PhaseNetwork:
 
     @cached_property
     def bus_ids(self) -> tuple[int, ...]:
-        """Bus ids in breadth-first order from the root (parents first)."""
-        order, queue = [], deque([self.root_bus])
-        while queue:
-            bus = queue.popleft()
-            order.append(bus)
-            queue.extend(self.children.get(bus, ()))
-        return tuple(order)
+        """Bus ids in breadth-first order from the root (parents before children)."""
+        return breadth_first(self.root_bus, self.children)
 
     @cached_property
     def nodes(self) -> tuple[tuple[int, str], ...]:
@@ -171,12 +167,7 @@ class PhaseNetwork:
 
     def path_to_root(self, bus: int) -> tuple[int, ...]:
         """``(bus, parent(bus), ..., root_bus)``."""
-        path = [bus]
-        while path[-1] != self.root_bus:
-            path.append(self.parent[path[-1]])
-            if len(path) > len(self.buses):
-                raise ValueError(f"no path from bus {bus} to the root")
-        return tuple(path)
+        return path_to_root(bus, self.root_bus, self.parent, len(self.buses))
 
     def phase_problems(self) -> list[str]:
         """What is inconsistent: a tree, phases nested along it, loads on existing phases."""

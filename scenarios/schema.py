@@ -82,8 +82,9 @@ class NetworkSpec(Frozen):
     ac_engine: AcEngine = Field(
         AcEngine.AUTO, description=(
             "three-phase AC power-flow engine: auto takes pandapower's runpp_3ph where it "
-            "can model the feeder (every line three-phase, no capacitors) and OpenDSS "
-            "otherwise; balanced networks always use pandapower's balanced power flow"))
+            "can model the feeder (every line three-phase and transposed, only three-phase "
+            "capacitors) and OpenDSS otherwise; balanced networks always use pandapower's "
+            "balanced power flow"))
 
     @model_validator(mode="after")
     def _band(self) -> NetworkSpec:

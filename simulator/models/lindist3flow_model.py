@@ -37,6 +37,7 @@ from gridcosim.simulator.models.lindistflow_model import (
     add_injection_variables,
     add_network_cost,
     add_network_parameters,
+    bus_injections,
 )
 
 
@@ -82,20 +83,10 @@ def add_phase_variables(b: pyo.Block, w: NetworkWindow) -> None:
             b.v[node_label(net.root_bus, p), t].setub(w.v_ref_pu**2)
 
 
-def _injections_at(w: NetworkWindow) -> tuple[dict[int, list[str]], dict[int, list[int]]]:
-    mg_at: dict[int, list[str]] = {}
-    for e in w.exchanges:
-        mg_at.setdefault(e.bus, []).append(e.mg)
-    svc_at: dict[int, list[int]] = {}
-    for s, svc in enumerate(w.svcs):
-        svc_at.setdefault(svc.bus, []).append(s)
-    return mg_at, svc_at
-
-
 def add_phase_balance_constraints(b: pyo.Block, w: NetworkWindow) -> None:
     """Active and reactive balance at every node; loads on the right-hand side."""
     net: PhaseNetwork = w.network
-    mg_at, svc_at = _injections_at(w)
+    mg_at, svc_at = bus_injections(w)
     shares = net.load_shares
     cap = net.phase_shunts_kvar
     pf = {n: float(net.load_q_kvar[n] / net.load_p_kw[n]) for n in b.CN}

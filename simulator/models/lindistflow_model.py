@@ -199,7 +199,8 @@ def add_injection_variables(b: pyo.Block, w: NetworkWindow) -> None:
     b.q_ex = pyo.Var(b.MG, b.T, bounds=lambda b, i, t: (ex[i].q_min_kvar, ex[i].q_max_kvar))
 
 
-def _bus_injections(w: NetworkWindow) -> tuple[dict, dict]:
+def bus_injections(w: NetworkWindow) -> tuple[dict[int, list[str]], dict[int, list[int]]]:
+    """Microgrids and SVCs (indices) at each bus."""
     mg_at: dict[int, list[str]] = {}
     for e in w.exchanges:
         mg_at.setdefault(e.bus, []).append(e.mg)
@@ -212,7 +213,7 @@ def _bus_injections(w: NetworkWindow) -> tuple[dict, dict]:
 def add_power_balance_constraints(b: pyo.Block, w: NetworkWindow) -> None:
     """Active and reactive balance at every bus (branch flow in = net load + flows out)."""
     net = w.network
-    mg_at, svc_at = _bus_injections(w)
+    mg_at, svc_at = bus_injections(w)
     cap = net.shunt_q_kvar
     pf = {n: float(net.load_q_kvar[n] / net.load_p_kw[n]) for n in b.CN}
 

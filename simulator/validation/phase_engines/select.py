@@ -10,10 +10,14 @@ from gridcosim.simulator.validation.phase_engines.base import PhaseEngine
 def pandapower_can_model(network: PhaseNetwork) -> bool:
     """Whether ``runpp_3ph`` can represent the network (§6b).
 
-    Its lines are always three-phase and its shunts are not modelled in the three-phase
-    power flow, so a feeder with single- or two-phase laterals or capacitors needs OpenDSS.
+    Its lines are always three-phase and carry sequence impedances (so their phase
+    matrices must be circulant), and only three-phase shunts are honoured; a feeder with
+    single- or two-phase laterals, untransposed lines or single-phase capacitors needs
+    OpenDSS (:func:`~.pandapower_engine.network_problems` lists what it cannot model).
     """
-    return bool((network.lines["phases"] == "abc").all()) and network.shunts.empty
+    from gridcosim.simulator.validation.phase_engines.pandapower_engine import network_problems
+
+    return not network_problems(network)
 
 
 def resolve_engine(network: PhaseNetwork, choice: AcEngine) -> AcEngine:
