@@ -5,8 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from gridcosim.scenarios.errors import InputError
-from gridcosim.scenarios.network import NetworkData, network_for
+from gridcosim.scenarios.network import network_for
 from gridcosim.scenarios.schema import Scenario
 from gridcosim.simulator.decomposition.controller_pool import ResponderPool, make_pool
 from gridcosim.simulator.decomposition.loop import Decomposition, Validator
@@ -36,10 +35,6 @@ def solve_scenario(scenario: Scenario, method: Method = "decomposition",
     """
     settings = settings or DecompositionSettings()
     network = network_for(scenario)
-    if ac and not isinstance(network, NetworkData):
-        raise InputError(f"--ac: network.source {scenario.network.source!r} is a three-phase "
-                         "feeder, and per-phase AC feasibility cuts are not built yet; "
-                         "`gridcosim validate --slot N` checks a planned slot per phase")
     mg_windows = [microgrid_window(scenario, mg) for mg in scenario.microgrids]
     if method == "monolithic":
         bounds = [published_bounds(w) for w in mg_windows]
@@ -48,7 +43,7 @@ def solve_scenario(scenario: Scenario, method: Method = "decomposition",
         if ac:
             from gridcosim.simulator.validation.ac_loop import ac_check_info
 
-            solution.info["ac"] = ac_check_info(window, solution)
+            solution.info["ac"] = ac_check_info(window, solution, scenario.network.ac_engine)
         return solution
     pool = make_pool(mg_windows, settings)
     try:
@@ -56,7 +51,8 @@ def solve_scenario(scenario: Scenario, method: Method = "decomposition",
         if ac:
             from gridcosim.simulator.validation.ac_loop import ac_decomposition
 
-            solution = ac_decomposition(window, pool, settings).run()
+            solution = ac_decomposition(window, pool, settings,
+                                        scenario.network.ac_engine).run()
         else:
             solution = Decomposition(window, pool, settings, validator).run()
         return with_unit_schedules(solution, pool)

@@ -14,8 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from gridcosim.scenarios.errors import InputError
 from gridcosim.scenarios.network import network_for
 from gridcosim.scenarios.phase_network import PhaseNetwork
@@ -24,11 +22,8 @@ from gridcosim.simulator.messages import RestoredExchange
 from gridcosim.simulator.models.lindistflow_model import NetworkWindow
 from gridcosim.simulator.schedule import Solution
 from gridcosim.simulator.validation.operating_point import OperatingPoint, operating_points
-from gridcosim.simulator.validation.phase_engines.base import (
-    BalancedInjection,
-    PhaseOperatingPoint,
-)
 from gridcosim.simulator.validation.phase_engines.select import phase_engine, resolve_engine
+from gridcosim.simulator.validation.phase_point import phase_point
 from gridcosim.simulator.validation.results import PF_OK
 from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds
 
@@ -94,30 +89,6 @@ def operating_point(scenario: Scenario, window: NetworkWindow, plan: Solution | 
     exchanges = {mg.name: RestoredExchange(mg.p_ex_kw, mg.q_ex_kvar, mg.cost_usd)
                  for mg in plan.microgrids}
     return operating_points(window, plan.network, exchanges)[slot]  # type: ignore[arg-type]
-
-
-def phase_point(window: NetworkWindow, point: OperatingPoint) -> PhaseOperatingPoint:
-    """A bus-level point on a three-phase network: each load scaled with its bus's load."""
-    net: PhaseNetwork = window.network  # type: ignore[assignment]
-    buses = list(net.bus_ids)
-    ratio_p = dict(zip(buses, _ratio(point.load_kw, net.load_p_kw.reindex(buses)), strict=True))
-    ratio_q = dict(zip(buses, _ratio(point.load_kvar, net.load_q_kvar.reindex(buses)),
-                       strict=True))
-    loads = net.loads
-    units = [BalancedInjection(e.bus, p, q) for e, p, q in
-             zip(window.exchanges, point.mg_kw, point.mg_kvar, strict=True)]
-    units += [BalancedInjection(svc.bus, 0.0, q) for svc, q in
-              zip(window.svcs, point.svc_kvar, strict=True)]
-    return PhaseOperatingPoint(
-        loads["p_kw"].to_numpy(float) * loads["bus"].map(ratio_p).to_numpy(float),
-        loads["q_kvar"].to_numpy(float) * loads["bus"].map(ratio_q).to_numpy(float),
-        balanced=tuple(units), v_ref_pu=window.v_ref_pu)
-
-
-def _ratio(values: np.ndarray, nominal: object) -> np.ndarray:
-    """``values / nominal`` elementwise, 0 where the nominal is 0."""
-    base = np.asarray(nominal, dtype=float)
-    return np.divide(values, base, out=np.zeros(len(base)), where=base != 0)
 
 
 def _phase_report(scenario: Scenario, slot: int | None, window: NetworkWindow,

@@ -26,10 +26,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
 from gridcosim.scenarios.phase_network import PHASES, PhaseNetwork
 
@@ -86,8 +86,14 @@ class LinDist3Flow:
         return {line: m_matrices(self.network.z_pu(line)) for line in self.network.lines.index}
 
     @cached_property
-    def _path_incidence(self) -> sparse.csr_matrix:
-        """A[l, n] = 1 where line l lies on the path root → bus n (lines × buses)."""
+    def _path_incidence(self) -> Any:
+        """A[l, n] = 1 where line l lies on the path root → bus n (lines × buses, sparse).
+
+        scipy is imported here, not with the module: with Pyomo loaded, importing scipy
+        pulls in ``scipy.stats`` (about 1.3 s), which the master model never needs.
+        """
+        from scipy import sparse
+
         net = self.network
         lines = list(net.lines.index)
         row_of = {line: i for i, line in enumerate(lines)}
@@ -108,6 +114,8 @@ class LinDist3Flow:
         bus_pos = {bus: j for j, bus in enumerate(net.bus_ids)}
         node_bus = np.array([bus_pos[b] for b, _ in self.nodes])
         node_phase = np.array([PHASES.index(p) for _, p in self.nodes])
+        from scipy import sparse
+
         out = np.empty((len(self.nodes), len(self.nodes)))
         for phi in range(3):
             for psi in range(3):

@@ -87,8 +87,8 @@ def add_phase_balance_constraints(b: pyo.Block, w: NetworkWindow) -> None:
     """Active and reactive balance at every node; loads on the right-hand side."""
     net: PhaseNetwork = w.network
     mg_at, svc_at = bus_injections(w)
-    shares = net.load_shares
-    cap = net.phase_shunts_kvar
+    shares = net.load_shares.to_dict("index")  # (bus, phase) -> {"p": .., "q": ..}
+    cap = net.phase_shunts_kvar.to_dict()
     pf = {n: float(net.load_q_kvar[n] / net.load_p_kw[n]) for n in b.CN}
     node = {node_label(n, p): (n, p) for n, p in net.nodes}
     spread = {int(n): 1.0 / len(str(p)) for n, p in net.buses["phases"].items()}
@@ -103,7 +103,7 @@ def add_phase_balance_constraints(b: pyo.Block, w: NetworkWindow) -> None:
     def p_rule(b: pyo.Block, label: str, t: int) -> object:
         bus, phase = node[label]
         units = sum(b.p_ex[i, t] for i in mg_at.get(bus, ())) * spread[bus]
-        shed = shares.at[(bus, phase), "p"] * b.curtail[bus, t] if bus in pf else 0.0
+        shed = shares[(bus, phase)]["p"] * b.curtail[bus, t] if bus in pf else 0.0
         lhs = (inflow(b.p_flow, b.p_sub_phase, bus, phase, t) + units + shed
                - out(b.p_flow, bus, phase, t))
         return lhs == b.load_p_kw[label, t]
@@ -112,7 +112,7 @@ def add_phase_balance_constraints(b: pyo.Block, w: NetworkWindow) -> None:
         bus, phase = node[label]
         units = (sum(b.q_ex[i, t] for i in mg_at.get(bus, ()))
                  + sum(b.q_svc[s, t] for s in svc_at.get(bus, ()))) * spread[bus]
-        shed = shares.at[(bus, phase), "q"] * pf[bus] * b.curtail[bus, t] if bus in pf else 0.0
+        shed = shares[(bus, phase)]["q"] * pf[bus] * b.curtail[bus, t] if bus in pf else 0.0
         shunt = float(cap[(bus, phase)]) * b.v[label, t] if cap[(bus, phase)] else 0.0
         lhs = (inflow(b.q_flow, b.q_sub_phase, bus, phase, t) + units + shed + shunt
                - out(b.q_flow, bus, phase, t))
@@ -126,16 +126,18 @@ def add_phase_voltage_constraints(b: pyo.Block, w: NetworkWindow) -> None:
     """LinDist3Flow voltage drop on every line-phase (limits are the bounds of ``v``)."""
     net: PhaseNetwork = w.network
     m = {line: m_matrices(net.z_pu(line)) for line in net.lines.index}
+    ends = {line: (str(r.phases), int(r.from_bus), int(r.to_bus))
+            for line, r in net.lines.iterrows()}  # read once, not per constraint
     scale = 1.0 / net.phase_base_kva
 
     def drop(b: pyo.Block, line: str, phase: str, t: int) -> object:
-        row = net.lines.loc[line]
+        phases, parent, child = ends[line]
         mp, mq = m[line]
         i = "abc".index(phase)
         coupling = sum(mp[i, "abc".index(q)] * b.p_flow[line, q, t]
-                       + mq[i, "abc".index(q)] * b.q_flow[line, q, t] for q in str(row.phases))
-        return (b.v[node_label(int(row.to_bus), phase), t]
-                == b.v[node_label(int(row.from_bus), phase), t] - scale * coupling)
+                       + mq[i, "abc".index(q)] * b.q_flow[line, q, t] for q in phases)
+        return (b.v[node_label(child, phase), t]
+                == b.v[node_label(parent, phase), t] - scale * coupling)
 
     b.v_drop = pyo.Constraint(b.LP, b.T, rule=drop)
 

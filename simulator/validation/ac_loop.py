@@ -29,6 +29,8 @@ from typing import Any
 
 import pandas as pd
 
+from gridcosim.scenarios.phase_network import PhaseNetwork
+from gridcosim.scenarios.schema import AcEngine
 from gridcosim.simulator.decomposition.controller_pool import ResponderPool
 from gridcosim.simulator.decomposition.cut_families import CutFamily
 from gridcosim.simulator.decomposition.loop import Decomposition
@@ -38,6 +40,8 @@ from gridcosim.simulator.models.lindistflow_model import NetworkWindow
 from gridcosim.simulator.schedule import Solution
 from gridcosim.simulator.status import WindowStatus
 from gridcosim.simulator.validation.ac_cuts import ACCutGenerator, window_validator
+from gridcosim.simulator.validation.phase_cuts import PhaseCutGenerator, phase_cut_generator
+from gridcosim.simulator.validation.phase_engines.select import phase_engine
 from gridcosim.simulator.validation.results import ValidationReport
 from gridcosim.simulator.warm_basis import WarmBasis
 
@@ -59,7 +63,7 @@ class ACDecomposition(Decomposition):
     """
 
     def __init__(self, window: NetworkWindow, pool: ResponderPool,
-                 settings: DecompositionSettings, cuts: ACCutGenerator,
+                 settings: DecompositionSettings, cuts: ACCutGenerator | PhaseCutGenerator,
                  models: NetworkModels | None = None, basis: WarmBasis | None = None):
         super().__init__(window, pool, settings, validator=cuts, models=models, basis=basis)
         self.cuts = cuts
@@ -112,22 +116,38 @@ class ACDecomposition(Decomposition):
         return frame.merge(extra, left_on="iteration", right_index=True, how="left")
 
 
+def cut_generator(window: NetworkWindow, engine: AcEngine = AcEngine.AUTO,
+                  **cut_options: Any) -> ACCutGenerator | PhaseCutGenerator:
+    """The AC cut generator of ``window``: balanced, or per phase on a three-phase feeder.
+
+    Args:
+        window: The DSO's window.
+        engine: The three-phase engine choice (ignored on a balanced feeder).
+        **cut_options: Options of the generator (``tol_pu``, ``margin_pu``, ...).
+
+    """
+    if isinstance(window.network, PhaseNetwork):
+        return phase_cut_generator(window, phase_engine(window.network, engine), **cut_options)
+    return ACCutGenerator(window_validator(window), window, **cut_options)
+
+
 def ac_decomposition(window: NetworkWindow, pool: ResponderPool, settings: DecompositionSettings,
-                     **cut_options: Any) -> ACDecomposition:
+                     engine: AcEngine = AcEngine.AUTO, **cut_options: Any) -> ACDecomposition:
     """An :class:`ACDecomposition` with a validator built for ``window``.
 
     Args:
         window: The DSO's window.
         pool: The microgrid controllers.
         settings: Decomposition settings.
-        **cut_options: Options of :class:`ACCutGenerator` (``tol_pu``, ``margin_pu``, ...).
+        engine: The three-phase engine choice (ignored on a balanced feeder).
+        **cut_options: Options of the cut generator (``tol_pu``, ``margin_pu``, ...).
 
     """
-    cuts = ACCutGenerator(window_validator(window), window, **cut_options)
-    return ACDecomposition(window, pool, settings, cuts)
+    return ACDecomposition(window, pool, settings, cut_generator(window, engine, **cut_options))
 
 
-def ac_check_info(window: NetworkWindow, solution: Solution) -> dict[str, Any]:
+def ac_check_info(window: NetworkWindow, solution: Solution,
+                  engine: AcEngine = AcEngine.AUTO) -> dict[str, Any]:
     """AC check (no cuts) of a finished solution, e.g. the monolithic LinDistFlow optimum.
 
     Returns:
@@ -137,6 +157,6 @@ def ac_check_info(window: NetworkWindow, solution: Solution) -> dict[str, Any]:
     """
     if solution.network is None:
         return {"power_flows": 0, "final": None}
-    cuts = ACCutGenerator(window_validator(window), window)
+    cuts = cut_generator(window, engine)
     report = cuts.check(solution.network, solution.exchanges)
     return {"power_flows": cuts.validator.power_flows, "final": report.summary()}
