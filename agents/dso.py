@@ -10,6 +10,7 @@ microgrid's units.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ from gridcosim.simulator.decomposition.settings import DecompositionSettings
 from gridcosim.simulator.schedule import NetworkSchedule, Solution
 from gridcosim.simulator.validation.ac_cuts import ACCutGenerator, window_validator
 from gridcosim.simulator.validation.ac_loop import ACDecomposition
+from gridcosim.simulator.validation.realised_flow import RealisedPowerFlow, RealisedSlot
 from gridcosim.simulator.validation.results import ValidationReport
 from gridcosim.simulator.validation.validator import NetworkValidator
 from gridcosim.simulator.warm_basis import WarmBasis
@@ -72,10 +74,17 @@ class DSOAgent(GridAgent):
     STATE = ("total_cost_usd", "warm_start")
     RECORDS = (
         Record("substation", "the substation at the root bus", (
-            Output("p_kw", "kW", "realised active import", "import from the grid positive"),
-            Output("q_kvar", "kvar", "realised reactive import", "import positive"),
+            Output("p_kw", "kW", "realised active import: the AC power flow of the realised "
+                   "slot (losses included); the lossless estimate where it failed",
+                   "import from the grid positive"),
+            Output("q_kvar", "kvar", "realised reactive import (as p_kw)", "import positive"),
+            Output("p_plan_kw", "kW", "planned active import (lossless plan)", "import positive"),
+            Output("losses_kw", "kW", "AC losses of the realised slot (NaN: power flow failed)"),
+            Output("realised_converged", "1", "1 the realised slot's AC power flow converged, "
+                   "0 not"),
             Output("price_usd_per_kwh", "USD/kWh", "utility energy price"),
-            Output("cost_usd", "USD", "the slot's energy bought and bus-load curtailment"),
+            Output("cost_usd", "USD", "the slot's realised import at its price, plus bus-load "
+                   "curtailment"),
             Output("ac_losses_kw", "kW", "AC losses of the planned slot (NaN: no AC result)"),
             Output("max_abs_vm_gap_pu", "1", "largest |LinDistFlow − AC| voltage of the slot"),
             Output("ac_converged", "1", "1 the AC power flow converged, 0 not, NaN not run"),
@@ -83,6 +92,8 @@ class DSOAgent(GridAgent):
         Record("bus", "a bus of the feeder (bus id)", (
             Output("vm_lin_pu", "1", "planned voltage magnitude (LinDistFlow)"),
             Output("vm_pu", "1", "AC voltage magnitude of the plan (NaN if not converged)"),
+            Output("vm_real_pu", "1", "AC voltage magnitude of the realised slot "
+                   "(NaN if not converged)"),
         )),
         Record("svc", "a static var compensator (svc<bus>)", (
             Output("q_kvar", "kvar", "planned reactive output", "injection positive"),
@@ -98,6 +109,8 @@ class DSOAgent(GridAgent):
         self._network, self._series = network, series
         self._settings, self._ac_cuts = settings, ac_cuts
         self._validator: NetworkValidator | None = None
+        self._realised_flow: RealisedPowerFlow | None = None
+        self.realised: RealisedSlot | None = None
         self._models: NetworkModels | None = None
         self.ac_report: ValidationReport | None = None
         self.plan: NetworkSchedule | None = None
@@ -125,6 +138,7 @@ class DSOAgent(GridAgent):
                                 self._series)
         if self._validator is None:  # the pandapower feeder is built once per run
             self._validator = window_validator(window)
+            self._realised_flow = RealisedPowerFlow(window, self._scenario.network.ac_engine)
         self._validator.reset()
         cuts = ACCutGenerator(self._validator, window)
         basis = WarmBasis.from_text(self.warm_start) if self.warm_start else None
@@ -153,15 +167,25 @@ class DSOAgent(GridAgent):
 
     # ---------------------------------------------------------------- a slot
     def commit(self, slot: int, load_deviation: tuple[float, float] = (0.0, 0.0),
-               exchange_deviation: tuple[float, float] = (0.0, 0.0)) -> None:
-        """Realise slot ``slot``: the substation absorbs every deviation (kW, kvar).
+               exchange_deviation: tuple[float, float] = (0.0, 0.0), *,
+               served_kw: Mapping[int, tuple[float, float]] | None = None,
+               exchanges: Mapping[str, tuple[float, float]] | None = None) -> None:
+        """Realise slot ``slot``: the AC power flow of what the meters saw, then the bill.
 
-        SVCs and curtailment run as planned; in the lossless LinDistFlow balance the
-        realised minus forecast loads and exchanges pass straight to the substation.
+        SVCs and curtailment run as planned. With the realised state (``served_kw`` per
+        bus, ``exchanges`` per microgrid) the DSO runs its AC power flow: the substation
+        import is that power flow's, losses included. Without it, or where it fails, the
+        import is the lossless estimate: the plan's plus every deviation (kW, kvar).
         """
         k = slot - self.plan_start
         p_sub = self.plan.p_sub_kw[k] + load_deviation[0] - exchange_deviation[0]
         q_sub = self.plan.q_sub_kvar[k] + load_deviation[1] - exchange_deviation[1]
+        self.realised = None
+        if served_kw is not None and exchanges is not None and self._realised_flow is not None:
+            svc = tuple(q[k] for q in self.plan.q_svc_kvar)
+            self.realised = self._realised_flow.solve(slot, served_kw, exchanges, svc)
+            if self.realised.converged:
+                p_sub, q_sub = self.realised.p_sub_kw, self.realised.q_sub_kvar
         price = float(self._series.price_usd_per_kwh.iloc[slot])
         curtail = sum(v[k] for v in self.plan.curtail_kw.values())
         cost = (price * p_sub + self._scenario.curtailment_cost_usd_per_kwh * curtail) * (
@@ -184,11 +208,18 @@ class DSOAgent(GridAgent):
         if record.kind == "svc":
             return {"q_kvar": [q[k] for q in self.plan.q_svc_kvar]}
         ac = self._ac_values(k)
+        real = self.realised
+        nan = float("nan")
         if record.kind == "bus":
             return {"vm_lin_pu": [self.plan.vm_pu[b][k] for b in self.bus_ids],
-                    "vm_pu": ac["vm_pu"]}
+                    "vm_pu": ac["vm_pu"],
+                    "vm_real_pu": [nan] * len(self.bus_ids) if real is None
+                    else real.vm_pu.tolist()}
         sub = self.substation
         return {"p_kw": [sub.p_kw], "q_kvar": [sub.q_kvar],
+                "p_plan_kw": [self.plan.p_sub_kw[k]],
+                "losses_kw": [nan if real is None else real.losses_kw],
+                "realised_converged": [nan if real is None else float(real.converged)],
                 "price_usd_per_kwh": [sub.price_usd_per_kwh], "cost_usd": [sub.cost_usd],
                 "ac_losses_kw": [ac["losses"]], "max_abs_vm_gap_pu": [ac["gap"]],
                 "ac_converged": [ac["converged"]]}

@@ -137,6 +137,10 @@ class MicrogridControllerAgent(GridAgent):
         self.last = SlotOutcome(self.plan.p_ex_kw[k] - short_p, self.plan.q_ex_kvar[k] - short_q,
                                 -short_p, cost, curtail, -short_q)
 
+    def exchange(self) -> tuple[float, float]:
+        """The realised exchange at the PCC in the last slot (kW, kvar; export positive)."""
+        return self.last.p_ex_kw, self.last.q_ex_kvar
+
     def meter(self) -> tuple[float, float]:
         """Realised minus planned exchange of the last slot (kW, kvar)."""
         return self.last.deviation_kw, self.last.q_deviation_kvar

@@ -46,6 +46,15 @@ def run_status_text(attrs: dict[str, Any]) -> str:
     return f"{str(status).upper()}{at}" + (f": {reason}" if reason else "")
 
 
+
+def failed_power_flows(f: Any, slots: int) -> int:
+    """Slots whose plan's or realised state's AC power flow failed (each slot once)."""
+    failed = np.zeros(slots, dtype=bool)
+    for name in ("substation/ac_converged", "substation/realised_converged"):
+        if name in f:
+            failed |= f[name][:slots, 0] == 0
+    return int(failed.sum())
+
 def _format_time(value: float, units: str) -> str:
     index = _time_index(np.array([value]), units, True)
     if isinstance(index, pd.DatetimeIndex):
@@ -82,6 +91,7 @@ def _facts(path: str | Path) -> tuple[dict[str, Any], np.ndarray]:
                    for kind in costs if COST_IN_ATTR in f[kind].attrs or kind in COST_PARENT}
         ac = (f["substation/ac_converged"][: len(time_h), 0]
               if "substation/ac_converged" in f else np.zeros(0))
+        failed = failed_power_flows(f, len(time_h))
         conv = _convergence(f)
     counted = {k: v for k, v in costs.items() if parents.get(k) not in costs}
     return {
@@ -98,7 +108,7 @@ def _facts(path: str | Path) -> tuple[dict[str, Any], np.ndarray]:
         "max_iterations_per_window": (int(np.nanmax(conv["iterations"]))
                                       if "iterations" in conv and len(conv) else 0),
         "powerflows_checked": int(np.isfinite(ac).sum()),
-        "powerflow_failures": int((ac == 0).sum()),
+        "powerflow_failures": failed,
     }, time_h
 
 

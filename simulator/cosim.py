@@ -184,7 +184,10 @@ class CoSimulation(mesa.Model):
         self.customers.do("commit", t)
         self.microgrids.do("commit", t)
         exchange_deviation = np.sum([mc.meter() for mc in self.microgrids], axis=0)
-        self.dso.commit(t, tuple(load_deviation), tuple(exchange_deviation))
+        served = {c.bus: (c.p_kw, c.q_kvar) for c in self.customers}
+        exchanges = {mc.spec.name: mc.exchange() for mc in self.microgrids}
+        self.dso.commit(t, tuple(load_deviation), tuple(exchange_deviation),
+                        served_kw=served, exchanges=exchanges)
         if self.steps >= self.total_slots:
             self.status, self.running = RunStatus.FINISHED, False
         if self.recorder is not None:

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tqdm import tqdm
 
 from gridcosim.outputs.layout import CONVERGENCE, committed_counts, open_trajectory
+from gridcosim.outputs.overview import failed_power_flows
 from gridcosim.outputs.prefix import ResumePoint, copy_prefix, resume_point
 from gridcosim.scenarios.errors import GridcosimError, OutputError
 from gridcosim.scenarios.schema import Scenario
@@ -227,8 +227,8 @@ def _counts(path: Path) -> tuple[int, int, int, int]:
         with open_trajectory(path) as f:
             slots, windows, _ = committed_counts(f)
             statuses = [str(s) for s in f[CONVERGENCE]["status"].asstr()[:windows]]
-            ac = f["substation/ac_converged"][:slots, 0]
+            failed = failed_power_flows(f, slots)
     except (OSError, KeyError):
         return 0, 0, 0, 0
     not_optimal = sum(s != WindowStatus.OPTIMAL for s in statuses)
-    return slots, len(statuses), not_optimal, int(np.sum(ac == 0))
+    return slots, len(statuses), not_optimal, failed

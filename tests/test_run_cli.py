@@ -23,7 +23,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from test_cosim import assert_same_datasets, trajectory_violations
+from test_cosim import assert_same_datasets, planned_cost_usd, trajectory_violations
 
 from gridcosim.outputs import read, summary
 from gridcosim.scenarios.loader import load_scenario
@@ -128,8 +128,10 @@ def test_day_ahead_run_reproduces_solve(tmp_path: Path) -> None:
         for kind, var, name, want in pairs:
             np.testing.assert_allclose(g[kind][var][name].to_numpy(), want, rtol=0,
                                        atol=1e-4, err_msg=f"{kind}/{var}/{name}")
-    total = g["substation"]["cost_usd"].to_numpy().sum() + g["microgrid"]["cost_usd"].sum().sum()
-    assert total == pytest.approx(mono.objective_usd, rel=1e-6)
+    np.testing.assert_allclose(g["substation"]["p_plan_kw"]["substation"].to_numpy(),
+                               mono.network.p_sub_kw, rtol=0, atol=1e-4)
+    assert planned_cost_usd(tr, load_scenario(SEED)) == pytest.approx(mono.objective_usd,
+                                                                      rel=1e-6)
 
 
 def _windows_in(path: Path) -> int:
