@@ -24,9 +24,11 @@ from gridcosim.simulator.decomposition.controller_pool import ResponderPool
 from gridcosim.simulator.decomposition.loop import Decomposition
 from gridcosim.simulator.decomposition.network_models import NetworkModels
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
+from gridcosim.simulator.models.lindistflow_model import network_nodes
 from gridcosim.simulator.schedule import NetworkSchedule, Solution
-from gridcosim.simulator.validation.ac_cuts import ACCutGenerator, window_validator
-from gridcosim.simulator.validation.ac_loop import ACDecomposition
+from gridcosim.simulator.validation.ac_cuts import ACCutGenerator
+from gridcosim.simulator.validation.ac_loop import ACDecomposition, cut_generator, network_validator
+from gridcosim.simulator.validation.phase_cuts import PhaseCutGenerator, PhaseValidator
 from gridcosim.simulator.validation.realised_flow import RealisedPowerFlow, RealisedSlot
 from gridcosim.simulator.validation.results import ValidationReport
 from gridcosim.simulator.validation.validator import NetworkValidator
@@ -89,7 +91,7 @@ class DSOAgent(GridAgent):
             Output("max_abs_vm_gap_pu", "1", "largest |LinDistFlow − AC| voltage of the slot"),
             Output("ac_converged", "1", "1 the AC power flow converged, 0 not, NaN not run"),
         )),
-        Record("bus", "a bus of the feeder (bus id)", (
+        Record("bus", "a bus of the feeder (bus id; ``bus.phase`` on a three-phase feeder)", (
             Output("vm_lin_pu", "1", "planned voltage magnitude (LinDistFlow)"),
             Output("vm_pu", "1", "AC voltage magnitude of the plan (NaN if not converged)"),
             Output("vm_real_pu", "1", "AC voltage magnitude of the realised slot "
@@ -108,7 +110,7 @@ class DSOAgent(GridAgent):
         self._scenario = scenario.model_copy(update={"microgrids": ()})
         self._network, self._series = network, series
         self._settings, self._ac_cuts = settings, ac_cuts
-        self._validator: NetworkValidator | None = None
+        self._validator: NetworkValidator | PhaseValidator | None = None
         self._realised_flow: RealisedPowerFlow | None = None
         self.realised: RealisedSlot | None = None
         self._models: NetworkModels | None = None
@@ -123,9 +125,9 @@ class DSOAgent(GridAgent):
         self.warm_start = ""
 
     @property
-    def bus_ids(self) -> tuple[int, ...]:
-        """Bus ids of the DSO's network (for recording voltages)."""
-        return self._network.bus_ids
+    def bus_ids(self) -> tuple[int, ...] | tuple[str, ...]:
+        """What voltages are recorded for: bus ids, or ``"bus.phase"`` nodes (three-phase)."""
+        return tuple(network_nodes(self._network))
 
     # ---------------------------------------------------------------- coordination
     def replan_due(self, slot: int, commit: int) -> bool:
@@ -136,11 +138,12 @@ class DSOAgent(GridAgent):
         """Run the decomposition over ``slots`` slots from ``start``; keep the network plan."""
         window = network_window(self._scenario, self._network, pool.bounds(), start, slots,
                                 self._series)
-        if self._validator is None:  # the pandapower feeder is built once per run
-            self._validator = window_validator(window)
-            self._realised_flow = RealisedPowerFlow(window, self._scenario.network.ac_engine)
+        if self._validator is None:  # the AC feeder is built once per run
+            engine = self._scenario.network.ac_engine
+            self._validator = network_validator(window, engine)
+            self._realised_flow = RealisedPowerFlow(window, engine)
         self._validator.reset()
-        cuts = ACCutGenerator(self._validator, window)
+        cuts = cut_generator(window, validator=self._validator)
         basis = WarmBasis.from_text(self.warm_start) if self.warm_start else None
         engine = (ACDecomposition(window, pool, self._settings, cuts, self._models, basis)
                   if self._ac_cuts else
@@ -155,7 +158,8 @@ class DSOAgent(GridAgent):
         return solution
 
     @staticmethod
-    def _check(cuts: ACCutGenerator, solution: Solution) -> ValidationReport | None:
+    def _check(cuts: ACCutGenerator | PhaseCutGenerator,
+               solution: Solution) -> ValidationReport | None:
         """AC power flows of the planned schedule (recorded as ``bus/vm_pu``)."""
         if solution.network is None:
             return None

@@ -25,6 +25,7 @@ from gridcosim.agents.dso import DSOAgent
 from gridcosim.agents.microgrid_controller import MicrogridControllerAgent
 from gridcosim.scenarios.errors import InputError
 from gridcosim.scenarios.network import NetworkData, load_network
+from gridcosim.scenarios.phase_network import PhaseNetwork
 from gridcosim.scenarios.schema import Scenario
 from gridcosim.scenarios.series import ScenarioSeries, scenario_series
 from gridcosim.simulator.decomposition.controller_pool import make_pool
@@ -113,12 +114,7 @@ class CoSimulation(mesa.Model):
         settings = settings or RunSettings()
         super().__init__(rng=settings.seed)
         self.scenario, self.settings, self.recorder = scenario, settings, recorder
-        network: NetworkData = load_network(scenario.network.source)
-        if not isinstance(network, NetworkData):
-            raise InputError(f"network.source {scenario.network.source!r} is a three-phase "
-                             "feeder: the co-simulation (per-phase recording and realised "
-                             "power flows) runs on balanced networks only so far; "
-                             "`gridcosim solve` and `gridcosim validate` take it")
+        network: NetworkData | PhaseNetwork = load_network(scenario.network.source)
         self.horizon = settings.horizon or scenario.horizon.slots
         # forecasts reach past the run's last slot where the profile data allow, so the
         # last windows keep their length H (no end-of-world effect on storage, same models)

@@ -40,9 +40,10 @@ from gridcosim.simulator.models.lindistflow_model import NetworkWindow
 from gridcosim.simulator.schedule import Solution
 from gridcosim.simulator.status import WindowStatus
 from gridcosim.simulator.validation.ac_cuts import ACCutGenerator, window_validator
-from gridcosim.simulator.validation.phase_cuts import PhaseCutGenerator, phase_cut_generator
+from gridcosim.simulator.validation.phase_cuts import PhaseCutGenerator, PhaseValidator
 from gridcosim.simulator.validation.phase_engines.select import phase_engine
 from gridcosim.simulator.validation.results import ValidationReport
+from gridcosim.simulator.validation.validator import NetworkValidator
 from gridcosim.simulator.warm_basis import WarmBasis
 
 
@@ -116,19 +117,30 @@ class ACDecomposition(Decomposition):
         return frame.merge(extra, left_on="iteration", right_index=True, how="left")
 
 
-def cut_generator(window: NetworkWindow, engine: AcEngine = AcEngine.AUTO,
+def network_validator(window: NetworkWindow, engine: AcEngine = AcEngine.AUTO
+                      ) -> NetworkValidator | PhaseValidator:
+    """The AC validator of the window's feeder: balanced, or per phase (three-phase)."""
+    if isinstance(window.network, PhaseNetwork):
+        return PhaseValidator(window, phase_engine(window.network, engine))
+    return window_validator(window)
+
+
+def cut_generator(window: NetworkWindow, engine: AcEngine = AcEngine.AUTO, *,
+                  validator: NetworkValidator | PhaseValidator | None = None,
                   **cut_options: Any) -> ACCutGenerator | PhaseCutGenerator:
     """The AC cut generator of ``window``: balanced, or per phase on a three-phase feeder.
 
     Args:
         window: The DSO's window.
         engine: The three-phase engine choice (ignored on a balanced feeder).
+        validator: A validator built before for the same feeder (built if omitted).
         **cut_options: Options of the generator (``tol_pu``, ``margin_pu``, ...).
 
     """
-    if isinstance(window.network, PhaseNetwork):
-        return phase_cut_generator(window, phase_engine(window.network, engine), **cut_options)
-    return ACCutGenerator(window_validator(window), window, **cut_options)
+    validator = validator if validator is not None else network_validator(window, engine)
+    if isinstance(validator, PhaseValidator):
+        return PhaseCutGenerator(validator, window, **cut_options)
+    return ACCutGenerator(validator, window, **cut_options)
 
 
 def ac_decomposition(window: NetworkWindow, pool: ResponderPool, settings: DecompositionSettings,

@@ -37,7 +37,6 @@ from gridcosim.simulator.validation.operating_point import (
     operating_points,
 )
 from gridcosim.simulator.validation.phase_engines.base import PhaseEngine
-from gridcosim.simulator.validation.phase_engines.select import phase_engine
 from gridcosim.simulator.validation.phase_point import phase_point
 from gridcosim.simulator.validation.results import (
     PF_FAILED,
@@ -60,6 +59,12 @@ class PhaseValidator:
         net = window.network
         self.bus_ids = tuple(f"{b}.{p}" for b, p in net.nodes)  # the report's columns
         self.power_flows = 0
+
+    def reset(self) -> None:
+        """Start the next power flow from the engine's flat start (as the balanced one)."""
+        reset = getattr(self.engine, "reset", None)
+        if reset is not None:
+            reset()
 
     def flow(self, point: OperatingPoint) -> np.ndarray | None:
         """|V| per node of a bus-level point (``None`` if the power flow failed)."""
@@ -241,10 +246,3 @@ class PhaseCutGenerator:
                          * lin.dw_dq[:, lin.position[(bus, p)]] for p in phases)
             out[:, k] = dw / (2.0 * vm)
         return out
-
-
-def phase_cut_generator(window: NetworkWindow, engine: PhaseEngine | None = None,
-                        **options: object) -> PhaseCutGenerator:
-    """A :class:`PhaseCutGenerator` for the window, on ``engine`` (default: auto choice)."""
-    engine = engine if engine is not None else phase_engine(window.network)
-    return PhaseCutGenerator(PhaseValidator(window, engine), window, **options)  # type: ignore[arg-type]

@@ -297,6 +297,10 @@ class OpenDSSPhaseEngine:
         return (pd.Series(s.real, index=self._flow_index),
                 pd.Series(s.imag, index=self._flow_index))
 
+    def reset(self) -> None:
+        """Start the next solve from OpenDSS's no-load solution (not the last one's)."""
+        self._dss.YMatrix.SolutionInitialized(False)
+
     def _failed(self, message: str) -> PhaseFlowResult:
         """A failed result; the next solve starts again from OpenDSS's no-load solution."""
         self._dss.YMatrix.SolutionInitialized(False)  # not from diverged voltages

@@ -313,6 +313,10 @@ class PandapowerPhaseEngine:
         """
         return cls(network, net=net, **kwargs)
 
+    def reset(self) -> None:
+        """Start the next power flow from a flat start (not the last result)."""
+        self._warm = False
+
     def solve(self, point: PhaseOperatingPoint) -> PhaseFlowResult:
         """The AC power flow of ``point``; a failure is a result, never an exception."""
         problems = self._point_problems(point) or check_runpp_3ph_traps(self.net)
