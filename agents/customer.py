@@ -9,6 +9,7 @@ and is served what the DSO does not curtail. Its flexibility band (seed 001: res
 from __future__ import annotations
 
 import mesa
+import numpy as np
 
 from gridcosim.agents.base import GridAgent, Output, Record
 from gridcosim.simulator.windows import load_multiplier
@@ -26,6 +27,8 @@ class CustomerAgent(GridAgent):
         customer_class: Its class (the profile it follows).
         nominal_kw: Nominal active load.
         nominal_kvar: Nominal reactive load.
+        multiplier: Its forecast multiplier per slot (default: its class's profile times
+            ``load_scale``; :func:`simulator.windows.bus_multipliers` gives a bus's).
 
     """
 
@@ -37,13 +40,14 @@ class CustomerAgent(GridAgent):
     )),)
 
     def __init__(self, model: mesa.Model, bus: int, customer_class: str, nominal_kw: float,
-                 nominal_kvar: float):
+                 nominal_kvar: float, multiplier: np.ndarray | None = None):
         super().__init__(model)
         self.bus = bus
         self.customer_class = customer_class
         self.flexibility = FLEXIBILITY[customer_class]
         span = slice(0, model.series.slots)
-        mult = load_multiplier(model.scenario, model.series, customer_class, span)
+        mult = (load_multiplier(model.scenario, model.series, customer_class, span)
+                if multiplier is None else np.asarray(multiplier, dtype=float))
         self.profile_kw = nominal_kw * mult
         self.profile_kvar = nominal_kvar * mult
         self.p_kw = 0.0

@@ -53,6 +53,9 @@ class PhaseNetwork:
             over the load's phases at nominal), indexed by ``load``.
         shunts: ``bus``, ``phases``, ``q_kvar`` (capacitor, total at nominal voltage),
             indexed by ``shunt``.
+        load_shapes: Each load's own daily profile, multipliers of its nominal power per
+            minute of the day (1440 rows, a column per load), or ``None``: then every
+            load follows its customer class's profile alone.
 
     """
 
@@ -65,6 +68,7 @@ class PhaseNetwork:
     z_ohm: Mapping[str, np.ndarray]
     loads: pd.DataFrame
     shunts: pd.DataFrame
+    load_shapes: pd.DataFrame | None = None
 
     @property
     def z_base_ohm(self) -> float:
@@ -131,6 +135,26 @@ class PhaseNetwork:
         shares = self.load_shares.reindex(list(self.nodes))
         return (load_kw[rows] * shares["p"].to_numpy()[:, None],
                 load_kvar[rows] * shares["q"].to_numpy()[:, None])
+
+    def bus_shape_multipliers(self, slot_hours: float, slots: int) -> pd.DataFrame | None:
+        """Each load bus's measured-shape multiplier per slot (bus × slot), or ``None``.
+
+        Slot 0 starts at midnight of the shapes' day and the day repeats; a slot's value
+        is the mean over its minutes, and a bus's multiplier the nominal-kW-weighted mean
+        of its loads' shapes (a bus then draws ``nominal × multiplier``).
+        """
+        if self.load_shapes is None:
+            return None
+        minutes = np.arange(int(round(slots * slot_hours * 60))) % 1440
+        per_slot = self.load_shapes.to_numpy()[minutes].reshape(slots, -1, len(self.loads))
+        mean = per_slot.mean(axis=1)  # slots × loads
+        weights = self.loads["p_kw"].to_numpy(float)
+        out = {}
+        for bus, rows in self.loads.groupby("bus").indices.items():
+            total = weights[rows].sum()
+            out[int(bus)] = (mean[:, rows] @ weights[rows] / total) if total > 0 else \
+                mean[:, rows].mean(axis=1)
+        return pd.DataFrame(out).T.sort_index()
 
     def is_radial_and_connected(self) -> bool:
         """Whether the lines form a spanning tree rooted at :attr:`root_bus`."""

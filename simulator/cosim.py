@@ -31,6 +31,7 @@ from gridcosim.scenarios.series import ScenarioSeries, scenario_series
 from gridcosim.simulator.decomposition.controller_pool import make_pool
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
 from gridcosim.simulator.status import RunStatus
+from gridcosim.simulator.windows import bus_multipliers
 
 #: Version of the checkpoint format (:meth:`CoSimulation.snapshot`).
 CHECKPOINT_VERSION = 1
@@ -126,9 +127,12 @@ class CoSimulation(mesa.Model):
                             ac_cuts=settings.ac_cuts)
         for mg in scenario.microgrids:
             MicrogridControllerAgent(self, mg)
+        buses = list(network.bus_ids)
+        multipliers = bus_multipliers(scenario, network, self.series,
+                                      slice(0, self.series.slots))
         for bus in sorted(self.series.bus_class):
             CustomerAgent(self, bus, self.series.bus_class[bus], float(network.load_p_kw[bus]),
-                          float(network.load_q_kvar[bus]))
+                          float(network.load_q_kvar[bus]), multipliers[buses.index(bus)])
         self._pool = None
 
     def _run_slots(self, settings: RunSettings) -> int:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from gridcosim.scenarios.network import NetworkData
+from gridcosim.scenarios.phase_network import PhaseNetwork
 from gridcosim.scenarios.schema import Microgrid, Scenario
 from gridcosim.scenarios.series import ScenarioSeries, scenario_series
 from gridcosim.simulator.messages import ExchangeBounds
@@ -36,15 +37,31 @@ def load_multiplier(scenario: Scenario, series: ScenarioSeries, customer_class: 
     return series.load[customer_class].to_numpy()[span] * scenario.network.load_scale
 
 
-def bus_loads(scenario: Scenario, network: NetworkData, series: ScenarioSeries,
+def bus_multipliers(scenario: Scenario, network: NetworkData | PhaseNetwork,
+                    series: ScenarioSeries, span: slice) -> np.ndarray:
+    """Forecast multiplier of every bus's nominal load over ``span`` (``bus_ids`` × slots).
+
+    The bus's customer-class profile times ``load_scale``; on a network whose loads carry
+    their own measured shapes (:attr:`PhaseNetwork.load_shapes`) also times the bus's shape.
+    """
+    buses = list(network.bus_ids)
+    mult = np.array([load_multiplier(scenario, series, series.bus_class.get(b, "residential"),
+                                     span) for b in buses])
+    shapes = (network.bus_shape_multipliers(series.slot_hours, span.stop)
+              if isinstance(network, PhaseNetwork) else None)
+    if shapes is not None:
+        mult = mult * shapes.reindex(buses, fill_value=1.0).to_numpy()[:, span]
+    return mult
+
+
+def bus_loads(scenario: Scenario, network: NetworkData | PhaseNetwork, series: ScenarioSeries,
               start: int, slots: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Forecast bus loads (kW, kvar) of a window, DataFrames bus x slot (0-based)."""
     span = _span(series, start, slots)
     buses = list(network.bus_ids)
     p_nom = network.load_p_kw.reindex(buses).to_numpy()
     q_nom = network.load_q_kvar.reindex(buses).to_numpy()
-    mult = np.array([load_multiplier(scenario, series, series.bus_class.get(b, "residential"),
-                                     span) for b in buses])
+    mult = bus_multipliers(scenario, network, series, span)
     cols = range(slots)
     return (pd.DataFrame(p_nom[:, None] * mult, index=buses, columns=cols),
             pd.DataFrame(q_nom[:, None] * mult, index=buses, columns=cols))

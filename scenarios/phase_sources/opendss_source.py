@@ -13,7 +13,8 @@ Modelling choices, applied while reading (the same as the balanced ``ieee123`` d
 * transformers controlled by a ``RegControl`` are regulators at neutral tap: their two
   buses are merged (their small impedance is neglected);
 * open switches are left out; closed switches are zero-impedance lines of kind ``switch``;
-* loads are read as constant power at their nominal kW/kvar.
+* loads are read as constant power at their nominal kW/kvar, with their load shapes
+  (daily or yearly ``LoadShape``, sampled per minute of the day) where they have one.
 """
 
 from __future__ import annotations
@@ -158,6 +159,30 @@ def _load_rows(merge: dict[str, str]) -> list[dict]:
     return rows
 
 
+def _load_shapes(names: list[str]) -> pd.DataFrame | None:
+    """Each load's daily or yearly shape as minute-of-day multipliers (1440 × loads).
+
+    Read from the compiled circuit (``LoadShape.PMult``); a shape with a uniform interval
+    that covers at least one day is sampled at every minute of its first day. ``None``
+    when no load has a shape; a load without one gets 1.0.
+    """
+    columns: dict[str, np.ndarray] = {}
+    for name in names:
+        dss.Loads.Name(name)
+        shape = dss.Loads.Daily() or dss.Loads.Yearly()
+        if not shape:
+            continue
+        dss.LoadShape.Name(shape)
+        step_min = dss.LoadShape.HrInterval() * 60.0
+        values = np.asarray(dss.LoadShape.PMult(), dtype=float)
+        if step_min <= 0 or len(values) * step_min < 1440:
+            raise ScenarioError([f"load {name}: shape {shape} is not a uniform daily shape"])
+        columns[name] = values[(np.arange(1440) // step_min).astype(int)]
+    if not columns:
+        return None
+    return pd.DataFrame({n: columns.get(n, np.ones(1440)) for n in names})
+
+
 def _shunt_rows(merge: dict[str, str]) -> list[dict]:
     rows = []
     for name in _elements(dss.Capacitors):
@@ -214,7 +239,8 @@ def read_opendss(master: Path, *, name: str, root: str, base_kva: float, base_kv
     network = PhaseNetwork(
         name=name, base_kva=base_kva, base_kv=base_kv, root_bus=bus_id(root.lower()),
         buses=buses, lines=line_frame, z_ohm={r["line"]: z_all[r["line"]] for r in lines},
-        loads=_frame(loads, "load", bus_id), shunts=_frame(shunts, "shunt", bus_id))
+        loads=_frame(loads, "load", bus_id), shunts=_frame(shunts, "shunt", bus_id),
+        load_shapes=_load_shapes([r["load"] for r in loads]))
     problems = network.phase_problems()
     if problems:
         raise ScenarioError([f"{master}: {p}" for p in problems])
