@@ -31,7 +31,7 @@ from gridcosim.simulator.validation.results import ValidationReport
 from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds
 
 STEPS = (16.0, 8.0, 4.0, 2.0, 1.0)
-SLOT = 0
+SLOT = 5  # the slot whose smallest violation (1.2e-3 p.u.) no small step clears
 
 
 @pytest.fixture(scope="module")

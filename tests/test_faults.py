@@ -340,7 +340,7 @@ def test_capped_ac_solve_without_schedule_exits_3() -> None:
 @pytest.mark.parametrize("cap", RUN_CAPS, ids=lambda c: c[0])
 def test_capped_run_finishes_degraded_exit_4(cap: tuple[str, str], tmp_path: Path) -> None:
     out = tmp_path / "capped.h5"
-    result = run_json(STRESSED, out, "--horizon", "3", "--commit", "3", *cap)
+    result = run_json(STRESSED, out, "--horizon", "6", "--commit", "6", *cap)
     doc = result.doc
     assert result.code == doc["exit_code"] == ExitCode.DEGRADED
     assert doc["status"] == "finished" and doc["windows_not_optimal"] > 0

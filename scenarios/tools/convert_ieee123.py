@@ -40,6 +40,11 @@ RENUMBERED = {
     "250": 120, "300": 121, "450": 122, "61s": 123,
 }  # fmt: skip
 ROOT_NAME = "1"
+#: Impedance factor of single- and two-phase laterals in the balanced equivalent: a
+#: lateral's load spread over three phases gives a third (two-phase: two thirds) of its
+#: drop and losses, so its positive-sequence impedance is scaled by 3 (1.5) to keep them
+#: (docs/three_phase.md: the error against OpenDSS falls from 0.025 to 0.019 p.u.).
+LATERAL_FACTOR = {1: 3.0, 2: 1.5}
 LOAD_MODELS = {1: "PQ", 2: "Z", 5: "I"}
 FT_PER_KFT = 1000.0
 _PROP_RE = re.compile(r"([\w%]+)\s*=\s*(\[[^\]]*\]|\([^)]*\)|\"[^\"]*\"|'[^']*'|\S+)")
@@ -239,12 +244,13 @@ def line_electricals(
         raise ValueError(f"line {obj.name}: units other than kft")
     length = float(obj.props["length"])
     r1, x1, c1 = codes[obj.props["linecode"].lower()]
+    factor = LATERAL_FACTOR.get(int(obj.props.get("phases", "3")), 1.0)
     return {
         "kind": "line",
         "linecode": obj.props["linecode"],
         "length_kft": length,
-        "r_ohm": r1 * length,
-        "x_ohm": x1 * length,
+        "r_ohm": r1 * length * factor,
+        "x_ohm": x1 * length * factor,
         "c_nf": c1 * length,
     }
 
