@@ -56,6 +56,8 @@ class PhaseNetwork:
         load_shapes: Each load's own daily profile, multipliers of its nominal power per
             minute of the day (1440 rows, a column per load), or ``None``: then every
             load follows its customer class's profile alone.
+        source_format: Where the data came from: ``"opendss"`` files or a
+            ``"pandapower"`` net (the engine that reads it is the default engine).
 
     """
 
@@ -69,6 +71,7 @@ class PhaseNetwork:
     loads: pd.DataFrame
     shunts: pd.DataFrame
     load_shapes: pd.DataFrame | None = None
+    source_format: str = "opendss"
 
     @property
     def z_base_ohm(self) -> float:

@@ -81,10 +81,11 @@ class NetworkSpec(Frozen):
         1.0, description="factor on every bus load of the data set (not microgrid loads)")
     ac_engine: AcEngine = Field(
         AcEngine.AUTO, description=(
-            "three-phase AC power-flow engine: auto takes pandapower's runpp_3ph where it "
-            "can model the feeder (every line three-phase and transposed, only three-phase "
-            "capacitors) and OpenDSS otherwise; balanced networks always use pandapower's "
-            "balanced power flow"))
+            "three-phase AC power-flow engine: auto takes pandapower's runpp_3ph for a "
+            "feeder read from a pandapower net it can model (every line three-phase and "
+            "transposed, only three-phase capacitors) and OpenDSS otherwise (feeders read "
+            "from OpenDSS files); balanced networks always use pandapower's balanced power "
+            "flow"))
 
     @model_validator(mode="after")
     def _band(self) -> NetworkSpec:

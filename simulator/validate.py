@@ -104,12 +104,9 @@ def _phase_report(scenario: Scenario, slot: int | None, window: NetworkWindow,
 
 def _balanced_report(scenario: Scenario, slot: int | None, window: NetworkWindow,
                      plan: Solution | None) -> PointReport:
-    from gridcosim.simulator.validation.validator import NetworkValidator
+    from gridcosim.simulator.validation.ac_cuts import window_validator
 
-    validator = NetworkValidator(
-        window.network, v_ref_pu=window.v_ref_pu, v_min_pu=window.v_min_pu,
-        v_max_pu=window.v_max_pu, mg_buses={e.mg: e.bus for e in window.exchanges},
-        svc_buses=[svc.bus for svc in window.svcs])
+    validator = window_validator(window)
     result = validator.solve(operating_point(scenario, window, plan, slot))
     ok = result.status == PF_OK
     nan = float("nan")

@@ -167,3 +167,22 @@ def test_eulv_decomposition_equals_monolithic() -> None:
     dec = solve_scenario(scenario, "decomposition")
     assert mono.status == dec.status == "optimal"
     assert dec.objective_usd == pytest.approx(mono.objective_usd, rel=1e-6)
+
+
+def test_engine_follows_the_feeder_source_unless_the_scenario_chooses() -> None:
+    from gridcosim.scenarios.loader import load_scenario
+    from gridcosim.scenarios.network import network_for
+    from gridcosim.simulator.validate import validate_point
+
+    base = load_scenario("eulv-3ph")
+    spec = base.network
+    for source, engine, expected in (("eulv", "auto", "opendss"),
+                                     ("eulv-pandapower", "auto", "pandapower"),
+                                     ("eulv", "pandapower", "pandapower")):
+        scenario = base.model_copy(update={"network": spec.model_copy(
+            update={"source": source, "ac_engine": engine})})
+        report = validate_point(scenario)
+        assert report.converged and report.engine == expected, (source, engine)
+        load_kw = network_for(scenario).loads["p_kw"].sum()  # nominal point: no unit injects
+        assert report.p_sub_kw == pytest.approx(load_kw + report.losses_kw, rel=1e-4)
+        assert 0 < report.losses_kw < 0.1 * load_kw

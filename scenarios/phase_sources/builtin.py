@@ -8,10 +8,14 @@
 * ``eulv``: the IEEE European LV feeder (``scenarios/data/eulv/opendss``) below its
   transformer: bus 1, the LV busbar, is the root; 906 buses, 55 single-phase customers
   at 1 kW, PF 0.95 nominal (their profiles scale them).
+* ``eulv-pandapower``: the same feeder from ``pandapower.networks.ieee_european_lv_asymmetric``
+  (its ``on_peak_566`` loads, power factor corrected to 0.95; no load shapes); its
+  default engine is pandapower's ``runpp_3ph``.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache
 from importlib.resources import as_file, files
 
@@ -19,7 +23,7 @@ from gridcosim.scenarios.phase_network import PhaseNetwork
 from gridcosim.scenarios.phase_sources.opendss_source import read_opendss
 from gridcosim.scenarios.tools.convert_ieee123 import bus_id as ieee123_bus_id
 
-PHASE_NETWORKS = ("ieee123-3ph", "eulv")
+PHASE_NETWORKS = ("ieee123-3ph", "eulv", "eulv-pandapower")
 _SOURCES = {
     "ieee123-3ph": dict(folder="ieee123", master="IEEE123Master.dss", root="1", base_kv=4.16,
                         drop=("Line.L115", "Transformer.XFM1", "Line.Sw7", "Line.Sw8"),
@@ -46,6 +50,10 @@ def load_phase_network(name: str, base_kva: float = 1000.0) -> PhaseNetwork:
         KeyError: If ``name`` is not a shipped three-phase feeder.
 
     """
+    if name == "eulv-pandapower":
+        from gridcosim.scenarios.phase_sources.pandapower_source import eulv_pandapower
+
+        return replace(eulv_pandapower(), name=name).with_base(base_kva, 0.416)
     if name not in _SOURCES:
         raise KeyError(f"no three-phase feeder {name!r}; shipped: {', '.join(PHASE_NETWORKS)}")
     spec = _SOURCES[name]

@@ -109,7 +109,8 @@ def read_pandapower_3ph(net: pandapowerNet, *, name: str, root_bus: int, base_kv
     network = PhaseNetwork(
         name=name, base_kva=float(base_kva), base_kv=kv, root_bus=ids(root_bus),
         buses=_buses(net, [root_bus, *(c for _, _, c in tree)], ids), lines=lines,
-        z_ohm=z_ohm, loads=_loads(net, below, ids), shunts=_shunts(net, below, ids, kv))
+        z_ohm=z_ohm, loads=_loads(net, below, ids), shunts=_shunts(net, below, ids, kv),
+        source_format="pandapower")
     problems = network.phase_problems()
     if problems:
         raise ScenarioError([f"{name}: {p}" for p in problems])

@@ -20,21 +20,18 @@ mean voltage to rise by ``failed_step_pu``, as on balanced feeders.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 
-from gridcosim.simulator.decomposition.master_problem import MasterProblem
 from gridcosim.simulator.models.lindist3flow import LinDist3Flow
 from gridcosim.simulator.models.lindistflow_model import NetworkWindow
 from gridcosim.simulator.schedule import NetworkSchedule
+from gridcosim.simulator.validation.ac_cuts import ACCutGenerator
 from gridcosim.simulator.validation.cut import ACFeasibilityCut, VariableKey
 from gridcosim.simulator.validation.operating_point import (
-    Exchange,
     OperatingPoint,
-    load_power_factors,
-    operating_points,
 )
 from gridcosim.simulator.validation.phase_engines.base import PhaseEngine
 from gridcosim.simulator.validation.phase_point import phase_point
@@ -97,8 +94,12 @@ class PhaseValidator:
                                 vm_lin_pu, tol_pu)
 
 
-class PhaseCutGenerator:
+class PhaseCutGenerator(ACCutGenerator):
     """Validate tentative schedules per phase and cut off the violating ones.
+
+    The balanced generator's loop (:class:`~simulator.validation.ac_cuts.ACCutGenerator`:
+    ``check``, ``validate``, the history) on a :class:`PhaseValidator`; only the cut's
+    slopes differ.
 
     Args:
         validator: The window's :class:`PhaseValidator`.
@@ -113,52 +114,15 @@ class PhaseCutGenerator:
     def __init__(self, validator: PhaseValidator, window: NetworkWindow, *,
                  tol_pu: float = 1e-6, margin_pu: float = 1e-5,
                  sensitivity: PhaseSensitivity = "ac", failed_step_pu: float = 0.01):
-        self.validator, self.window = validator, window
-        self.tol_pu, self.margin_pu = tol_pu, margin_pu
-        self.sensitivity, self.failed_step_pu = sensitivity, failed_step_pu
-        self._ratio = load_power_factors(window)
+        super().__init__(validator, window, tol_pu=tol_pu,  # type: ignore[arg-type]
+                         margin_pu=margin_pu, failed_step_pu=failed_step_pu)
+        self.sensitivity = sensitivity  # type: ignore[assignment]
         self._linear = LinDist3Flow(window.network)
-        self.history: list[tuple[ValidationReport, tuple[ACFeasibilityCut, ...]]] = []
-
-    def check(self, schedule: NetworkSchedule,
-              exchanges: Mapping[str, Exchange]) -> ValidationReport:
-        """Per-phase AC results of every slot of a schedule (no cut)."""
-        return self._validate(operating_points(self.window, schedule, exchanges), schedule)
-
-    def _validate(self, points: list[OperatingPoint],
-                  schedule: NetworkSchedule) -> ValidationReport:
-        labels = self.validator.bus_ids
-        vm_lin = np.array([[schedule.vm_pu[n][t] for n in labels] for t in range(len(points))]
-                          ) if schedule.vm_pu else None
-        return self.validator.validate(points, vm_lin_pu=vm_lin, tol_pu=self.tol_pu)
-
-    def validate(self, schedule: NetworkSchedule, exchanges: Mapping[str, Exchange]
-                 ) -> tuple[ValidationReport, tuple[ACFeasibilityCut, ...]]:
-        """Validate; the report and one cut per violating (or failed) slot."""
-        points = operating_points(self.window, schedule, exchanges)
-        report = self._validate(points, schedule)
-        cuts = tuple(self.cut(r, points[r.slot], schedule)
-                     for r in report.slots if not r.feasible(self.tol_pu))
-        self.history.append((report, cuts))
-        return report, cuts
-
-    def __call__(self, master: MasterProblem, schedule: NetworkSchedule,
-                 exchanges: Mapping[str, Exchange]) -> int:
-        """Validate; add the cuts to ``master``; return how many."""
-        _, cuts = self.validate(schedule, exchanges)
-        for cut in cuts:
-            master.add_ac_cut(cut)
-        return len(cuts)
-
-    @property
-    def last_report(self) -> ValidationReport | None:
-        """The report of the last validation."""
-        return self.history[-1][0] if self.history else None
 
     def cut(self, result: SlotResult, point: OperatingPoint,
             schedule: NetworkSchedule) -> ACFeasibilityCut:
         """The cut of one violating (or failed) slot."""
-        terms = self._terms(point, schedule)
+        terms = self._slot_terms(point, schedule)
         if result.ok:
             weight = self._weights(result)
             slopes = weight @ self._slopes(point, result.vm_pu, [k for k, _ in terms])
@@ -179,7 +143,7 @@ class PhaseCutGenerator:
             weight[row[v.element]] += -1.0 if v.kind == "v_min" else 1.0
         return weight
 
-    def _terms(self, point: OperatingPoint, schedule: NetworkSchedule
+    def _slot_terms(self, point: OperatingPoint, schedule: NetworkSchedule
                ) -> list[tuple[VariableKey, float]]:
         """(key, x̂) of every transaction variable of the slot."""
         t = point.slot

@@ -21,9 +21,16 @@ def pandapower_can_model(network: PhaseNetwork) -> bool:
 
 
 def resolve_engine(network: PhaseNetwork, choice: AcEngine) -> AcEngine:
-    """``choice``, with ``auto`` resolved: pandapower where it can model, else OpenDSS."""
+    """``choice``, with ``auto`` resolved by where the feeder came from.
+
+    A pandapower net runs on pandapower's ``runpp_3ph`` (the design card's engine) when it
+    can model it; a feeder read from OpenDSS files, or one ``runpp_3ph`` cannot model,
+    on OpenDSS (also about 100 times faster on the European LV feeder).
+    """
+    choice = AcEngine(choice)
     if choice is AcEngine.AUTO:
-        return AcEngine.PANDAPOWER if pandapower_can_model(network) else AcEngine.OPENDSS
+        pandapower = network.source_format == "pandapower" and pandapower_can_model(network)
+        return AcEngine.PANDAPOWER if pandapower else AcEngine.OPENDSS
     return choice
 
 
