@@ -6,6 +6,7 @@ flows, iterations); :func:`summary` formats them as text.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,23 @@ def run_status_text(attrs: dict[str, Any]) -> str:
     reason = attrs.get("status_reason")
     return f"{str(status).upper()}{at}" + (f": {reason}" if reason else "")
 
+
+
+def realised_band(f: Any, attrs: dict[str, Any], slots: int) -> dict[str, Any] | None:
+    """The realised slots' voltage range and how many slots left the scenario's band.
+
+    ``None`` when the file has no realised voltages (older files) or none converged.
+    """
+    if "bus/vm_real_pu" not in f or not slots:
+        return None
+    vm = np.asarray(f["bus/vm_real_pu"][:slots], dtype=float)
+    if not np.isfinite(vm).any():
+        return None
+    network = json.loads(attrs.get("scenario_json") or "{}").get("network", {})
+    lo, hi = float(network.get("v_min_pu", 0.9)), float(network.get("v_max_pu", 1.1))
+    outside = int(np.sum((np.nanmin(vm, axis=1) < lo - 1e-6) | (np.nanmax(vm, axis=1) > hi + 1e-6)))
+    return {"vm_min_pu": float(np.nanmin(vm)), "vm_max_pu": float(np.nanmax(vm)),
+            "v_min_pu": lo, "v_max_pu": hi, "slots_outside_band": outside}
 
 
 def failed_power_flows(f: Any, slots: int) -> int:
@@ -92,6 +110,7 @@ def _facts(path: str | Path) -> tuple[dict[str, Any], np.ndarray]:
         ac = (f["substation/ac_converged"][: len(time_h), 0]
               if "substation/ac_converged" in f else np.zeros(0))
         failed = failed_power_flows(f, len(time_h))
+        realised = realised_band(f, attrs, len(time_h))
         conv = _convergence(f)
     counted = {k: v for k, v in costs.items() if parents.get(k) not in costs}
     return {
@@ -109,6 +128,7 @@ def _facts(path: str | Path) -> tuple[dict[str, Any], np.ndarray]:
                                       if "iterations" in conv and len(conv) else 0),
         "powerflows_checked": int(np.isfinite(ac).sum()),
         "powerflow_failures": failed,
+        "realised_voltage": realised,
     }, time_h
 
 
@@ -135,6 +155,11 @@ def summary(path: str | Path) -> str:
         failed = d["powerflow_failures"]
         lines.append(f"AC flows    {failed} of {d['powerflows_checked']} failed" + (
             " (bus/vm_pu is NaN in those slots)" if failed else ""))
+    band = d.get("realised_voltage")
+    if band:
+        lines.append(f"realised    |V| {band['vm_min_pu']:.4f} .. {band['vm_max_pu']:.4f} p.u.; "
+                     f"{band['slots_outside_band']} slot(s) outside the band "
+                     f"[{band['v_min_pu']:g}, {band['v_max_pu']:g}]")
     if d["windows"]:
         lines.append(f"iterations  total {d['iterations']}  "
                      f"(max {d['max_iterations_per_window']} per window)")

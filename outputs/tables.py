@@ -47,12 +47,28 @@ def solution_table(scenario: str, solution: Mapping[str, Any]) -> str:
     net = solution.get("network")
     if net is not None:
         lines.append("substation p_kw: " + " ".join(f"{p:9.2f}" for p in net["p_sub_kw"]))
-        vmin = min(min(v) for v in net["vm_pu"].values())
-        lines.append(f"network cost {net['cost_usd']:.4f} $  min LinDistFlow voltage "
-                     f"{vmin:.4f} p.u.")
+        lowest = min(net["vm_pu"], key=lambda n: min(net["vm_pu"][n]))
+        where = "" if "." in str(lowest) else "bus "
+        lines.append(f"network cost {net['cost_usd']:.4f} $  lowest planned (linearised) "
+                     f"voltage {min(net['vm_pu'][lowest]):.4f} p.u. at {where}{lowest}")
+    lines.extend(_ac_lines(solution.get("ac")))
     if solution.get("microgrids"):
         lines.append(microgrid_frame(solution["microgrids"]).to_string())
     return "\n".join(lines)
+
+
+def _ac_lines(ac: Mapping[str, Any] | None) -> list[str]:
+    """The AC verdict of the reported schedule (``--ac``): feasible, violation, voltages."""
+    final = (ac or {}).get("final")
+    if not final:
+        return []
+    slots = final["slots"]
+    vm = [s["vm_min_pu"] for s in slots if s["vm_min_pu"] is not None]
+    verdict = "AC-feasible" if final["feasible"] else "NOT AC-feasible"
+    return [f"AC check: {verdict} (sum of limit excesses over slots and buses "
+            f"{_num(final['violation_pu'], '.4g')} p.u., {final['power_flows_failed']} "
+            f"power flows failed); lowest AC voltage {_num(min(vm) if vm else None, '.4f')} "
+            f"p.u."]
 
 
 def _num(value: float | None, fmt: str) -> str:

@@ -49,10 +49,23 @@ def check_scenario(scenario: Scenario) -> list[str]:
         *check_profile_mode_fields(scenario),
         *check_timeseries(scenario),
         *check_network_buses(scenario),
+        *check_ac_engine(scenario),
         *check_unique_names(scenario),
         *check_unique_buses(scenario),
         *check_generators(scenario),
     ]
+
+
+def check_ac_engine(scenario: Scenario) -> list[str]:
+    """OpenDSS runs three-phase feeders only; a balanced one runs on pandapower."""
+    from gridcosim.scenarios.phase_sources.builtin import PHASE_NETWORKS
+
+    spec = scenario.network
+    if str(spec.ac_engine) != "opendss" or spec.source in PHASE_NETWORKS:
+        return []
+    return [f"network.ac_engine: 'opendss' needs a three-phase network source "
+            f"({', '.join(PHASE_NETWORKS)}); the balanced {spec.source!r} runs on pandapower "
+            f"(got 'opendss')"]
 
 
 def check_profiles(scenario: Scenario) -> list[str]:

@@ -99,7 +99,8 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="AC power flow of one operating point (per phase)")
     p.add_argument("scenario", help="built-in scenario name or path to a TOML file")
     p.add_argument("--slot", type=_number(int, 0, MAX_ITERATIONS), default=None,
-                   help="the planned point of this slot (default: the nominal point)")
+                   help="the planned point of this slot, from the monolithic reference's plan "
+                        "of the horizon (default: the nominal point)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 

@@ -16,6 +16,7 @@ with 1 if any is out of date (the test suite runs the same comparison).
 from __future__ import annotations
 
 import argparse
+import enum
 import importlib
 import inspect
 import pkgutil
@@ -130,6 +131,8 @@ def _type_name(annotation: Any) -> str:
         return " or ".join(_type_name(a) for a in args if a is not type(None))
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return "table"
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return "one of " + ", ".join(f'`"{m.value}"`' for m in annotation)
     return {float: "number", int: "integer", str: "string", bool: "boolean"}.get(
         annotation, getattr(annotation, "__name__", str(annotation)))
 
@@ -148,6 +151,8 @@ def _default(info: FieldInfo) -> str:
         return "none"
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
+    if isinstance(value, enum.Enum):
+        return f'`"{value.value}"`'
     return f"`{value!r}`".replace("'", '"') if value is not None else "none"
 
 

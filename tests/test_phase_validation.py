@@ -186,3 +186,38 @@ def test_engine_follows_the_feeder_source_unless_the_scenario_chooses() -> None:
         load_kw = network_for(scenario).loads["p_kw"].sum()  # nominal point: no unit injects
         assert report.p_sub_kw == pytest.approx(load_kw + report.losses_kw, rel=1e-4)
         assert 0 < report.losses_kw < 0.1 * load_kw
+
+
+def _variant(tmp_path: Path, builtin: str, extra: str) -> Path:
+    """A copy of a built-in scenario with ``extra`` lines at the top of ``[network]``."""
+    text = (ROOT / "scenarios" / "builtin" / f"{builtin}.toml").read_text()
+    path = tmp_path / f"{builtin}-variant.toml"
+    path.write_text(text.replace("[network]\n", f"[network]\n{extra}\n", 1))
+    return path
+
+
+def test_engine_that_cannot_model_the_feeder_is_one_clear_error(tmp_path: Path) -> None:
+    out = run_cli("validate", str(_variant(tmp_path, "ieee123-nmg-3ph",
+                                           'ac_engine = "pandapower"')))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    problems = [line for line in out.stderr.splitlines() if line.startswith("  - ")]
+    assert len(problems) == 1 and "network.ac_engine" in problems[0]
+    assert '"opendss"' in problems[0]
+    balanced = run_cli("validate", str(_variant(tmp_path, "ieee123-nmg", 'ac_engine = "opendss"')))
+    assert balanced.returncode == 2 and "network.ac_engine" in balanced.stderr
+
+
+def test_ac_verdict_is_in_the_text_output_and_inspect_reports_the_realised_band(
+        tmp_path: Path) -> None:
+    solve = run_cli("solve", "ieee123-nmg-3ph", "--method", "monolithic", "--ac")
+    assert solve.returncode == 0, solve.stderr
+    assert "NOT AC-feasible" in solve.stdout and "0.8928" in solve.stdout
+    out = tmp_path / "r.h5"
+    assert run_cli("run", "ieee123-nmg-3ph", "--horizon", "6", "--commit", "6",
+                   "--out", str(out)).returncode == 0
+    inspect = run_cli("inspect", str(out), "--json")
+    band = json.loads(inspect.stdout)["realised_voltage"]
+    with h5py.File(out, "r") as f:
+        lowest = float(np.nanmin(f["bus/vm_real_pu"][:]))
+    assert band["vm_min_pu"] == pytest.approx(lowest) and lowest < 0.9
+    assert band["slots_outside_band"] == 6 and band["v_min_pu"] == 0.9

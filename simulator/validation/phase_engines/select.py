@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gridcosim.scenarios.errors import ScenarioError
 from gridcosim.scenarios.phase_network import PhaseNetwork
 from gridcosim.scenarios.schema import AcEngine
 from gridcosim.simulator.validation.phase_engines.base import PhaseEngine
@@ -39,8 +40,15 @@ def phase_engine(network: PhaseNetwork, choice: AcEngine = AcEngine.AUTO) -> Pha
     if resolve_engine(network, choice) is AcEngine.PANDAPOWER:
         from gridcosim.simulator.validation.phase_engines.pandapower_engine import (
             PandapowerPhaseEngine,
+            network_problems,
         )
 
+        problems = network_problems(network)
+        if problems:
+            raise ScenarioError([
+                f"network.ac_engine: pandapower's runpp_3ph cannot model {network.name!r} "
+                f"({len(problems)} elements, e.g. {problems[0]}); use \"auto\" or \"opendss\" "
+                f"(got 'pandapower')"])
         return PandapowerPhaseEngine(network)
     from gridcosim.simulator.validation.phase_engines.opendss_engine import OpenDSSPhaseEngine
 
