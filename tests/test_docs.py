@@ -32,10 +32,22 @@ TEXT_SUFFIXES = {".py", ".md", ".toml", ".txt", ".cfg", ".ini", ".yml", ".yaml"}
 OUTSIDE = re.compile(r"FORMULATION\.md|ARCHITECTURE\.md|\.\./shared|/work/shared|FORMULATION §")
 
 
+#: Folders that are not the project's files when the tree is not a git checkout.
+NOT_PROJECT = {".git", ".venv", ".venv-ci", "__pycache__", ".ruff_cache", ".pytest_cache",
+               "build", "dist"}
+
+
 def project_files() -> list[Path]:
+    """The project's text files: git's list, or a walk of the tree outside a checkout
+    (``.ci/update-lock`` tests a copy of the work tree)."""
     out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-                         cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    return [ROOT / p for p in out if Path(p).suffix in TEXT_SUFFIXES and (ROOT / p).is_file()]
+                         cwd=ROOT, capture_output=True, text=True)
+    if out.returncode == 0:
+        paths = [ROOT / p for p in out.stdout.split()]
+    else:
+        paths = [p for p in ROOT.rglob("*") if not NOT_PROJECT & set(p.relative_to(ROOT).parts)
+                 and not any(part.endswith(".egg-info") for part in p.parts)]
+    return [p for p in paths if p.suffix in TEXT_SUFFIXES and p.is_file()]
 
 
 @pytest.mark.parametrize("name", [reference_docs.SCENARIO_DOC, reference_docs.HDF5_DOC,
