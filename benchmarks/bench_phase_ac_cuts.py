@@ -24,9 +24,10 @@ from gridcosim.scenarios.loader import load_scenario
 from gridcosim.simulator.solve import solve_scenario
 
 
-def timed(run: Callable[[], Any], repeats: int) -> tuple[Any, float]:
+def timed(run: Callable[[], Any], repeats: int, warm_up: bool = True) -> tuple[Any, float]:
     """The last result of ``run`` and its median wall time over ``repeats`` (after a warm-up)."""
-    run()
+    if warm_up:
+        run()
     walls, result = [], None
     for _ in range(repeats):
         tick = time.perf_counter()
@@ -50,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scenarios", nargs="+",
                         default=["ieee123-nmg-3ph", "ieee123-nmg-3ph-stressed"])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-warm-up", dest="warm_up", action="store_false",
+                        help="skip the warm-up solve (a quick check, not a measurement)")
     args = parser.parse_args(argv)
     print("| scenario | method | wall s | × mono | status | cost $ | iterations | AC cuts "
           "| power flows | AC-feasible per phase |")
@@ -57,11 +60,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in args.scenarios:
         scenario = load_scenario(name)
         mono, mono_s = timed(lambda s=scenario: solve_scenario(s, "monolithic", ac=True),
-                             args.repeats)
+                             args.repeats, args.warm_up)
         print(row(name, "monolithic (+ AC check)", mono, mono_s, mono_s))
         for label, ac in (("decomposition", False), ("decomposition + AC cuts", True)):
             sol, wall = timed(lambda s=scenario, a=ac: solve_scenario(s, "decomposition", ac=a),
-                              args.repeats)
+                              args.repeats, args.warm_up)
             print(row(name, label, sol, wall, mono_s))
     return 0
 

@@ -21,7 +21,8 @@ CASES = {
     "bench_powerflow.py": ["--points", "50", "--runpp", "2", "--repeats", "1"],
     "bench_hdf5.py": ["6", "2"],
     "bench_phase_powerflow.py": ["--points", "50", "--pp-points", "2", "--repeats", "1"],
-    "bench_phase_ac_cuts.py": ["--scenarios", "ieee123-nmg-3ph", "--repeats", "1"],
+    "bench_phase_ac_cuts.py": ["--scenarios", "ieee123-nmg-3ph", "--repeats", "1",
+                               "--no-warm-up"],
 }
 
 
