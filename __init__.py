@@ -30,6 +30,7 @@ _API = {
     "DecompositionSettings": "gridcosim.simulator.decomposition.settings",
     "solve_scenario": "gridcosim.simulator.solve",
     "run_scenario": "gridcosim.simulator.runner",
+    "run_sweep": "gridcosim.simulator.sweep",
     "read": "gridcosim.outputs.reader",
 }
 

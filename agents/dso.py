@@ -11,7 +11,7 @@ microgrid's units.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import mesa
@@ -21,10 +21,12 @@ from gridcosim.scenarios.network import NetworkData
 from gridcosim.scenarios.schema import Scenario
 from gridcosim.scenarios.series import ScenarioSeries
 from gridcosim.simulator.decomposition.controller_pool import ResponderPool
+from gridcosim.simulator.decomposition.iteration_records import IterationRecord
 from gridcosim.simulator.decomposition.loop import Decomposition
 from gridcosim.simulator.decomposition.network_models import NetworkModels
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
-from gridcosim.simulator.models.lindistflow_model import network_nodes
+from gridcosim.simulator.decomposition.settlement_prices import settlement_prices
+from gridcosim.simulator.models.lindistflow_model import NetworkWindow, network_nodes
 from gridcosim.simulator.schedule import NetworkSchedule, Solution
 from gridcosim.simulator.validation.ac_cuts import ACCutGenerator
 from gridcosim.simulator.validation.ac_loop import ACDecomposition, cut_generator, network_validator
@@ -51,6 +53,8 @@ class WindowReport:
         gap: Relative gap between them (infinite without a bound).
         wall_s: Time spent.
         infeasible_microgrids: Microgrids that reported they can run nothing.
+        records: The decomposition's record of each master solve (bounds, gap, cuts,
+            times); empty for a market day.
 
     """
 
@@ -64,6 +68,7 @@ class WindowReport:
     wall_s: float
     gap: float = float("inf")
     infeasible_microgrids: tuple[str, ...] = ()
+    records: tuple[IterationRecord, ...] = ()
 
 
 class DSOAgent(GridAgent):
@@ -135,7 +140,14 @@ class DSOAgent(GridAgent):
         return self.plan is None or (slot - self.plan_start) % commit == 0
 
     def coordinate(self, pool: ResponderPool, start: int, slots: int) -> Solution:
-        """Run the decomposition over ``slots`` slots from ``start``; keep the network plan."""
+        """Run the decomposition over ``slots`` slots from ``start``; keep the network plan.
+
+        The solution carries, for each microgrid, the nodal prices its adopted exchange is
+        settled at (``Solution.prices``: one
+        :class:`~gridcosim.simulator.messages.SettlementPrices` message each, sent with the
+        awards). They are read after the next window's starting basis was taken,
+        so pricing changes nothing the next window solves.
+        """
         window = network_window(self._scenario, self._network, pool.bounds(), start, slots,
                                 self._series)
         if self._validator is None:  # the AC feeder is built once per run
@@ -144,18 +156,26 @@ class DSOAgent(GridAgent):
             self._realised_flow = RealisedPowerFlow(window, engine)
         self._validator.reset()
         cuts = cut_generator(window, validator=self._validator)
-        basis = WarmBasis.from_text(self.warm_start) if self.warm_start else None
-        engine = (ACDecomposition(window, pool, self._settings, cuts, self._models, basis)
-                  if self._ac_cuts else
-                  Decomposition(window, pool, self._settings, models=self._models, basis=basis))
+        engine = self._engine(window, pool, cuts)
         self._models = engine.models  # re-loaded by the next window of the same length
         solution = engine.run()
         final = engine.models.final_basis()  # the next window starts from it
         self.warm_start = "" if final is None else final.to_text()
+        if solution.network is not None:
+            solution = replace(solution, prices=settlement_prices(
+                engine.evaluator, solution.exchanges, start, window.slot_hours))
         self.plan, self.plan_start = solution.network, start
         self.ac_report = self._check(cuts, solution)
-        self.reports.append(window_report(start, slots, solution))
+        self.reports.append(window_report(start, slots, solution, tuple(engine.records)))
         return solution
+
+    def _engine(self, window: NetworkWindow, pool: ResponderPool,
+                cuts: ACCutGenerator | PhaseCutGenerator) -> Decomposition:
+        """The window's decomposition (with AC cuts if asked), from the kept basis."""
+        basis = WarmBasis.from_text(self.warm_start) if self.warm_start else None
+        if self._ac_cuts:
+            return ACDecomposition(window, pool, self._settings, cuts, self._models, basis)
+        return Decomposition(window, pool, self._settings, models=self._models, basis=basis)
 
     @staticmethod
     def _check(cuts: ACCutGenerator | PhaseCutGenerator,
@@ -250,10 +270,11 @@ class SubstationSlot:
     cost_usd: float
 
 
-def window_report(start: int, slots: int, solution: Solution) -> WindowReport:
-    """What the DSO keeps of a coordinated window."""
+def window_report(start: int, slots: int, solution: Solution,
+                  records: tuple[IterationRecord, ...] = ()) -> WindowReport:
+    """What the DSO keeps of a coordinated window (with its iteration records)."""
     info = solution.info
     return WindowReport(
         start, slots, solution.status, info.get("iterations", 0), info.get("cuts", {}),
         info.get("lower_bound_usd", float("nan")), solution.objective_usd, solution.wall_s,
-        info.get("gap", float("inf")), tuple(info.get("infeasible_microgrids", ())))
+        info.get("gap", float("inf")), tuple(info.get("infeasible_microgrids", ())), records)

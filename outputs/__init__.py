@@ -1,4 +1,4 @@
-"""What a run emits: tables, HDF5 trajectories (writer and reader)."""
+"""What a run emits: tables, HDF5 trajectories (writer and reader), figures (``plots``)."""
 
 from gridcosim.outputs.hdf5 import TrajectoryWriter
 from gridcosim.outputs.reader import Trajectory, read, summary

@@ -1,9 +1,10 @@
-"""The ``/convergence`` table of a trajectory file: one row per coordinated window.
+"""The tables of a trajectory file: ``/convergence`` and ``/iterations``.
 
-The columns and their kinds (``int``, ``float``, ``str``, ``bool``) are declared when the
-file is created: the file is written in HDF5's single-writer/multiple-reader mode, where no
-dataset can be added later. Rows are buffered as they come and written at the writer's
-flush.
+``/convergence`` has one row per coordinated window, ``/iterations`` one row per master
+solve of a window (its ``window`` column is the convergence row). The columns and their
+kinds (``int``, ``float``, ``str``, ``bool``) are declared when the file is created: the
+file is written in HDF5's single-writer/multiple-reader mode, where no dataset can be
+added later. Rows are buffered as they come and written at the writer's flush.
 """
 
 from __future__ import annotations
@@ -76,32 +77,35 @@ def _fit(text: str) -> bytes:
 
 
 class ConvergenceTable:
-    """Declared columns, buffered rows and their datasets in ``/convergence``.
+    """Declared columns, buffered rows and their datasets in one table's group.
 
     Args:
-        columns: Column name -> kind, in column order (``window`` is reserved).
+        columns: Column name -> kind, in column order (the index name is reserved).
+        index: The name of the row index, a dimension scale (``window`` in
+            ``/convergence``, ``row`` in ``/iterations``).
 
     """
 
-    def __init__(self, columns: Mapping[str, ColumnKind]) -> None:
+    def __init__(self, columns: Mapping[str, ColumnKind], index: str = WINDOW) -> None:
         for name, kind in columns.items():
             check_name(name, "convergence column")
-            if name == WINDOW:
-                raise ValueError(f"convergence column name {WINDOW!r} is reserved")
+            if name == index:
+                raise ValueError(f"convergence column name {index!r} is reserved")
             if kind not in _DTYPES:
                 raise ValueError(f"convergence column {name!r}: unknown kind {kind!r}")
         self.columns = dict(columns)
+        self.index = index
         self._rows: list[list[object]] = []
         self._datasets: list[h5py.Dataset] = []
         self._window: h5py.Dataset | None = None
         self.written = 0
 
     def create(self, conv: h5py.Group) -> None:
-        """Create the ``window`` scale and one dataset per column in ``conv``."""
-        window = conv.create_dataset(WINDOW, shape=(0,), maxshape=(None,),
+        """Create the index scale and one dataset per column in ``conv``."""
+        window = conv.create_dataset(self.index, shape=(0,), maxshape=(None,),
                                      chunks=(CONVERGENCE_CHUNK,), dtype=np.int64)
-        window.attrs["long_name"] = "window index"
-        window.make_scale(WINDOW)
+        window.attrs["long_name"] = f"{self.index} index"
+        window.make_scale(self.index)
         conv.attrs[COLUMNS_ATTR] = np.array(list(self.columns), dtype=h5py.string_dtype())
         for name, kind in self.columns.items():
             ds = conv.create_dataset(name, shape=(0,), maxshape=(None,),
@@ -114,7 +118,7 @@ class ConvergenceTable:
             if units is not None and kind in ("int", "float"):
                 ds.attrs["units"] = units
             ds.dims[0].attach_scale(window)
-            ds.dims[0].label = WINDOW
+            ds.dims[0].label = self.index
             self._datasets.append(ds)
         self._window = window
 
@@ -125,12 +129,21 @@ class ConvergenceTable:
             ValueError: On a missing or unknown column or a value that does not convert.
 
         """
+        self._rows.append(self.cells(row))
+
+    def cells(self, row: Mapping[str, object]) -> list[object]:
+        """One row's stored cells, checked (see :meth:`append`); nothing is buffered."""
         flat = flatten(row)
         if flat.keys() != self.columns.keys():
             missing = sorted(self.columns.keys() - flat.keys())
             unknown = sorted(flat.keys() - self.columns.keys())
-            raise ValueError(f"convergence row: missing columns {missing}, unknown {unknown}")
-        self._rows.append([convert(n, k, flat[n]) for n, k in self.columns.items()])
+            raise ValueError(f"{self.index} row: missing columns {missing}, "
+                             f"unknown {unknown}")
+        return [convert(n, k, flat[n]) for n, k in self.columns.items()]
+
+    def extend(self, rows: list[list[object]]) -> None:
+        """Buffer rows already checked by :meth:`cells`."""
+        self._rows.extend(rows)
 
     @property
     def buffered(self) -> int:
@@ -142,7 +155,7 @@ class ConvergenceTable:
         self._rows.clear()
 
     def flush(self) -> None:
-        """Write the buffered rows (the ``window`` scale last)."""
+        """Write the buffered rows (the index scale last)."""
         if not self._rows:
             return
         old, new = self.written, self.written + len(self._rows)

@@ -6,6 +6,7 @@ allows no new object later). See ``docs/hdf5_layout.md``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from gridcosim.outputs.layout import (
     VARIABLES_ATTR,
     AttrValue,
     EntityKind,
+    append_rows,
     checked_attrs,
     time_chunk,
     units_of,
@@ -136,6 +138,19 @@ class CheckpointDatasets:
                    ck.create_dataset(TIME, shape=(0,), maxshape=(None,), chunks=(256,),
                                      dtype=np.int64))
 
+    def append(self, written: int, start_byte: int,
+               checkpoints: Sequence[tuple[int, str]]) -> int:
+        """Write ``(slots, state)`` checkpoints after ``written`` ones; return the bytes used.
+
+        The states go after byte ``start_byte`` of ``state``.
+        """
+        blobs = [state.encode("utf-8") for _, state in checkpoints]
+        ends = start_byte + np.cumsum([len(b) for b in blobs])
+        append_rows(self.state, start_byte, np.frombuffer(b"".join(blobs), np.uint8))
+        append_rows(self.end, written, ends.astype(np.int64))
+        append_rows(self.slots, written, np.array([c[0] for c in checkpoints], dtype=np.int64))
+        return int(ends[-1])
+
 
 def checked_initial(initial: Mapping[str, Mapping[str, Sequence[float]]],
                     kinds: Mapping[str, EntityKind]) -> dict[str, dict[str, np.ndarray]]:
@@ -161,3 +176,18 @@ def checked_kind_attrs(attrs: Mapping[str, Mapping[str, AttrValue]],
     if unknown := sorted(set(attrs) - set(kinds)):
         raise ValueError(f"attributes for unknown kinds {unknown}")
     return {kind: checked_attrs(values, frozenset()) for kind, values in attrs.items()}
+
+
+def close_detached(f: h5py.File) -> None:
+    """Close ``f`` after pointing its descriptor at ``/dev/null``: HDF5 cannot write it again.
+
+    After a write error HDF5 would retry the failed writes at every later call (and at
+    exit); the file on disk stays as the last good flush and the error left it.
+    """
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, f.id.get_vfd_handle())
+        os.close(null)
+        f.close()
+    except (OSError, RuntimeError, ValueError):
+        pass

@@ -7,8 +7,8 @@ Crash safety. The file is written in HDF5's single-writer/multiple-reader (SWMR)
 HDF5 orders its writes so that the file on disk is a consistent state at every moment,
 even while a flush is running. A run killed at any point leaves a file that opens with
 ``h5py.File(path, "r", swmr=True)`` (what :func:`~gridcosim.outputs.reader.read` does)
-and holds exactly the flushed windows. Appended slots, convergence rows and checkpoints
-are held in memory until :meth:`TrajectoryWriter.flush`.
+and holds exactly the flushed windows. Appended slots, convergence rows (with their
+iteration rows) and checkpoints are held in memory until :meth:`TrajectoryWriter.flush`.
 
 A write error (disk full, file size limit) during a flush raises
 :class:`~gridcosim.scenarios.errors.OutputError`; the file keeps the windows of the last
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,17 +39,22 @@ from gridcosim.outputs.file_layout import (
     CheckpointDatasets,
     checked_initial,
     checked_kind_attrs,
+    close_detached,
     create_kind,
     time_scale,
     write_root_attrs,
 )
 from gridcosim.outputs.layout import (
     CONVERGENCE,
+    ITERATIONS,
+    ROW,
+    WINDOW,
     AttrValue,
     append_rows,
     cf_time_units,
     checked_attrs,
     declared_kinds,
+    is_write_failure,
     short_error,
 )
 from gridcosim.scenarios.errors import OutputError
@@ -94,6 +98,8 @@ class TrajectoryWriter:
         initial: Per kind and variable, the values before the first slot
             (``<kind>/initial/<var>``).
         kind_attrs: Per kind, attributes of its group (``entity``, ``cost_included_in``).
+        iterations: Columns of the ``/iterations`` table (one row per master solve; its
+            ``window`` column, the convergence row, is added); ``None``: no such table.
 
     """
 
@@ -103,7 +109,8 @@ class TrajectoryWriter:
                  convergence: Mapping[str, ColumnKind] | None = None, buffer_slots: int = 64,
                  run_attrs: Mapping[str, AttrValue] | None = None,
                  initial: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
-                 kind_attrs: Mapping[str, Mapping[str, AttrValue]] | None = None) -> None:
+                 kind_attrs: Mapping[str, Mapping[str, AttrValue]] | None = None,
+                 iterations: Mapping[str, ColumnKind] | None = None) -> None:
         self._time_units, self._time_origin = cf_time_units(time_units)
         if buffer_slots < 1:
             raise ValueError("buffer_slots must be at least 1")
@@ -116,6 +123,8 @@ class TrajectoryWriter:
         self._time_buf = np.empty(buffer_slots)
         self._last_time = -math.inf
         self._convergence = ConvergenceTable(convergence or {})
+        self._iterations = ConvergenceTable({WINDOW: "int", **(iterations or {})}, index=ROW)
+        self._has_iterations = iterations is not None
         self._checkpoints: list[tuple[int, str]] = []
         self._checkpoints_written = 0
         self._checkpoint_bytes = 0
@@ -150,6 +159,8 @@ class TrajectoryWriter:
             f[kind.name].attrs.update(self._kind_attrs.get(kind.name, {}))
             kind.buffers = [np.empty((self._cap, kind.n)) for _ in kind.variables]
         self._convergence.create(f.create_group(CONVERGENCE))
+        if self._has_iterations:
+            self._iterations.create(f.create_group(ITERATIONS))
         self._checkpoint = CheckpointDatasets.create(f)
         f.flush()
 
@@ -203,19 +214,26 @@ class TrajectoryWriter:
         self._len = stop
         self._last_time = float(t[-1])
 
-    def append_convergence(self, row: Mapping[str, object]) -> None:
+    def append_convergence(self, row: Mapping[str, object],
+                           iterations: Sequence[Mapping[str, object]] = ()) -> None:
         """Buffer one convergence row (one per window) with exactly the declared columns.
 
         Values are int, float (None -> NaN), str or bool; one level of nested mappings is
-        flattened (``{"cuts": {"ac": 2}}`` becomes column ``cuts_ac``).
+        flattened (``{"cuts": {"ac": 2}}`` becomes column ``cuts_ac``). ``iterations``: the
+        window's ``/iterations`` rows (their ``window`` column is this row's index).
 
         Raises:
-            ValueError: If the keys differ from the declared columns or a value does not
-                convert.
+            ValueError: If the keys differ from the declared columns, a value does not
+                convert, or there is no iterations table (nothing is buffered then).
 
         """
         self._check_open()
+        if iterations and not self._has_iterations:
+            raise ValueError("iteration rows given, but the file has no iterations table")
+        window = self._convergence.written + self._convergence.buffered
+        cells = [self._iterations.cells({WINDOW: window, **r}) for r in iterations]
         self._convergence.append(row)
+        self._iterations.extend(cells)
 
     def append_checkpoint(self, state_json: str, slots: int | None = None) -> None:
         """Buffer the run state after ``slots`` slots (default: all appended so far).
@@ -237,6 +255,7 @@ class TrajectoryWriter:
         self._len = 0
         self._last_time = self._flushed_last_time()
         self._convergence.discard()
+        self._iterations.discard()
         self._checkpoints.clear()
 
     def _flushed_last_time(self) -> float:
@@ -264,7 +283,7 @@ class TrajectoryWriter:
             self._file.flush()
             self._visible = counts
         except (OSError, RuntimeError) as err:
-            if not _is_write_failure(err):
+            if not is_write_failure(err):
                 raise
             raise self._fail(err) from None
 
@@ -282,17 +301,11 @@ class TrajectoryWriter:
             self._written = old + n
             self._len = 0
         self._convergence.flush()
+        self._iterations.flush()
         if self._checkpoints:
-            old, k = self._checkpoints_written, len(self._checkpoints)
-            blobs = [c[1].encode("utf-8") for c in self._checkpoints]
-            start = self._checkpoint_bytes
-            ends = start + np.cumsum([len(b) for b in blobs])
-            append_rows(self._checkpoint.state, start, np.frombuffer(b"".join(blobs), np.uint8))
-            append_rows(self._checkpoint.end, old, ends.astype(np.int64))
-            append_rows(self._checkpoint.slots, old,
-                        np.array([c[0] for c in self._checkpoints], dtype=np.int64))
-            self._checkpoint_bytes = int(ends[-1])
-            self._checkpoints_written = old + k
+            self._checkpoint_bytes = self._checkpoint.append(
+                self._checkpoints_written, self._checkpoint_bytes, self._checkpoints)
+            self._checkpoints_written += len(self._checkpoints)
             self._checkpoints.clear()
 
     def _fail(self, err: BaseException) -> OutputError:
@@ -301,13 +314,7 @@ class TrajectoryWriter:
         self._broken = OutputError(f"{self.path}: write error ({short_error(err)}); the file "
                                    f"keeps the {windows} window(s), {slots} slot(s) flushed "
                                    f"before it")
-        try:
-            null = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(null, self._file.id.get_vfd_handle())
-            os.close(null)
-            self._file.close()
-        except (OSError, RuntimeError, ValueError):
-            pass
+        close_detached(self._file)
         self._closed = True
         return self._broken
 
@@ -389,12 +396,3 @@ def summary(path: str | Path) -> str:
 
     return _summary(path)
 
-
-def _is_write_failure(err: BaseException) -> bool:
-    """Whether an h5py error is the file system refusing a write (full, too large, I/O).
-
-    Anything else (a wrong type, a bug) is not an output error and is raised as it is.
-    """
-    text = str(err).lower()
-    return any(mark in text for mark in ("write failed", "file too large", "no space",
-                                         "errno", "i/o error", "disk quota"))

@@ -20,6 +20,10 @@ LAYOUT_VERSION = 2
 TIME = "time"
 IDS = "ids"
 CONVERGENCE = "convergence"
+#: The per-iteration table (one row per master solve of a decomposition window).
+ITERATIONS = "iterations"
+#: Its row index (dimension scale); its ``window`` column is the convergence row.
+ROW = "row"
 CHECKPOINT = "checkpoint"
 STATE = "state"
 STATE_END = "state_end"
@@ -33,7 +37,7 @@ BOOL_ATTR = "gridcosim_dtype"
 ORIGIN_ATTR = "time_origin"
 #: Group attribute: the kind whose ``cost_usd`` already includes this kind's.
 COST_IN_ATTR = "cost_included_in"
-RESERVED_GROUPS = frozenset({TIME, CONVERGENCE, CHECKPOINT})
+RESERVED_GROUPS = frozenset({TIME, CONVERGENCE, ITERATIONS, CHECKPOINT})
 ROOT_ATTRS = frozenset({"gridcosim_version", "scenario", "scenario_json", "seed", "created_utc",
                         "layout", "layout_version", "complete", "status", KINDS_ATTR})
 AttrValue = int | float | str | bool
@@ -46,6 +50,7 @@ _TIME_UNITS_RE = re.compile(r"^hours(?: since (?P<origin>\S.*))?$")
 UNIT_SUFFIXES: tuple[tuple[str, str], ...] = (
     ("_usd_per_kwh", "USD/kWh"),
     ("_usd_per_kw", "USD/kW"),
+    ("_usd_per_kvarh", "USD/kvarh"),
     ("_kwh", "kWh"),
     ("_kvarh", "kvarh"),
     ("_kvar", "kvar"),
@@ -273,3 +278,13 @@ def checkpoint_states(f: h5py.File, count: int) -> list[str]:
     data = f[CHECKPOINT][STATE][: int(ends[-1])].tobytes()
     starts = [0, *ends[:-1].tolist()]
     return [data[a:b].decode("utf-8") for a, b in zip(starts, ends.tolist(), strict=True)]
+
+
+def is_write_failure(err: BaseException) -> bool:
+    """Whether an h5py error is the file system refusing a write (full, too large, I/O).
+
+    Anything else (a wrong type, a bug) is not an output error and is raised as it is.
+    """
+    text = str(err).lower()
+    return any(mark in text for mark in ("write failed", "file too large", "no space",
+                                         "errno", "i/o error", "disk quota"))

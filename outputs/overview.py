@@ -68,7 +68,8 @@ def realised_band(f: Any, attrs: dict[str, Any], slots: int) -> dict[str, Any] |
 def failed_power_flows(f: Any, slots: int) -> int:
     """Slots whose plan's or realised state's AC power flow failed (each slot once)."""
     failed = np.zeros(slots, dtype=bool)
-    for name in ("substation/ac_converged", "substation/realised_converged"):
+    for name in ("substation/ac_converged", "substation/realised_converged",
+                 "feeder/ac_converged"):
         if name in f:
             failed |= f[name][:slots, 0] == 0
     return int(failed.sum())

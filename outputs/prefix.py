@@ -2,8 +2,9 @@
 
 A run stopped by Ctrl-C, a failed window, a write error or ``kill -9`` leaves a file whose
 flushed windows each end with a checkpoint (the state to continue from). ``gridcosim run
---resume`` reads the last one here, copies every slot, convergence row and checkpoint up
-to it into the new run's file, bit for bit, and continues from its state.
+--resume`` reads the last one here, copies every slot, convergence row (with its
+iteration rows) and checkpoint up to it into the new run's file, bit for bit, and
+continues from its state.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from gridcosim.outputs.layout import (
     COLUMNS_ATTR,
     CONVERGENCE,
     IDS,
+    ITERATIONS,
     TIME,
     VARIABLES_ATTR,
+    WINDOW,
     attr_value,
     checkpoint_states,
     committed_counts,
@@ -72,7 +75,7 @@ def resume_point(path: str | Path) -> ResumePoint:
 
 
 def copy_prefix(point: ResumePoint, writer: TrajectoryWriter) -> None:
-    """Append ``point``'s slots, convergence rows and checkpoints to ``writer``; flush.
+    """Append ``point``'s slots, convergence and iteration rows, checkpoints; flush.
 
     The values are copied as stored (float64 and strings), so the new file's prefix is
     identical to the old file's.
@@ -86,10 +89,9 @@ def copy_prefix(point: ResumePoint, writer: TrajectoryWriter) -> None:
         n, k = point.slots, point.windows
         if n:
             writer.append_slots(f[TIME][:n], _slot_values(f, n))
-        columns = _columns(f)
+        iterations = _iteration_rows(f, k)
         for row in range(k):
-            writer.append_convergence({name: _cell(f[CONVERGENCE][name], row, kind)
-                                       for name, kind in columns.items()})
+            writer.append_convergence(_row(f[CONVERGENCE], row), iterations.get(row, []))
         states = checkpoint_states(f, k)
         slots = f[CHECKPOINT][TIME][:k]
     for slot, state in zip(slots, states, strict=True):
@@ -108,8 +110,36 @@ def _slot_values(f: h5py.File, n: int) -> dict[str, dict[str, np.ndarray]]:
     return values
 
 
-def _columns(f: h5py.File) -> dict[str, ColumnKind]:
-    conv = f[CONVERGENCE]
+def _row(table: h5py.Group, row: int) -> dict[str, object]:
+    """One row of a table, its declared columns as stored."""
+    return {name: _cell(table[name], row, kind) for name, kind in _columns(table).items()}
+
+
+def _iteration_rows(f: h5py.File, windows: int) -> dict[int, list[dict[str, object]]]:
+    """The ``/iterations`` rows of the first ``windows`` windows, by window.
+
+    Each row holds its columns as stored but ``window``; a file without the table has none.
+    """
+    if ITERATIONS not in f:
+        return {}
+    table = f[ITERATIONS]
+    n = int(np.searchsorted(table[WINDOW][()], windows, side="left"))
+    columns = {name: _values(table[name], kind, n) for name, kind in _columns(table).items()}
+    out: dict[int, list[dict[str, object]]] = {}
+    for row, window in enumerate(columns.pop(WINDOW)):
+        out.setdefault(int(window), []).append({k: v[row] for k, v in columns.items()})
+    return out
+
+
+def _values(ds: h5py.Dataset, kind: ColumnKind, n: int) -> list[object]:
+    """The first ``n`` cells of a column as Python values (as :func:`_cell` gives them)."""
+    if kind == "str":
+        return [str(v) for v in ds.asstr()[:n]]
+    values = ds[:n].tolist()
+    return [bool(v) for v in values] if kind == "bool" else values
+
+
+def _columns(conv: h5py.Group) -> dict[str, ColumnKind]:
     names = [attr_value(c) for c in conv.attrs.get(COLUMNS_ATTR, [])]
     out: dict[str, ColumnKind] = {}
     for name in names:

@@ -22,7 +22,9 @@ from gridcosim.outputs.layout import (
     CONVERGENCE,
     IDS,
     INITIAL,
+    ITERATIONS,
     KINDS_ATTR,
+    ROW,
     TIME,
     VARIABLES_ATTR,
     WINDOW,
@@ -55,6 +57,10 @@ class Trajectory:
         entity_ids: ``kind -> ids`` (also for kinds without variables).
         initial: ``kind -> variable -> Series`` (by entity id): the values before the
             first slot, for the variables that record them (stored energy, commitment).
+        iterations: One row per master solve of the committed windows, index ``row``,
+            columns ``window`` (the convergence row), ``start_slot``, ``iteration``,
+            bounds, gap, cuts and times (empty: a file without the table, a market run).
+        units: ``kind -> variable -> units`` (the datasets' ``units`` attributes).
 
     """
 
@@ -66,6 +72,9 @@ class Trajectory:
     time_units: str
     entity_ids: dict[str, list[str]]
     initial: dict[str, dict[str, pd.Series]] = field(default_factory=dict)
+    iterations: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(index=pd.RangeIndex(0, name=ROW)))
+    units: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def frame(self, kind: str, var: str) -> pd.DataFrame:
         """The ``(time, entity)`` DataFrame of one variable of one kind.
@@ -129,10 +138,30 @@ def _kinds(f: h5py.File) -> list[str]:
 
 
 def _convergence(f: h5py.File) -> pd.DataFrame:
-    if CONVERGENCE not in f:
-        return pd.DataFrame(index=pd.RangeIndex(0, name=WINDOW))
-    conv = f[CONVERGENCE]
-    n = committed_counts(f)[1]
+    """The convergence table up to the last complete flush."""
+    return _table(f, CONVERGENCE, WINDOW, committed_counts(f)[1])
+
+
+def _iterations(f: h5py.File) -> pd.DataFrame:
+    """The iteration rows of the committed windows (those below the committed count).
+
+    A flush writes a window's iteration rows with its convergence row, before the counts
+    in ``/checkpoint/committed``: rows of a window beyond them are not visible yet.
+    """
+    if ITERATIONS not in f or WINDOW not in f[ITERATIONS]:
+        return _table(f, ITERATIONS, ROW, 0)
+    group = f[ITERATIONS]
+    rows = min(ds.shape[0] for ds in group.values() if isinstance(ds, h5py.Dataset))
+    windows = np.asarray(group[WINDOW][:rows])
+    visible = int(np.searchsorted(windows, committed_counts(f)[1], side="left"))
+    return _table(f, ITERATIONS, ROW, visible)
+
+
+def _table(f: h5py.File, name: str, index: str, n: int) -> pd.DataFrame:
+    """The first ``n`` rows of the table ``name`` (its declared columns), index ``index``."""
+    if name not in f:
+        return pd.DataFrame(index=pd.RangeIndex(0, name=index))
+    conv = f[name]
     columns = [str(c) for c in _as_list(conv.attrs.get(COLUMNS_ATTR, []))]
     data: dict[str, Any] = {}
     for name in columns:
@@ -146,7 +175,7 @@ def _convergence(f: h5py.File) -> pd.DataFrame:
             if ds.attrs.get(BOOL_ATTR) == "bool":
                 values = values.astype(bool)
             data[name] = values
-    return pd.DataFrame(data, index=pd.RangeIndex(n, name=WINDOW), columns=list(data))
+    return pd.DataFrame(data, index=pd.RangeIndex(n, name=index), columns=list(data))
 
 
 def read(path: str | Path, *, timestamps: bool = True,
@@ -169,33 +198,45 @@ def read(path: str | Path, *, timestamps: bool = True,
             attrs["seed"] = None
         time_ds = f[TIME]
         time_h = np.asarray(time_ds[: committed_counts(f)[0]], dtype=np.float64)
-        n = time_h.shape[0]
-        units = str(attr_value(time_ds.attrs.get("units", "hours")))
-        index = _time_index(time_h, units, timestamps)
+        time_units = str(attr_value(time_ds.attrs.get("units", "hours")))
+        index = _time_index(time_h, time_units, timestamps)
         groups: dict[str, dict[str, pd.DataFrame]] = {}
         initial: dict[str, dict[str, pd.Series]] = {}
         ids_by_kind: dict[str, list[str]] = {}
+        units: dict[str, dict[str, str]] = {}
         for kind in _kinds(f):
             if kinds is not None and kind not in kinds:
                 continue
             group = f[kind]
             columns = pd.Index(_strings(group[IDS]), dtype=object, name=kind)
-            ids_by_kind[kind] = list(columns)
-            frames: dict[str, pd.DataFrame] = {}
-            for var in _variables(group):
-                values = group[var][:n]
-                if values.shape[0] != n:
-                    raise ValueError(f"{path}: {kind}/{var} has {values.shape[0]} slots, "
-                                     f"/time has {n}")
-                frames[var] = pd.DataFrame(values, index=index, columns=columns, copy=False)
-            groups[kind] = frames
+            ids_by_kind[kind], units[kind] = list(columns), _units(group)
+            groups[kind] = _frames(group, index, columns, f"{path}: {kind}")
             if INITIAL in group:
                 initial[kind] = {var: pd.Series(ds[()], index=columns, name=var)
                                  for var, ds in group[INITIAL].items()}
-        convergence = _convergence(f)
+        convergence, iterations = _convergence(f), _iterations(f)
     return Trajectory(attrs=attrs, time=index, groups=groups, convergence=convergence,
-                      time_h=time_h, time_units=units, entity_ids=ids_by_kind,
-                      initial=initial)
+                      time_h=time_h, time_units=time_units, entity_ids=ids_by_kind,
+                      initial=initial, iterations=iterations, units=units)
+
+
+def _frames(group: h5py.Group, index: pd.Index, columns: pd.Index,
+            where: str) -> dict[str, pd.DataFrame]:
+    """A kind's variables as ``(time, entity)`` DataFrames, cut at the committed slots."""
+    n = len(index)
+    frames: dict[str, pd.DataFrame] = {}
+    for var in _variables(group):
+        values = group[var][:n]
+        if values.shape[0] != n:
+            raise ValueError(f"{where}/{var} has {values.shape[0]} slots, /time has {n}")
+        frames[var] = pd.DataFrame(values, index=index, columns=columns, copy=False)
+    return frames
+
+
+def _units(group: h5py.Group) -> dict[str, str]:
+    """The ``units`` attribute of each of a kind's variables (where it has one)."""
+    return {var: str(attr_value(group[var].attrs["units"])) for var in _variables(group)
+            if "units" in group[var].attrs}
 
 
 def summary(path: str | Path) -> str:

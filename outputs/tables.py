@@ -73,3 +73,18 @@ def _ac_lines(ac: Mapping[str, Any] | None) -> list[str]:
 
 def _num(value: float | None, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
+
+
+def market_day_table(scenario: str, day: Mapping[str, Any]) -> str:
+    """A market day's solve: status, cost against the centralised optimum, the supply."""
+    lines = [f"scenario {scenario}  method {day['method']}  status {day['status']}",
+             f"cost {_num(day['cost_usd'], '.6f')} $  centralised LinDist3Flow optimum "
+             f"{_num(day['centralised_cost_usd'], '.6f')} $  relative difference "
+             f"{_num(day['relative_difference'], '.2e')}  wall {day['wall_s']:.3f} s",
+             f"clearings {day['iterations']}  pricing rounds {day['rounds']}  DSO cuts "
+             f"{day['cuts']}  largest AC violation {_num(day['max_violation_pu'], '.2e')} p.u."]
+    supply = pd.DataFrame(day["supply_kw"])
+    supply.insert(0, "demand_kw", day["demand_kw"])
+    supply.index.name = "slot"
+    lines.append(supply.round(3).to_string())
+    return "\n".join(lines)

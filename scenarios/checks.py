@@ -4,9 +4,9 @@ The pydantic models check each field (and each model's own fields against each o
 the checks here relate different parts of a scenario to one another and to the data sets:
 profile lengths against the horizon, fields that only apply to one time source, the
 profile set's days and resolution, buses against the network, name and bus uniqueness,
-and generator start-up feasibility. Every check returns messages instead of raising, so
-that all problems of a scenario can be reported at once. Each message reads
-``<field.path>: <what is wrong> (got <value>)``.
+and generator start-up feasibility (a market's checks: :mod:`scenarios.market_checks`).
+Every check returns messages instead of raising, so that all problems of a scenario are
+reported at once; each reads ``<field.path>: <what is wrong> (got <value>)``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from functools import lru_cache
 from pydantic import BaseModel
 
 from gridcosim.scenarios.fields import TIMESERIES_ONLY
+from gridcosim.scenarios.market_checks import check_market, check_microgrids_or_market
 from gridcosim.scenarios.schema import Scenario
 
 PROFILE_FIELDS = ("price", "load", "renewables")
@@ -45,6 +46,7 @@ def check_scenario(scenario: Scenario) -> list[str]:
 
     """
     return [
+        *check_microgrids_or_market(scenario),
         *check_profiles(scenario),
         *check_profile_mode_fields(scenario),
         *check_timeseries(scenario),
@@ -53,6 +55,7 @@ def check_scenario(scenario: Scenario) -> list[str]:
         *check_unique_names(scenario),
         *check_unique_buses(scenario),
         *check_generators(scenario),
+        *check_market(scenario),
     ]
 
 
@@ -234,15 +237,7 @@ def _series_problems(scenario: Scenario) -> list[str]:
 
 @lru_cache(maxsize=8)
 def network_facts(source: str) -> NetworkFacts:
-    """Buses, root bus and load buses of a built-in network data set (read once).
-
-    Args:
-        source: Data set name.
-
-    Returns:
-        The facts the checks need.
-
-    """
+    """Buses, root bus and load buses of the built-in network data set ``source``."""
     from gridcosim.scenarios.network import load_network  # lazy: pulls in pandas
 
     network = load_network(source)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from gridcosim.scenarios.fields import (
     MAX_BASE_KV,
@@ -43,6 +43,7 @@ from gridcosim.scenarios.fields import (
     check_slot_hours,
     timeseries_only,
 )
+from gridcosim.scenarios.market_schema import MarketSpec
 from gridcosim.scenarios.units import CurtailableLoad, Generator, Renewable, Storage, Unit
 
 __all__ = ["SVC", "CurtailableLoad", "Generator", "Horizon", "Microgrid", "NetworkSpec",
@@ -214,20 +215,15 @@ class Scenario(Frozen):
     svcs: tuple[SVC, ...] = Field(
         (), max_length=MAX_UNITS_PER_KIND, description="the DSO's static var compensators")
     microgrids: tuple[Microgrid, ...] = Field(
-        max_length=MAX_MICROGRIDS, description="the networked microgrids, at least one")
+        (), max_length=MAX_MICROGRIDS,
+        description="the networked microgrids, at least one unless the scenario is a market")
+    market: MarketSpec | None = Field(
+        None, description="a transactive energy market (seed 001) instead of microgrids")
     profiles: Profiles | None = Field(
         None, description="per-slot multipliers (give this or [timeseries])")
     timeseries: Timeseries | None = Field(
         None, description="multi-day profile set (give this or [profiles])")
     horizon: Horizon = Field(Horizon(), description="the optimisation window")
-
-    @field_validator("microgrids")
-    @classmethod
-    def _some_microgrid(cls, microgrids: tuple[Microgrid, ...]) -> tuple[Microgrid, ...]:
-        if not microgrids:
-            raise ValueError("at least one microgrid is needed for the DSO-microgrid"
-                             " coordination")
-        return microgrids
 
     @model_validator(mode="after")
     def _one_time_source(self) -> Scenario:

@@ -19,7 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from gridcosim.scenarios.errors import GridcosimError, InputError, ScenarioError
+from gridcosim.simulator.plot_cli import add_plot_parser, cmd_plot
 from gridcosim.simulator.status import ExitCode
+from gridcosim.simulator.sweep_cli import add_sweep_parser, cmd_sweep
+from gridcosim.simulator.view_cli import add_view_parser, cmd_view
 
 #: Upper limits of the run options (far above any sensible use; they keep typos harmless).
 MAX_WORKERS = 256
@@ -115,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_solve(sub)
     _add_run(sub)
     _add_validate(sub)
+    add_sweep_parser(sub)
+    add_plot_parser(sub)
+    add_view_parser(sub)
     sub.add_parser("scenarios", help="list the built-in scenarios")
     inspect = sub.add_parser("inspect", help="summarise an HDF5 trajectory")
     inspect.add_argument("file")
@@ -147,6 +153,8 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     from gridcosim.simulator.solve import solve_exit_code, solve_scenario
 
     scenario = load_scenario(args.scenario)
+    if scenario.market is not None:
+        return _solve_market(scenario, args)
     settings = DecompositionSettings(
         integer_method=args.integer_method, stabilisation=args.stabilisation,
         max_iterations=args.max_iterations, time_limit_s=args.time_limit,
@@ -166,6 +174,20 @@ def _cmd_solve(args: argparse.Namespace) -> int:
 
         print(solution_table(scenario.name, doc))
     return solve_exit_code(solution)
+
+
+def _solve_market(scenario: Any, args: argparse.Namespace) -> int:
+    """``solve`` of a market scenario: its first day (:mod:`simulator.market_solve`)."""
+    from gridcosim.outputs.tables import market_day_table
+    from gridcosim.simulator.market_solve import market_exit_code, solve_market_day
+
+    if args.ac:
+        raise InputError("--ac: a market's DSO cuts follow [market] cut_model")
+    result = solve_market_day(scenario, args.method)
+    doc = finite(result.to_json_dict())
+    print(json.dumps({"scenario": scenario.name, **doc}) if args.json
+          else market_day_table(scenario.name, doc))
+    return market_exit_code(result)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -270,6 +292,9 @@ def _first_line(err: BaseException) -> str:
 
 _COMMANDS = {"solve": _cmd_solve, "scenarios": _cmd_scenarios, "run": _cmd_run,
              "inspect": _cmd_inspect, "validate": _cmd_validate}
+_COMMANDS["plot"] = cmd_plot
+_COMMANDS["sweep"] = cmd_sweep
+_COMMANDS["view"] = cmd_view
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -19,7 +19,6 @@ from typing import Any
 import mesa
 import numpy as np
 
-from gridcosim.agents.base import GridAgent
 from gridcosim.agents.customer import CustomerAgent
 from gridcosim.agents.dso import DSOAgent
 from gridcosim.agents.microgrid_controller import MicrogridControllerAgent
@@ -28,13 +27,11 @@ from gridcosim.scenarios.network import NetworkData, load_network
 from gridcosim.scenarios.phase_network import PhaseNetwork
 from gridcosim.scenarios.schema import Scenario
 from gridcosim.scenarios.series import ScenarioSeries, scenario_series
+from gridcosim.simulator.checkpoint import CheckpointedModel
 from gridcosim.simulator.decomposition.controller_pool import make_pool
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
 from gridcosim.simulator.status import RunStatus
 from gridcosim.simulator.windows import bus_multipliers
-
-#: Version of the checkpoint format (:meth:`CoSimulation.snapshot`).
-CHECKPOINT_VERSION = 1
 
 
 class RunSettingsError(InputError):
@@ -97,7 +94,7 @@ class RunFailure:
     output_error: bool = False
 
 
-class CoSimulation(mesa.Model):
+class CoSimulation(CheckpointedModel):
     """DSO, microgrid controllers with their DERs, and customers on one clock.
 
     One Mesa step is one slot; Mesa's step counter is the clock (:attr:`slot`).
@@ -161,16 +158,6 @@ class CoSimulation(mesa.Model):
         """The customers, one per load bus (a Mesa AgentSet, by bus id)."""
         return self.agents_by_type.get(CustomerAgent, mesa.agent.AgentSet([], random=self.random))
 
-    @property
-    def slot(self) -> int:
-        """Slots executed so far (Mesa's step counter): the next slot to run."""
-        return self.steps
-
-    @property
-    def started_slot(self) -> int:
-        """The slot of the step that ran last (or runs now): where a stop happened."""
-        return max(self.steps - 1, 0)
-
     # ------------------------------------------------------------------ a slot
     def step(self) -> None:
         """One slot, as its phases: coordinate (at a re-planning point), observe, commit."""
@@ -210,10 +197,13 @@ class CoSimulation(mesa.Model):
         if solution.network is None:
             self.failure = RunFailure(start, _failure_reason(solution))
             return False
-        # each controller turns its award into its unit schedule; the DSO never sees it
+        # each controller turns its award into its unit schedule; the DSO never sees it.
+        # With the award each controller gets its own settlement prices, no other's.
         schedules = self._pool.schedules([solution.awards[mc.spec.name] for mc in self.microgrids])
         for mc, schedule in zip(self.microgrids, schedules, strict=True):
             mc.decide(schedule, start)
+            if mc.spec.name in solution.prices:
+                mc.receive_prices(solution.prices[mc.spec.name])
         for customer in self.customers:
             customer.decide(self.dso.curtailment_kw(customer.bus), start)
         return True
@@ -226,43 +216,6 @@ class CoSimulation(mesa.Model):
         """
         committed = slot + 1 - self.dso.plan_start
         return committed % self.settings.commit == 0 or slot + 1 >= self.total_slots
-
-    # ------------------------------------------------------------------ checkpoints
-    def _stateful_agents(self) -> list[GridAgent]:
-        return [a for a in self.agents if isinstance(a, GridAgent) and a.STATE]
-
-    def snapshot(self) -> dict[str, Any]:
-        """The state at a window boundary (:attr:`window_complete`), JSON-serialisable.
-
-        The next slot, both random generators and every agent's :attr:`GridAgent.STATE`:
-        restoring it into a fresh model of the same scenario and settings continues the
-        run exactly (the compiled models start every window from a cold solver state).
-        """
-        return {"version": CHECKPOINT_VERSION, "slot": self.steps,
-                "rng": self.rng.bit_generator.state, "random": _random_state(self.random),
-                "agents": {a.state_key: a.snapshot() for a in self._stateful_agents()}}
-
-    def restore(self, state: dict[str, Any]) -> None:
-        """Continue from a :meth:`snapshot` (before the first step of a fresh model).
-
-        Raises:
-            ValueError: If the snapshot does not fit this model's agents or version.
-
-        """
-        if state.get("version") != CHECKPOINT_VERSION:
-            raise ValueError(f"checkpoint version {state.get('version')!r}, expected "
-                             f"{CHECKPOINT_VERSION}")
-        agents = {a.state_key: a for a in self._stateful_agents()}
-        if set(agents) != set(state["agents"]):
-            raise ValueError("the checkpoint's agents differ from this scenario's agents")
-        for key, agent in agents.items():
-            agent.restore(state["agents"][key])
-        self.steps = int(state["slot"])
-        self.rng.bit_generator.state = state["rng"]
-        self.random.setstate(_random_tuple(state["random"]))
-        self.running = self.steps < self.total_slots
-        if not self.running:
-            self.status = RunStatus.FINISHED
 
     def run(self) -> str:
         """Step until the end (or a failed window); return the run status."""
@@ -292,13 +245,3 @@ def _failure_reason(solution: Any) -> str:
     elif solution.status == "not_converged":
         text += ": no runnable schedule found within the iteration or time limit"
     return text
-
-
-def _random_state(rng: Any) -> list[Any]:
-    version, internal, gauss = rng.getstate()
-    return [version, list(internal), gauss]
-
-
-def _random_tuple(state: list[Any]) -> tuple[Any, ...]:
-    version, internal, gauss = state
-    return (version, tuple(internal), gauss)

@@ -242,6 +242,24 @@ class HighsModel:
         found = self.highs.getBasis()
         return WarmBasis.from_highs(found) if found.valid else None
 
+    def any_at_bound(self, outcome: SolveOutcome, cols: Any, rows: Any,
+                     tol: float = 1e-7) -> bool:
+        """Whether one of ``cols`` or ``rows`` sits at a finite bound in ``outcome``.
+
+        Fixed columns and equality rows do not count. ``outcome`` must be this model's last
+        solve (row activities are read from HiGHS).
+        """
+        cols, rows = np.asarray(cols, dtype=np.int32), np.asarray(rows, dtype=np.int32)
+        if len(cols):
+            _, _, _, lo, hi, _ = self.highs.getCols(len(cols), cols)
+            if _at_bound(outcome.x[cols], lo, hi, tol):
+                return True
+        if len(rows):
+            _, _, lo, hi, _ = self.highs.getRows(len(rows), rows)
+            activity = np.asarray(self.highs.getSolution().row_value)[rows]
+            return _at_bound(activity, lo, hi, tol)
+        return False
+
     def truncate(self) -> None:
         """Drop every row and column appended since compilation (cuts, branch selectors).
 
@@ -363,3 +381,10 @@ class HighsModel:
                 continue
             j = self._col.get(id(var))
             var.set_value(None if j is None else float(outcome.x[j]), skip_validation=True)
+
+
+def _at_bound(values: np.ndarray, lo: np.ndarray, hi: np.ndarray, tol: float) -> bool:
+    """Whether a value is within ``tol`` of its finite lower or upper bound (fixed: no)."""
+    with np.errstate(invalid="ignore"):  # inf - inf
+        near = (np.abs(values - lo) <= tol) | (np.abs(hi - values) <= tol)
+    return bool(np.any(near & (hi - lo > tol)))

@@ -204,6 +204,26 @@ class PriceResponse:
     restored: RestoredExchange
 
 
+@dataclass(frozen=True)
+class SettlementPrices:
+    """The DSO's nodal prices for microgrid i's adopted exchange in one window.
+
+    Sent with the window's award: ``price_usd_per_kwh[t]`` is what one more kWh exported
+    at the PCC in slot ``start_slot + t`` saves the DSO's network LP with every exchange
+    fixed at the adopted schedule (its slope for more export, in $ per kW over the slot,
+    divided by the slot length: minus the fixed column's reduced cost, or at a kink the
+    next kWh's value; :mod:`~gridcosim.simulator.decomposition.settlement_prices`);
+    ``price_q_usd_per_kvarh[t]`` the same for reactive energy. Export to the network is
+    positive, so a positive price means the DSO values more export; NaN where the network
+    LP had no valid duals. The controller settles each executed slot at them.
+    """
+
+    mg: str
+    start_slot: int
+    price_usd_per_kwh: tuple[float, ...]
+    price_q_usd_per_kvarh: tuple[float, ...]
+
+
 Response = UnifiedCut | RestorationCut | BranchNotice | Accept | Infeasible
 
 

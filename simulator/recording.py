@@ -4,8 +4,10 @@ The recorder reads each agent's public state after every slot and buffers one ro
 entity kind; after each coordinated window it buffers a convergence row. When a window's
 committed slots are all executed it buffers the model's checkpoint
 (:meth:`~gridcosim.simulator.cosim.CoSimulation.snapshot`) and flushes: the file always
-holds whole committed windows, each with its convergence row and the state to resume
-from. A window that fails keeps its convergence row (its status says why) and no slot.
+holds whole committed windows, each with its convergence row, its iteration rows (one
+per master solve of the decomposition; a market day has none) and the state to resume
+from. A window that fails keeps its convergence and iteration rows (its status says why)
+and no slot.
 """
 
 from __future__ import annotations
@@ -41,6 +43,24 @@ CONVERGENCE: dict[str, tuple[ColumnKind, str]] = {
 }
 #: The convergence columns' kinds (what the writer declares).
 CONVERGENCE_COLUMNS: dict[str, ColumnKind] = {k: kind for k, (kind, _) in CONVERGENCE.items()}
+
+#: The iterations table's columns (one row per master solve; the writer adds ``window``,
+#: the window's convergence row): kind and meaning.
+ITERATIONS: dict[str, tuple[ColumnKind, str]] = {
+    "start_slot": ("int", "first slot of the window"),
+    "iteration": ("int", "master solve of the window (1, 2, ...)"),
+    "lower_bound_usd": ("float", "the master's lower bound after this solve"),
+    "upper_bound_usd": ("float", "cost of the best runnable schedule so far (inf: none yet)"),
+    "gap": ("float", "relative gap between them (inf without a finite bound)"),
+    **{f"cuts_{k}": ("int", f"cuts of the family {k!s} in the master after this iteration "
+                            f"(cumulative)") for k in CUT_FAMILIES},
+    "master_wall_s": ("float", "wall time of the master solve"),
+    "subproblems_wall_s": ("float", "wall time of the controllers' answers"),
+    "overhead_wall_s": ("float", "wall time of the rest of the iteration (price rounds, AC "
+                                 "checks, bookkeeping)"),
+}
+#: The iteration columns' kinds (what the writer declares).
+ITERATION_COLUMNS: dict[str, ColumnKind] = {k: kind for k, (kind, _) in ITERATIONS.items()}
 
 #: Run options stored as root attributes; a resumed run must give the same values.
 RESULT_OPTIONS = ("total_slots", "horizon_slots", "commit_slots", "slot_hours", "noise",
@@ -138,7 +158,8 @@ class Recorder:
             entities=self.plan.entities(), variables=self.plan.variables(),
             convergence=CONVERGENCE_COLUMNS, time_units="hours since start of run",
             version=_version(), run_attrs=run_attributes(model),
-            initial=self.plan.values(initial=True), kind_attrs=self.plan.kind_attrs())
+            initial=self.plan.values(initial=True), kind_attrs=self.plan.kind_attrs(),
+            iterations=ITERATION_COLUMNS)
         self.wall_s += time.perf_counter() - tick
 
     @property
@@ -159,13 +180,13 @@ class Recorder:
         self.wall_s += time.perf_counter() - tick
 
     def window(self, model: Any, report: WindowReport) -> None:
-        """Buffer the convergence row of a coordinated window.
+        """Buffer the convergence row of a coordinated window, with its iteration rows.
 
-        It is flushed with the window's last committed slot, or when the run closes
+        They are flushed with the window's last committed slot, or when the run closes
         after the window failed (then with its status and no slot).
         """
         tick = time.perf_counter()
-        self._writer.append_convergence(convergence_row(report))
+        self._writer.append_convergence(convergence_row(report), iteration_rows(report))
         self.wall_s += time.perf_counter() - tick
 
     def close(self, status: str = "finished",
@@ -185,3 +206,12 @@ def convergence_row(report: WindowReport) -> dict[str, object]:
             "cost_usd": report.cost_usd, "gap": report.gap, "wall_s": report.wall_s,
             **{f"cuts_{k}": int(report.cuts.get(k, 0)) for k in CUT_FAMILIES},
             "infeasible_microgrids": ",".join(report.infeasible_microgrids)}
+
+
+def iteration_rows(report: WindowReport) -> list[dict[str, object]]:
+    """The iterations-table rows of one window (none for a market day)."""
+    return [{"start_slot": report.start, "iteration": r.iteration,
+             "lower_bound_usd": r.lower_bound, "upper_bound_usd": r.upper_bound, "gap": r.gap,
+             **{f"cuts_{k}": int(r.cuts.get(k, 0)) for k in CUT_FAMILIES},
+             "master_wall_s": r.master_s, "subproblems_wall_s": r.subproblem_s,
+             "overhead_wall_s": r.overhead_s} for r in report.records]

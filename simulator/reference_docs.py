@@ -5,7 +5,7 @@
   unit, default, bounds and meaning.
 * The variable tables of ``docs/hdf5_layout.md`` (between the ``generated`` markers): every
   entity kind the agents declare (:attr:`~gridcosim.agents.base.GridAgent.RECORDS`) and
-  the convergence table's columns.
+  the convergence and iterations tables' columns.
 * The list of cut families in ``docs/formulation.md`` (from
   :data:`~gridcosim.simulator.decomposition.cut_families.CUT_FAMILIES`).
 
@@ -35,7 +35,7 @@ from gridcosim.agents.base import GridAgent, Record
 from gridcosim.scenarios.fields import TIMESERIES_ONLY
 from gridcosim.scenarios.schema import Scenario
 from gridcosim.simulator.decomposition.cut_families import CUT_FAMILIES
-from gridcosim.simulator.recording import CONVERGENCE
+from gridcosim.simulator.recording import CONVERGENCE, ITERATIONS
 
 END = "<!-- end generated -->"
 SCENARIO_DOC, HDF5_DOC, FORMULATION_DOC = "scenario_format.md", "hdf5_layout.md", "formulation.md"
@@ -194,7 +194,7 @@ def agent_records() -> list[tuple[str, Record]]:
 
 
 def hdf5_variables_markdown() -> str:
-    """The generated part of ``docs/hdf5_layout.md``: variables per kind, convergence."""
+    """The generated part of ``docs/hdf5_layout.md``: variables per kind, the tables."""
     parts = ["### Variables by entity kind", ""]
     for owner, record in agent_records():
         cost = (f" Its `cost_usd` is part of `{record.cost_in}/cost_usd`." if record.cost_in
@@ -208,6 +208,9 @@ def hdf5_variables_markdown() -> str:
         parts.append("")
     parts += ["### Convergence columns", "", "| column | kind | meaning |", "|---|---|---|"]
     parts += [_row(f"`{name}`", kind, meaning) for name, (kind, meaning) in CONVERGENCE.items()]
+    parts += ["", "### Iteration columns", "", "| column | kind | meaning |", "|---|---|---|",
+              _row("`window`", "int", "the window's row in `convergence/`")]
+    parts += [_row(f"`{name}`", kind, meaning) for name, (kind, meaning) in ITERATIONS.items()]
     return "\n".join(parts)
 
 

@@ -24,9 +24,13 @@ from gridcosim.outputs.prefix import ResumePoint, copy_prefix, resume_point
 from gridcosim.scenarios.errors import GridcosimError, OutputError
 from gridcosim.scenarios.schema import Scenario
 from gridcosim.simulator.cosim import CoSimulation, RunFailure, RunSettings
+from gridcosim.simulator.market_sim import MarketSimulation
 from gridcosim.simulator.recording import RESULT_OPTIONS, Recorder, run_attributes
 from gridcosim.simulator.run_files import OutputPathError, OutputPlan, plan_output, settle
 from gridcosim.simulator.status import ExitCode, RunStatus, WindowStatus
+
+#: What a run drives: the DSO–microgrid co-simulation or a market simulation.
+Simulation = CoSimulation | MarketSimulation
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,7 @@ def run_scenario(scenario: Scenario, out: str | Path, settings: RunSettings | No
     """
     settings = settings or RunSettings()
     plan = plan_output(out, scenario_file=scenario_file, force=force, resume=resume)
-    model = CoSimulation(scenario, settings)
+    model = make_model(scenario, settings)
     point = _resume_from(plan, model) if plan.source is not None else None
     if point is not None and point.attrs.get("status") == RunStatus.FINISHED:
         model.close()
@@ -99,7 +103,14 @@ def run_scenario(scenario: Scenario, out: str | Path, settings: RunSettings | No
     return _drive(model, recorder, plan, point, progress)
 
 
-def _resume_from(plan: OutputPlan, model: CoSimulation) -> ResumePoint:
+def make_model(scenario: Scenario, settings: RunSettings) -> Simulation:
+    """The simulation a scenario describes: a market, or the DSO–microgrid co-simulation."""
+    if scenario.market is not None:
+        return MarketSimulation(scenario, settings)
+    return CoSimulation(scenario, settings)
+
+
+def _resume_from(plan: OutputPlan, model: Simulation) -> ResumePoint:
     """The stopped run's last checkpoint, after checking it is the same run."""
     try:
         point = resume_point(plan.source)
@@ -134,7 +145,7 @@ def _finished_already(plan: OutputPlan, point: ResumePoint) -> RunOutcome:
                       notes=(f"{point.path} is already finished: nothing to resume",))
 
 
-def _start(plan: OutputPlan, model: CoSimulation, point: ResumePoint | None) -> Recorder:
+def _start(plan: OutputPlan, model: Simulation, point: ResumePoint | None) -> Recorder:
     """Create the partial file; for a resumed run copy the prefix and restore the state."""
     source = plan.source
     if point is not None and source == plan.partial:
@@ -149,7 +160,7 @@ def _start(plan: OutputPlan, model: CoSimulation, point: ResumePoint | None) -> 
     return recorder
 
 
-def _drive(model: CoSimulation, recorder: Recorder, plan: OutputPlan,
+def _drive(model: Simulation, recorder: Recorder, plan: OutputPlan,
            point: ResumePoint | None, progress: bool) -> RunOutcome:
     """Step to the end or the first failure; record the status; place the file.
 
@@ -187,7 +198,7 @@ def _drive(model: CoSimulation, recorder: Recorder, plan: OutputPlan,
     return outcome
 
 
-def _stopped(model: CoSimulation, recorder: Recorder, status: RunStatus,
+def _stopped(model: Simulation, recorder: Recorder, status: RunStatus,
              reason: str) -> RunStatus:
     """Note why the run stops at the current slot and drop its unfinished window."""
     model.failure = RunFailure(model.started_slot, reason)
@@ -195,7 +206,7 @@ def _stopped(model: CoSimulation, recorder: Recorder, status: RunStatus,
     return status
 
 
-def _close(model: CoSimulation, recorder: Recorder, status: RunStatus) -> None:
+def _close(model: Simulation, recorder: Recorder, status: RunStatus) -> None:
     failure = model.failure
     attrs: dict[str, int | float | str | bool] = {
         "status_reason": "" if failure is None else failure.reason,
@@ -207,7 +218,7 @@ def _close(model: CoSimulation, recorder: Recorder, status: RunStatus) -> None:
             model.failure = RunFailure(model.started_slot, str(err), output_error=True)
 
 
-def _finish(model: CoSimulation, recorder: Recorder, plan: OutputPlan, status: RunStatus,
+def _finish(model: Simulation, recorder: Recorder, plan: OutputPlan, status: RunStatus,
             resumed_from: int | None) -> RunOutcome:
     _close(model, recorder, status)
     if model.failure is not None and model.failure.output_error:

@@ -14,7 +14,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from gridcosim.scenarios.schema import Microgrid
-from gridcosim.simulator.messages import RestoredExchange, ScheduleAward
+from gridcosim.simulator.messages import RestoredExchange, ScheduleAward, SettlementPrices
 from gridcosim.simulator.models.ders import der_models
 from gridcosim.simulator.models.microgrid_model import unit_blocks
 
@@ -125,6 +125,9 @@ class Solution:
         info: Method statistics (iterations, bounds, cuts, AC reports).
         exchanges: The exchange (and true cost) of each microgrid's reported schedule.
         awards: The decomposition's award per microgrid (which restored schedule).
+        prices: The nodal prices the DSO settles each microgrid's adopted exchange at
+            (:mod:`~gridcosim.simulator.decomposition.settlement_prices`; filled by the DSO
+            agent of a co-simulation, empty otherwise).
 
     """
 
@@ -137,6 +140,7 @@ class Solution:
     info: dict[str, Any] = field(default_factory=dict)
     exchanges: dict[str, RestoredExchange] = field(default_factory=dict)
     awards: dict[str, ScheduleAward] = field(default_factory=dict)
+    prices: dict[str, SettlementPrices] = field(default_factory=dict)
 
     def to_json_dict(self) -> dict[str, Any]:
         """A JSON-serialisable view (the CLI's ``--json`` output)."""

@@ -28,6 +28,9 @@ class WindowStatus(StrEnum):
     NOT_CONVERGED = "not_converged"
     INFEASIBLE = "infeasible"
     MASTER_FAILED = "master_failed"  # the master solve stopped without a proposal
+    PRICES_NOT_SETTLED = "prices_not_settled"  # a market day's clearing is network-feasible,
+    #                                            but the aggregator's prices still moved
+    POWER_FLOW_FAILED = "power_flow_failed"  # the DSO could not check a market clearing
 
 
 class ExitCode(IntEnum):

@@ -33,7 +33,13 @@ PACKAGES = ("scenarios", "simulator", "agents", "outputs")
 TOP = frozenset({"gridcosim.simulator.cosim", "gridcosim.simulator.recording",
                  "gridcosim.simulator.runner", "gridcosim.simulator.run_files",
                  "gridcosim.simulator.solve", "gridcosim.simulator.cli",
-                 "gridcosim.simulator.reference_docs", "gridcosim.simulator.validate"})
+                 "gridcosim.simulator.reference_docs", "gridcosim.simulator.validate",
+                 "gridcosim.simulator.checkpoint", "gridcosim.simulator.market_sim",
+                 "gridcosim.simulator.market_solve",
+                 "gridcosim.simulator.sweep", "gridcosim.simulator.sweep_cli",
+                 "gridcosim.simulator.sweep_engines", "gridcosim.simulator.sweep_grid",
+                 "gridcosim.simulator.sweep_run", "gridcosim.simulator.sweep_summary",
+                 "gridcosim.simulator.plot_cli", "gridcosim.simulator.view_cli"})
 NETWORK_LAYER = ("gridcosim.scenarios.pandapower_net", "gridcosim.scenarios.phase_sources",
                  "gridcosim.simulator.validation")
 NETWORK_ENGINES = ("pandapower", "lightsim2grid", "opendssdirect")
@@ -41,6 +47,12 @@ SOLVERS = ("pyomo", "highspy")
 DSO_MUST_NOT = ("gridcosim.agents.microgrid_controller", "gridcosim.agents.der_agent",
                 "gridcosim.agents.generator", "gridcosim.agents.renewable",
                 "gridcosim.agents.storage")
+#: The market operator knows no topology: it imports no network data or network code.
+MARKET_OPERATOR = ("gridcosim.agents.market_operator", "gridcosim.simulator.market.clearing")
+TOPOLOGY = ("gridcosim.scenarios.phase_network", "gridcosim.scenarios.network",
+            "gridcosim.scenarios.radial_tree", "gridcosim.simulator.validation",
+            "gridcosim.simulator.models", "gridcosim.simulator.market.network_check",
+            "gridcosim.simulator.market.network_limits", "gridcosim.agents.market_dso")
 TOOLS = ("gridcosim.scenarios.tools",)
 Graph = dict[str, dict[str, bool]]  # module -> imported module -> at module level?
 
@@ -136,6 +148,8 @@ def _rule_problems(module: str, here: str, imported: str) -> list[str]:
         bad.append(f"{module} imports {imported} outside the network layer")
     if module == "gridcosim.agents.dso" and _under(imported, DSO_MUST_NOT):
         bad.append(f"the DSO agent imports {imported}")
+    if module in MARKET_OPERATOR and _under(imported, TOPOLOGY + NETWORK_ENGINES):
+        bad.append(f"the market operator's {module} imports network code {imported}")
     return bad
 
 
@@ -189,6 +203,10 @@ def test_the_graph_sees_every_module_and_its_imports() -> None:
     ({"gridcosim.agents.dso": {"gridcosim.agents.microgrid_controller": True}},
      "the DSO agent imports"),
     ({"gridcosim.agents.customer": {"gridcosim.simulator.cosim": True}}, "(agents) imports"),
+    ({"gridcosim.agents.market_operator": {"gridcosim.scenarios.phase_network": True}},
+     "the market operator's"),
+    ({"gridcosim.simulator.market.clearing": {"gridcosim.simulator.market.network_check":
+                                              True}}, "the market operator's"),
     ({"gridcosim.simulator.a": {"gridcosim.simulator.b": True},
       "gridcosim.simulator.b": {"gridcosim.simulator.a": True}}, "import cycle"),
 ])

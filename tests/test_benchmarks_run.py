@@ -23,6 +23,8 @@ CASES = {
     "bench_phase_powerflow.py": ["--points", "50", "--pp-points", "2", "--repeats", "1"],
     "bench_phase_ac_cuts.py": ["--scenarios", "ieee123-nmg-3ph", "--repeats", "1",
                                "--no-warm-up"],
+    "bench_market.py": ["--repeats", "1", "--no-warm-up", "--loop-only"],
+    "bench_sweep.py": ["--runs", "2", "--horizon", "3", "--commit", "3", "--no-warm-up"],
 }
 
 

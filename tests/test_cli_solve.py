@@ -70,7 +70,8 @@ def test_decomposition_json(capsys: pytest.CaptureFixture[str],
     assert isinstance(data["objective_usd"], float) and math.isfinite(data["objective_usd"])
     assert isinstance(data["iterations"], int) and data["iterations"] > 0
     assert 0.0 <= data["gap"] <= 1e-6
-    assert set(data["cuts"]) == {"unified", "lagrangian", "restoration", "branch", "ac"}
+    assert set(data["cuts"]) == {"unified", "lagrangian", "restoration", "branch", "ac",
+                                 "market"}
     assert all(isinstance(v, int) and v >= 0 for v in data["cuts"].values())
     assert data["cuts"]["unified"] > 0
     assert data["wall_s"] > 0

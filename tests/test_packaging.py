@@ -56,7 +56,8 @@ def test_every_subpackage_and_data_file_is_in_the_wheel(wheel: zipfile.ZipFile) 
             if "__pycache__" not in module.parts:
                 assert f"gridcosim/{module.relative_to(ROOT).as_posix()}" in names
     for data in ("scenarios/builtin/ieee123-nmg.toml", "scenarios/data/ieee123/branches.csv",
-                 "scenarios/data/profiles/simbench_2weeks.csv"):
+                 "scenarios/data/profiles/simbench_2weeks.csv", "outputs/view_page.html",
+                 "outputs/view_page.js"):
         assert f"gridcosim/{data}" in names
     assert not any(n.startswith(("gridcosim/tests/", "gridcosim/benchmarks/")) for n in names)
 

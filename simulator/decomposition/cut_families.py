@@ -18,6 +18,7 @@ class CutFamily(StrEnum):
     RESTORATION = "restoration"
     BRANCH = "branch"
     AC = "ac"
+    MARKET = "market"
 
 
 #: Every family and what it is, in the order of the records and outputs.
@@ -31,6 +32,9 @@ CUT_FAMILIES: dict[CutFamily, str] = {
     CutFamily.BRANCH: "a branch of a controller's binary: two anonymous children with "
                       "selectors in the master (microgrid-side branching)",
     CutFamily.AC: "AC feasibility cut from the DSO's own AC power flow (seed 001 (A12))",
+    CutFamily.MARKET: "the DSO's feasibility cut on a market clearing: one per violated "
+                      "limit and slot, in the suppliers' outputs only (seed 001 (A12) per "
+                      "limit; market scenarios)",
 }
 
 

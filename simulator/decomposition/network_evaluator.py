@@ -40,6 +40,8 @@ class NetworkEvaluator:
                           [self.hm.col(net.q_ex[i, t]) for t in net.T]) for i in net.MG}
         self._reloader = NetworkReloader(self.hm, net)
         self._schedule_cols = self._columns(net)
+        self._limit_cols = np.concatenate(list(self._schedule_cols["v"].values()))
+        self._limit_rows = [self.hm.row(c) for c in net.thermal.values()]
 
     def _columns(self, net: Any) -> dict[str, Any]:
         def cols(var: Any, keys: list) -> np.ndarray:
@@ -90,6 +92,18 @@ class NetworkEvaluator:
             return None
         return {mg: (tuple(-float(d[c]) for c in p_cols), tuple(-float(d[c]) for c in q_cols))
                 for mg, (p_cols, q_cols) in self._cols.items()}
+
+    def limits_active(self, outcome: SolveOutcome, tol: float = 1e-7) -> bool:
+        """Whether a network limit binds in the last solve (``outcome``).
+
+        A voltage at its bound, a line-rating row or an AC cut at its right-hand side.
+        Without one, the LP value is linear around the fixed exchanges (the energy price)
+        and :meth:`marginal_values` is its unique slope; with one, the duals may be one of
+        several (a kink in the nodal price).
+        """
+        rows, _, _ = self.hm.compiled_shape
+        cut_rows = list(range(rows, self.hm.num_rows))
+        return self.hm.any_at_bound(outcome, self._limit_cols, self._limit_rows + cut_rows, tol)
 
     def add_cut(self, slot: int, keys: list, coefs: list[float], rhs: float) -> None:
         """Add a network cut ``Σ coefs·x[keys] ≤ rhs`` on one slot's variables (AC cuts).
