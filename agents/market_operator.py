@@ -91,18 +91,24 @@ class MarketOperatorAgent(GridAgent):
 
     def selling_prices(self) -> dict[str, np.ndarray]:
         """What each supplier is paid per kWh: DERs their clipped marginal value, upstream LMP."""
-        assert self.outcome is not None and self.outcome.clearing is not None
-        out = {s: np.clip(v, 0.0, self.der_price_max)
-               for s, v in self.outcome.marginal_value_usd_per_kwh.items() if s != UPSTREAM}
+        self._cleared()
+        values = self.outcome.marginal_value_usd_per_kwh  # type: ignore[union-attr]
+        out = {s: np.clip(v, 0.0, self.der_price_max) for s, v in values.items() if s != UPSTREAM}
         out[UPSTREAM] = np.asarray(self._offers[UPSTREAM].cost_usd_per_kwh, dtype=float)
         return out
 
     def adopt(self) -> Clearing:
         """Adopt the last clearing for the window; count its cuts per slot."""
-        assert self.outcome is not None and self.outcome.clearing is not None
+        clearing = self._cleared()
         self._cuts_per_slot = np.bincount(np.asarray(self._cut_slots, dtype=int),
                                           minlength=self.lp.slots)
-        self._adopted = np.asarray(self.outcome.clearing.clearing_price_usd_per_kwh)
+        self._adopted = np.asarray(clearing.clearing_price_usd_per_kwh)
+        return clearing
+
+    def _cleared(self) -> Clearing:
+        """The last clearing (a day with none was never adopted: a bug if asked)."""
+        if self.outcome is None or self.outcome.clearing is None:
+            raise RuntimeError("the market operator has no clearing to settle or adopt")
         return self.outcome.clearing
 
     def commit(self, slot: int) -> None:

@@ -9,6 +9,7 @@ they differ.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -55,6 +56,15 @@ def _exchange_axes(rd: RunData, ax: Axes, ylabel: str) -> None:
     rd.time_axis(ax)
 
 
+def unit_outputs(rd: RunData, ax: Axes, power: pd.DataFrame, ylabel: str) -> None:
+    """One step line per unit of a kind's output, with grid and legend."""
+    for i, unit in enumerate(power.columns):
+        rd.steps(ax, power[unit], color=f"C{i % 10}", label=str(unit))
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    legend(ax, loc="best")
+
+
 def storage_energy(rd: RunData) -> Figure:
     """Each battery's stored energy at slot ends (from its initial value) and its output."""
     energy = rd.frame("storage", "e_kwh")
@@ -68,12 +78,9 @@ def storage_energy(rd: RunData) -> Figure:
                      label=str(unit))
     axes[0].set_ylabel(rd.label("stored energy (slot end)", "storage", "e_kwh"))
     if power is not None:
-        for i, unit in enumerate(power.columns):
-            rd.steps(axes[1], power[unit], color=f"C{i % 10}", label=str(unit))
+        unit_outputs(rd, axes[1], power, rd.label("net output, discharge +", "storage", "p_kw"))
         axes[1].axhline(0.0, color="black", linewidth=0.6)
-        axes[1].set_ylabel(rd.label("net output, discharge +", "storage", "p_kw"))
-    for ax in axes:
-        ax.grid(alpha=0.3)
+    axes[0].grid(alpha=0.3)
     legend(axes[0], loc="best")
     rd.time_axis(axes[-1])
     fig.suptitle(rd.title("Storage: stored energy and output"))
@@ -93,11 +100,7 @@ def generator_commitment(rd: RunData) -> Figure:
     axes[0].set_ylabel("generator")
     fig.colorbar(mesh, ax=axes[0], label="commitment (1 on, 0 off)", ticks=[0, 1])
     if power is not None:
-        for i, unit in enumerate(power.columns):
-            rd.steps(axes[1], power[unit], color=f"C{i % 10}", label=str(unit))
-        axes[1].set_ylabel(rd.label("active output", "generator", "p_kw"))
-        axes[1].grid(alpha=0.3)
-        legend(axes[1], loc="best")
+        unit_outputs(rd, axes[1], power, rd.label("active output", "generator", "p_kw"))
     rd.time_axis(axes[-1])
     fig.suptitle(rd.title("Generators: commitment and output"))
     return fig
