@@ -79,6 +79,8 @@ class MarketDSOAgent(GridAgent):
         self._load_row = {str(n): i for i, n in enumerate(network.loads.index)}
         self._start = 0
         self._adopted: list[SlotCheck] = []
+        self._validated: tuple[Clearing | None, MeteredDemand | None, list[SlotCheck]] = (
+            None, None, [])
         self.p_sub_kw = self.losses_kw = self.vm_min_pu = self.vm_max_pu = 0.0
         self.max_violation_pu = self.ac_converged = 0.0
         self._vm = pd.Series(dtype=float)
@@ -109,6 +111,7 @@ class MarketDSOAgent(GridAgent):
             checks.append(check)
             if check.converged and check.violations:
                 cuts += self.check.cuts(t, check, p[t], q[t], supply)
+        self._validated = (clearing, metered, checks)
         return checks, cuts
 
     def _supply(self, clearing: Clearing, t: int) -> dict[str, float]:
@@ -116,8 +119,12 @@ class MarketDSOAgent(GridAgent):
 
     def adopt(self, clearing: Clearing, metered: MeteredDemand, start: int) -> None:
         """Keep the adopted clearing's AC state per slot (for the record)."""
-        p, q = self.load_arrays(metered)
         self._start = start
+        last_clearing, last_metered, checks = self._validated
+        if self._ac is self.check and last_clearing is clearing and last_metered == metered:
+            self._adopted = checks  # the AC check of this very clearing: not solved again
+            return
+        p, q = self.load_arrays(metered)
         self._adopted = [self._ac.check_slot(t, p[t], q[t], self._supply(clearing, t))
                          for t in range(p.shape[0])]
 

@@ -58,6 +58,7 @@ class PriceResponsiveCustomer(GridAgent):
         self._start = 0
         self._prices = np.zeros(0)
         self._window = np.zeros(0)
+        self._params: UtilityParameters | None = None
         self.p_kw = self.q_kvar = self.p_original_kw = self.price_usd_per_kwh = 0.0
         self.utility_usd = self.payment_usd = 0.0
 
@@ -85,15 +86,14 @@ class PriceResponsiveCustomer(GridAgent):
     def respond(self, prices: PersonalisedPrices, start: int) -> DemandResponse:
         """Consume the utility optimum at ``prices`` over the window from ``start``."""
         self._start, self._prices = start, np.asarray(prices.price_usd_per_kwh, dtype=float)
-        params = self.contract(start, len(self._prices))
-        self._window = response_kw(params, self._prices)
+        self._params = self.contract(start, len(self._prices))
+        self._window = response_kw(self._params, self._prices)
         return DemandResponse(self.name, tuple(self._window.tolist()),
                               tuple((self._window * self.q_per_p).tolist()))
 
     def commit(self, slot: int) -> None:
         """Consume the slot's answer; account its utility and payment."""
-        k, dt = slot - self._start, self.model.series.slot_hours
-        params = self.contract(self._start, len(self._prices))
+        k, dt, params = slot - self._start, self.model.series.slot_hours, self._params
         self.p_kw = float(self._window[k])
         self.q_kvar = self.p_kw * self.q_per_p
         self.p_original_kw = float(self.p0_kw[slot])
