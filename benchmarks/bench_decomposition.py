@@ -21,6 +21,9 @@ and the seed with ``workers=2``.
   ``workers=2`` the subproblem time includes the round trip to the worker processes);
 * ratio: decomposition wall / monolithic wall; rel diff: objective difference relative
   to the monolithic optimum (every run must be within 1e-6 or the script fails).
+
+``--workers N`` runs every case with N controller processes (``--workers 1`` against
+``--workers 2`` measures what the process pool costs or gains).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gridcosim.scenarios import variants
 from gridcosim.scenarios.loader import load_scenario
@@ -157,6 +160,8 @@ def main() -> None:
     parser.add_argument("--dec-repeats", type=int, default=1,
                         help="decomposition runs (median)")
     parser.add_argument("--only", nargs="*", help="case names to run (default: all)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="run every case with this many controller processes")
     args = parser.parse_args()
     base = load_scenario(args.scenario)
     solve_scenario(base, "decomposition")  # one-time import and compile warm-up of the process
@@ -165,6 +170,8 @@ def main() -> None:
     for case in CASES:
         if args.only and case.name not in args.only:
             continue
+        if args.workers is not None:
+            case = replace(case, settings=replace(case.settings, workers=args.workers))
         rows.append(run_case(case, base, args.repeats, args.dec_repeats, references))
         print(f"done: {case.name}", file=sys.stderr, flush=True)
     print(f"scenario {args.scenario}: monolithic median of {args.repeats} after a warm-up; "

@@ -22,7 +22,6 @@ from gridcosim.outputs.layout import (
     KINDS_ATTR,
     LAYOUT,
     LAYOUT_VERSION,
-    ORIGIN_ATTR,
     STATE,
     STATE_END,
     TIME,
@@ -54,24 +53,23 @@ def write_root_attrs(f: h5py.File, *, scenario: str, scenario_json: str, seed: i
         f.attrs[key] = np.int8(value) if isinstance(value, bool) else value
 
 
-def time_scale(group: h5py.Group, units: str, origin: str | None) -> h5py.Dataset:
-    """The group's ``time`` dataset, a dimension scale."""
+def time_scale(group: h5py.Group, units: str, attrs: Mapping[str, str]) -> h5py.Dataset:
+    """The group's ``time`` dataset, a dimension scale (``attrs``: ``time_origin``, ...)."""
     ds = group.create_dataset(TIME, shape=(0,), maxshape=(None,), chunks=(1024,),
                               dtype=np.float64)
     ds.attrs["units"] = units
     ds.attrs["long_name"] = "slot start time"
-    if origin is not None:
-        ds.attrs[ORIGIN_ATTR] = origin
+    ds.attrs.update(attrs)
     ds.make_scale(TIME)
     return ds
 
 
-def create_kind(f: h5py.File, kind: EntityKind, units: str, origin: str | None,
+def create_kind(f: h5py.File, kind: EntityKind, units: str, time_attrs: Mapping[str, str],
                 initial: Mapping[str, np.ndarray]) -> None:
     """A kind's group: ``time``, ``ids``, one 2-D dataset per variable, initial values."""
     group = f.create_group(kind.name)
     group.attrs[VARIABLES_ATTR] = np.array(kind.variables, dtype=h5py.string_dtype())
-    kind.time_ds = time_scale(group, units, origin)
+    kind.time_ds = time_scale(group, units, time_attrs)
     ids = group.create_dataset(IDS, data=np.array(kind.ids, dtype=object),
                                dtype=h5py.string_dtype())
     ids.attrs["long_name"] = f"{kind.name} ids"

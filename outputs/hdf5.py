@@ -51,11 +51,11 @@ from gridcosim.outputs.layout import (
     WINDOW,
     AttrValue,
     append_rows,
-    cf_time_units,
     checked_attrs,
     declared_kinds,
     is_write_failure,
     short_error,
+    time_attributes,
 )
 from gridcosim.scenarios.errors import OutputError
 
@@ -100,6 +100,7 @@ class TrajectoryWriter:
         kind_attrs: Per kind, attributes of its group (``entity``, ``cost_included_in``).
         iterations: Columns of the ``/iterations`` table (one row per master solve; its
             ``window`` column, the convergence row, is added); ``None``: no such table.
+        time_zone: IANA zone of the times (``time_zone`` attribute of the time scales).
 
     """
 
@@ -110,8 +111,9 @@ class TrajectoryWriter:
                  run_attrs: Mapping[str, AttrValue] | None = None,
                  initial: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
                  kind_attrs: Mapping[str, Mapping[str, AttrValue]] | None = None,
-                 iterations: Mapping[str, ColumnKind] | None = None) -> None:
-        self._time_units, self._time_origin = cf_time_units(time_units)
+                 iterations: Mapping[str, ColumnKind] | None = None,
+                 time_zone: str | None = None) -> None:
+        self._time_units, self._time_attrs = time_attributes(time_units, time_zone)
         if buffer_slots < 1:
             raise ValueError("buffer_slots must be at least 1")
         json.loads(scenario_json)  # fail early on a malformed config string
@@ -152,9 +154,9 @@ class TrajectoryWriter:
         f = self._file
         write_root_attrs(f, scenario=scenario, scenario_json=scenario_json, seed=seed,
                          version=version, kinds=list(self._kinds), run_attrs=self._run_attrs)
-        self._root_time = time_scale(f, self._time_units, self._time_origin)
+        self._root_time = time_scale(f, self._time_units, self._time_attrs)
         for kind in self._kinds.values():
-            create_kind(f, kind, self._time_units, self._time_origin,
+            create_kind(f, kind, self._time_units, self._time_attrs,
                         self._initial.get(kind.name, {}))
             f[kind.name].attrs.update(self._kind_attrs.get(kind.name, {}))
             kind.buffers = [np.empty((self._cap, kind.n)) for _ in kind.variables]

@@ -35,6 +35,8 @@ KINDS_ATTR = "kinds"
 VARIABLES_ATTR = "variables"
 BOOL_ATTR = "gridcosim_dtype"
 ORIGIN_ATTR = "time_origin"
+#: Attribute of the time scales: IANA zone of the run's timestamps (with dated units).
+TIME_ZONE_ATTR = "time_zone"
 #: Group attribute: the kind whose ``cost_usd`` already includes this kind's.
 COST_IN_ATTR = "cost_included_in"
 RESERVED_GROUPS = frozenset({TIME, CONVERGENCE, ITERATIONS, CHECKPOINT})
@@ -125,6 +127,43 @@ def cf_time_units(time_units: str) -> tuple[str, str | None]:
     except ValueError:
         return "hours", origin
     return time_units, None
+
+
+def time_attributes(time_units: str, time_zone: str | None = None
+                    ) -> tuple[str, dict[str, str]]:
+    """CF ``units`` of the time scales and their other attributes.
+
+    ``time_origin`` for a reference that is not a date (:func:`cf_time_units`),
+    ``time_zone`` for a zone name (:func:`checked_time_zone`).
+
+    Raises:
+        ValueError: If the units are not hours, or the zone is not usable with them.
+
+    """
+    units, origin = cf_time_units(time_units)
+    zone = checked_time_zone(time_zone, units)
+    attrs = {ORIGIN_ATTR: origin} if origin is not None else {}
+    return units, attrs | ({TIME_ZONE_ATTR: zone} if zone is not None else {})
+
+
+def checked_time_zone(time_zone: str | None, units: str) -> str | None:
+    """An IANA zone name for the time scales, only with dated ``hours since <ISO>`` units.
+
+    Raises:
+        ValueError: If the name is not an IANA zone, or the units have no date.
+
+    """
+    if time_zone is None:
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(f"time_zone must be an IANA zone name, got {time_zone!r}") from None
+    if not units.startswith("hours since "):
+        raise ValueError(f"time_zone needs units 'hours since <ISO time>', got {units!r}")
+    return time_zone
 
 
 def check_name(name: str, what: str) -> None:

@@ -26,6 +26,7 @@ from gridcosim.outputs.layout import (
     KINDS_ATTR,
     ROW,
     TIME,
+    TIME_ZONE_ATTR,
     VARIABLES_ATTR,
     WINDOW,
     attr_value,
@@ -49,7 +50,9 @@ class Trajectory:
         attrs: Root attributes (``gridcosim_version``, ``scenario``, ``scenario_json``,
             ``seed`` (None if unset), ``created_utc``, ``complete``, ...).
         time: Slot start times: a DatetimeIndex named ``time`` when the units carry a
-            reference date (and ``read(..., timestamps=True)``), else float hours.
+            reference date (and ``read(..., timestamps=True)``), else float hours. With a
+            ``time_zone`` attribute the index is time-zone aware, in that zone; with a
+            reference carrying a UTC offset but no zone, at that fixed offset.
         groups: ``kind -> variable -> DataFrame`` (index ``time``, one column per entity id).
         convergence: One row per window, index ``window``, columns as written.
         time_h: Slot start times in float hours, as stored.
@@ -61,6 +64,7 @@ class Trajectory:
             columns ``window`` (the convergence row), ``start_slot``, ``iteration``,
             bounds, gap, cuts and times (empty: a file without the table, a market run).
         units: ``kind -> variable -> units`` (the datasets' ``units`` attributes).
+        time_zone: The ``time_zone`` attribute of ``/time`` (IANA name), or None.
 
     """
 
@@ -75,6 +79,7 @@ class Trajectory:
     iterations: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(index=pd.RangeIndex(0, name=ROW)))
     units: dict[str, dict[str, str]] = field(default_factory=dict)
+    time_zone: str | None = None
 
     def frame(self, kind: str, var: str) -> pd.DataFrame:
         """The ``(time, entity)`` DataFrame of one variable of one kind.
@@ -98,7 +103,14 @@ class Trajectory:
         return len(self.time_h)
 
 
-def _time_index(time_h: np.ndarray, units: str, timestamps: bool) -> pd.Index:
+def _time_index(time_h: np.ndarray, units: str, timestamps: bool,
+                time_zone: str | None = None) -> pd.Index:
+    """Slot starts: timestamps for dated units (in ``time_zone`` if given), else hours.
+
+    A reference with a UTC offset fixes the instants; the zone then only relabels them (a
+    daylight-saving switch inside the run shows as a change of offset). A naive reference
+    is a local time in the zone.
+    """
     match = _SINCE_RE.match(units)
     if timestamps and match:
         try:
@@ -107,8 +119,20 @@ def _time_index(time_h: np.ndarray, units: str, timestamps: bool) -> pd.Index:
             ref = None
         if ref is not None:
             ms = np.rint(time_h * 3.6e6).astype(np.int64)
-            return pd.DatetimeIndex(ref + pd.to_timedelta(ms, unit="ms"), name=TIME)
+            index = pd.DatetimeIndex(ref + pd.to_timedelta(ms, unit="ms"), name=TIME)
+            return _in_zone(index, time_zone)
     return pd.Index(time_h, dtype=np.float64, name=TIME)
+
+
+def _in_zone(index: pd.DatetimeIndex, time_zone: str | None) -> pd.DatetimeIndex:
+    if time_zone is None:
+        return index
+    try:
+        if index.tz is None:
+            return index.tz_localize(time_zone, ambiguous="NaT", nonexistent="NaT")
+        return index.tz_convert(time_zone)
+    except (ValueError, KeyError):  # an unknown zone name: keep the stored offsets
+        return index
 
 
 def _strings(ds: h5py.Dataset, n: int | None = None) -> list[str]:
@@ -184,8 +208,9 @@ def read(path: str | Path, *, timestamps: bool = True,
 
     Args:
         path: The ``.h5`` file.
-        timestamps: Index by timestamps when ``/time`` units are ``hours since <date>``;
-            False (or units without a date) indexes by float hours.
+        timestamps: Index by timestamps when ``/time`` units are ``hours since <date>``
+            (time-zone aware in the file's ``time_zone``, if it has one); False (or units
+            without a date) indexes by float hours.
         kinds: Read only these entity kinds (default: all).
 
     Returns:
@@ -199,7 +224,9 @@ def read(path: str | Path, *, timestamps: bool = True,
         time_ds = f[TIME]
         time_h = np.asarray(time_ds[: committed_counts(f)[0]], dtype=np.float64)
         time_units = str(attr_value(time_ds.attrs.get("units", "hours")))
-        index = _time_index(time_h, time_units, timestamps)
+        zone = attr_value(time_ds.attrs.get(TIME_ZONE_ATTR))
+        zone = None if zone is None else str(zone)
+        index = _time_index(time_h, time_units, timestamps, zone)
         groups: dict[str, dict[str, pd.DataFrame]] = {}
         initial: dict[str, dict[str, pd.Series]] = {}
         ids_by_kind: dict[str, list[str]] = {}
@@ -217,7 +244,7 @@ def read(path: str | Path, *, timestamps: bool = True,
         convergence, iterations = _convergence(f), _iterations(f)
     return Trajectory(attrs=attrs, time=index, groups=groups, convergence=convergence,
                       time_h=time_h, time_units=time_units, entity_ids=ids_by_kind,
-                      initial=initial, iterations=iterations, units=units)
+                      initial=initial, iterations=iterations, units=units, time_zone=zone)
 
 
 def _frames(group: h5py.Group, index: pd.Index, columns: pd.Index,

@@ -68,12 +68,12 @@ class Feeder:
 def load_feeder(source: str | None) -> Feeder:
     """The buses, coordinates and lines of the network data set ``source``."""
     from gridcosim.scenarios.errors import GridcosimError
-    from gridcosim.scenarios.network import load_network
+    from gridcosim.scenarios.network import network_from_source
 
     if not source:
         return Feeder(note="the file's scenario names no network data set")
     try:
-        net = load_network(source)
+        net = network_from_source(source)
     except (OSError, KeyError, ValueError, ImportError, GridcosimError) as err:
         return Feeder(note=f"the network data set {source!r} could not be loaded ({err})")
     edges = net.branches if hasattr(net, "branches") else net.lines

@@ -13,26 +13,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import lru_cache
 
 from pydantic import BaseModel
 
 from gridcosim.scenarios.fields import TIMESERIES_ONLY
 from gridcosim.scenarios.market_checks import check_market, check_microgrids_or_market
+from gridcosim.scenarios.network_checks import check_ac_engine, check_network_buses
 from gridcosim.scenarios.schema import Scenario
 
 PROFILE_FIELDS = ("price", "load", "renewables")
 HOURS_PER_DAY = 24
-
-
-@dataclass(frozen=True)
-class NetworkFacts:
-    """What the checks need to know about a network data set."""
-
-    buses: frozenset[int]
-    root: int
-    load_buses: frozenset[int]
 
 
 def check_scenario(scenario: Scenario) -> list[str]:
@@ -57,18 +48,6 @@ def check_scenario(scenario: Scenario) -> list[str]:
         *check_generators(scenario),
         *check_market(scenario),
     ]
-
-
-def check_ac_engine(scenario: Scenario) -> list[str]:
-    """OpenDSS runs three-phase feeders only; a balanced one runs on pandapower."""
-    from gridcosim.scenarios.phase_sources.builtin import PHASE_NETWORKS
-
-    spec = scenario.network
-    if str(spec.ac_engine) != "opendss" or spec.source in PHASE_NETWORKS:
-        return []
-    return [f"network.ac_engine: 'opendss' needs a three-phase network source "
-            f"({', '.join(PHASE_NETWORKS)}); the balanced {spec.source!r} runs on pandapower "
-            f"(got 'opendss')"]
 
 
 def check_profiles(scenario: Scenario) -> list[str]:
@@ -170,7 +149,8 @@ def check_timeseries(scenario: Scenario) -> list[str]:
 
     The profile set must exist, the slot length suit it, ``start_day + days`` fit in its
     days and ``horizon.slots`` not exceed the run's slots. If all of that holds, the
-    series are built once to check that they are finite.
+    series are built once to check that they are finite. A time-series file has its own
+    checks (:mod:`gridcosim.scenarios.timeseries_checks`).
 
     Args:
         scenario: The scenario to check.
@@ -182,6 +162,10 @@ def check_timeseries(scenario: Scenario) -> list[str]:
     ts = scenario.timeseries
     if ts is None:
         return []
+    if ts.file is not None:
+        from gridcosim.scenarios.timeseries_checks import check_timeseries_file
+
+        return check_timeseries_file(scenario)
     from gridcosim.scenarios.profiles import available_profile_sets
 
     problems = []
@@ -233,84 +217,6 @@ def _series_problems(scenario: Scenario) -> list[str]:
         return ["timeseries: the profile set gives non-finite values over this run (a"
                 f" profile that is zero over all its days?) (got {scenario.timeseries!r})"]
     return []
-
-
-@lru_cache(maxsize=8)
-def network_facts(source: str) -> NetworkFacts:
-    """Buses, root bus and load buses of the built-in network data set ``source``."""
-    from gridcosim.scenarios.network import load_network  # lazy: pulls in pandas
-
-    network = load_network(source)
-    loads = network.load_p_kw
-    return NetworkFacts(buses=frozenset(int(bus) for bus in network.bus_ids),
-                        root=int(network.root_bus),
-                        load_buses=frozenset(int(bus) for bus in loads.index[loads > 0]))
-
-
-def check_network_buses(scenario: Scenario) -> list[str]:
-    """Check microgrid, SVC and customer-class buses against the network.
-
-    Microgrid and SVC buses must exist and not be the root bus (where the substation
-    absorbs every injection); buses listed in ``timeseries.customer_classes`` must exist,
-    carry a load and be listed once.
-
-    Args:
-        scenario: The scenario to check.
-
-    Returns:
-        One message per unknown or misplaced bus, or a single message naming
-        ``network.source`` if the network data set cannot be loaded.
-
-    """
-    source = scenario.network.source
-    try:
-        facts = network_facts(source)
-    except (OSError, ValueError, KeyError) as exc:
-        return [f"network.source: cannot load network data set: {exc} (got {source!r})"]
-    located = [(f"microgrids[{i}].bus", mg.bus) for i, mg in enumerate(scenario.microgrids)]
-    located += [(f"svcs[{i}].bus", svc.bus) for i, svc in enumerate(scenario.svcs)]
-    problems = [
-        f"{path}: no such bus in network {source!r} (got {bus})"
-        for path, bus in located
-        if bus not in facts.buses
-    ]
-    problems += [
-        f"{path}: {'a microgrid' if path[0] == 'm' else 'an SVC'} cannot sit at the root bus"
-        f" {facts.root}, where the substation balances everything (got {bus})"
-        for path, bus in located
-        if bus == facts.root
-    ]
-    return problems + check_customer_classes(scenario, facts)
-
-
-def check_customer_classes(scenario: Scenario, facts: NetworkFacts) -> list[str]:
-    """Check that every bus of ``timeseries.customer_classes`` is a load bus, listed once.
-
-    Args:
-        scenario: The scenario to check.
-        facts: Its network's buses.
-
-    Returns:
-        One message per unknown bus, bus without load, or bus listed again.
-
-    """
-    if scenario.timeseries is None:
-        return []
-    source, first, problems = scenario.network.source, {}, []
-    for cls, buses in scenario.timeseries.customer_classes.items():
-        for j, bus in enumerate(buses):
-            path = f"timeseries.customer_classes.{cls}[{j}]"
-            if bus not in facts.buses:
-                problems.append(f"{path}: no such bus in network {source!r} (got {bus})")
-            elif bus not in facts.load_buses:
-                problems.append(f"{path}: bus has no load in network {source!r}, so a"
-                                f" customer class has no effect (got {bus})")
-            elif bus in first:
-                problems.append(f"{path}: a bus belongs to one class, already listed at"
-                                f" {first[bus]} (got {bus})")
-            else:
-                first[bus] = path
-    return problems
 
 
 def _units(scenario: Scenario) -> Iterator[tuple[str, str]]:

@@ -7,9 +7,10 @@ finite and within the named limits below; every name follows :data:`NAME_RULE`.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
 
 # ---------------------------------------------------------------------------------------
 # Limits. Every number must be finite (TOML allows ``inf`` and ``nan``; both are rejected)
@@ -84,6 +85,10 @@ def bounded(low: float | None = None, high: float | None = None, *, gt: float | 
 
 Name = Annotated[str, Field(strict=True, description=NAME_RULE), AfterValidator(_check_name)]
 Integer = Annotated[int, Field(strict=True)]
+#: A network bus: its id (an integer, the source's own numbering), or its name as the
+#: source spells it (a string, e.g. an OpenDSS bus ``"rg60"``), resolved to the id on loading.
+BusRef = Annotated[int, Field(strict=True)] | Annotated[str, Field(strict=True, min_length=1,
+                                                                   max_length=256)]
 PowerKw = Annotated[float, bounded(-MAX_POWER_KW, MAX_POWER_KW)]
 CapacityKw = Annotated[float, bounded(high=MAX_POWER_KW, gt=0.0)]
 NonNegativeKw = Annotated[float, bounded(0.0, MAX_POWER_KW)]
@@ -96,6 +101,18 @@ PowerFactor = Annotated[float, bounded(MIN_POWER_FACTOR, 1.0)]
 Multiplier = Annotated[float, bounded(0.0, MAX_MULTIPLIER)]
 Profile = Annotated[tuple[Multiplier, ...], Field(min_length=1, max_length=MAX_HORIZON_SLOTS)]
 CustomerClass = Literal["residential", "commercial", "industrial", "agricultural"]
+
+
+#: Key of the validation context holding the scenario file's folder: relative file paths
+#: in a scenario (a network file, a time-series file) are taken relative to it.
+SCENARIO_DIR = "scenario_dir"
+
+
+def scenario_dir(info: ValidationInfo) -> Path | None:
+    """The scenario file's folder from the validation context (``None`` without one)."""
+    context = info.context if isinstance(info.context, dict) else {}
+    folder = context.get(SCENARIO_DIR)
+    return None if folder is None else Path(folder)
 
 
 class Frozen(BaseModel):

@@ -20,8 +20,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from gridcosim.scenarios.bus_names import resolve_bus_names
 from gridcosim.scenarios.checks import check_scenario
 from gridcosim.scenarios.errors import ScenarioError
+from gridcosim.scenarios.fields import SCENARIO_DIR
 from gridcosim.scenarios.schema import Scenario
 
 MAX_REPR = 60
@@ -99,10 +101,12 @@ def load_scenario(source: str | Path) -> Scenario:
     if isinstance(source, str) and source in builtin_names():
         label = f"builtin:{source}"
         text = (_builtin_dir() / f"{source}.toml").read_text(encoding="utf-8")
+        folder = Path(str(_builtin_dir()))
     else:
         label = str(source)
         text = _read_file(Path(source))
-    return scenario_from_dict(parse_toml(text, label))
+        folder = Path(source).resolve().parent
+    return scenario_from_dict(parse_toml(text, label), scenario_dir=folder)
 
 
 def parse_toml(text: str, label: str) -> dict[str, Any]:
@@ -190,11 +194,14 @@ def _read_file(path: Path) -> str:
         raise ScenarioError([f"{path}: cannot read scenario file: {exc}"]) from None
 
 
-def scenario_from_dict(data: Mapping[str, Any]) -> Scenario:
+def scenario_from_dict(data: Mapping[str, Any], *, scenario_dir: Path | None = None
+                       ) -> Scenario:
     """Validate a scenario given as nested dicts and lists (e.g. parsed TOML).
 
     Args:
         data: The scenario's fields, as in a scenario TOML file.
+        scenario_dir: Folder that relative file paths in the scenario (network and
+            time-series files) are relative to; ``None``: the working directory.
 
     Returns:
         The validated, frozen scenario.
@@ -205,9 +212,11 @@ def scenario_from_dict(data: Mapping[str, Any]) -> Scenario:
 
     """
     try:
-        scenario = Scenario.model_validate(data)
+        scenario = Scenario.model_validate(
+            data, context={SCENARIO_DIR: Path.cwd() if scenario_dir is None else scenario_dir})
     except ValidationError as exc:
         raise ScenarioError(validation_problems(exc)) from None
+    scenario = resolve_bus_names(scenario)
     problems = check_scenario(scenario)
     if problems:
         raise ScenarioError(problems)

@@ -9,8 +9,6 @@ them; DERs sit on buses and phases the feeder has. Messages read
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from gridcosim.scenarios.schema import Scenario
 
 
@@ -19,10 +17,11 @@ def check_market(scenario: Scenario) -> list[str]:
     if scenario.market is None:
         return []
     problems = _time_problems(scenario)
-    facts = _feeder_facts(scenario.network.source)
+    facts = _feeder_facts(scenario)
     if facts is None:
         return [*problems, f"network.source: a market needs a three-phase feeder (eulv, "
-                           f"ieee123-3ph, ...) (got {scenario.network.source!r})"]
+                           f"ieee123-3ph, an OpenDSS file, a pandapower net read with phases "
+                           f"= 'three-phase') (got {scenario.network.source!r})"]
     loads, bus_phases = facts
     return problems + _customer_problems(scenario, loads) + _der_problems(scenario, bus_phases)
 
@@ -52,14 +51,18 @@ def _time_problems(scenario: Scenario) -> list[str]:
     return problems
 
 
-@lru_cache(maxsize=8)
-def _feeder_facts(source: str) -> tuple[frozenset[str], dict[int, str]] | None:
+def _feeder_facts(scenario: Scenario) -> tuple[frozenset[str], dict[int, str]] | None:
     """Load names and each bus's phases of a three-phase feeder (``None``: not one)."""
-    from gridcosim.scenarios.phase_sources.builtin import is_phase_network, load_phase_network
+    from gridcosim.scenarios.errors import ScenarioError
+    from gridcosim.scenarios.network import network_for
+    from gridcosim.scenarios.phase_network import PhaseNetwork
 
-    if not is_phase_network(source):
+    try:
+        network = network_for(scenario)
+    except (ScenarioError, OSError, ValueError, KeyError):
+        return None  # the network checks report why it cannot be read
+    if not isinstance(network, PhaseNetwork):
         return None
-    network = load_phase_network(source)
     phases = {int(bus): str(p) for bus, p in network.buses["phases"].items()}
     return frozenset(str(n) for n in network.loads.index), phases
 

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 #: data (a scenario's ``[network]`` base_kva / base_kv override them, see :func:`network_for`).
 BASE_KVA = 1000.0
 BASE_KV = 4.16
+#: File name of a built-in data set stored as a pandapower net (``pandapower.to_json``).
+PANDAPOWER_FILE = "net.json"
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,6 +45,14 @@ class NetworkData:
             :attr:`z_base_ohm`, i.e. on this network's own base.
         loads: ``p_kw``, ``q_kvar``, ``model`` (PQ/Z/I, informational) indexed by ``bus``.
         shunts: ``q_kvar`` (capacitor injection at nominal voltage) indexed by ``bus``.
+        ac_net_json: The source pandapower net (``pandapower.to_json``) of a network read
+            from pandapower, on which the AC validation runs; ``None`` for the shipped
+            tables, whose AC net :mod:`scenarios.pandapower_net` builds.
+
+    Networks read from pandapower carry more columns: ``buses.vn_kv`` (each bus's own
+    voltage base), ``branches.z_base_kv`` (the voltage level a branch's ohms refer to),
+    ``branches.s_max_kva`` (rating) and ``branches.v_ratio`` (a transformer's squared
+    off-nominal ratio, 1 elsewhere).
 
     """
 
@@ -54,25 +64,27 @@ class NetworkData:
     branches: pd.DataFrame
     loads: pd.DataFrame
     shunts: pd.DataFrame
+    ac_net_json: str | None = None
 
     @property
     def z_base_ohm(self) -> float:
         """Impedance base in ohm."""
         return self.base_kv**2 * 1000.0 / self.base_kva
 
-    def with_base(self, base_kva: float, base_kv: float) -> NetworkData:
+    def with_base(self, base_kva: float, base_kv: float | None) -> NetworkData:
         """The same network on another base (``r_pu``, ``x_pu`` recomputed from the ohms).
 
         Args:
             base_kva: Power base in kVA.
-            base_kv: Line-to-line voltage base (the feeder's nominal voltage) in kV.
+            base_kv: Line-to-line voltage base (the feeder's nominal voltage) in kV;
+                ``None`` keeps the network's own.
 
         Returns:
             ``self`` if the base is unchanged, otherwise a new network, the same object for
             repeated calls with the same base (models built for it can be reused).
 
         """
-        key = (float(base_kva), float(base_kv))
+        key = (float(base_kva), self.base_kv if base_kv is None else float(base_kv))
         if key == (self.base_kva, self.base_kv):
             return self
         if key not in self._rebased:
@@ -160,10 +172,12 @@ def per_unit_branches(branches: pd.DataFrame, base_kva: float, base_kv: float) -
 
     Returns:
         A copy with ``r_pu = r_ohm / z_base`` and ``x_pu = x_ohm / z_base``, where
-        ``z_base = base_kv**2 * 1000 / base_kva`` ohm.
+        ``z_base = kv**2 * 1000 / base_kva`` ohm and ``kv`` is the branch's own voltage
+        level (column ``z_base_kv``, networks of several levels) or ``base_kv``.
 
     """
-    z_base_ohm = base_kv**2 * 1000.0 / base_kva
+    kv = branches["z_base_kv"].astype(float) if "z_base_kv" in branches else base_kv
+    z_base_ohm = kv**2 * 1000.0 / base_kva
     out = branches.copy()
     out["r_pu"] = out["r_ohm"].astype(float) / z_base_ohm
     out["x_pu"] = out["x_ohm"].astype(float) / z_base_ohm
@@ -171,22 +185,25 @@ def per_unit_branches(branches: pd.DataFrame, base_kva: float, base_kv: float) -
 
 
 def available_networks() -> list[str]:
-    """Names of the network data sets shipped: balanced (``scenarios/data``) and three-phase."""
+    """Names of the network data sets shipped: balanced tables, pandapower nets, three-phase."""
     from gridcosim.scenarios.phase_sources.builtin import PHASE_NETWORKS
 
     folder = files("gridcosim.scenarios") / "data"
-    return sorted([e.name for e in folder.iterdir() if (e / "buses.csv").is_file()]
+    return sorted([e.name for e in folder.iterdir()
+                   if (e / "buses.csv").is_file() or (e / PANDAPOWER_FILE).is_file()]
                   + list(PHASE_NETWORKS))
 
 
 def load_network(name: str = "ieee123", *, base_kva: float = BASE_KVA,
-                 base_kv: float = BASE_KV) -> NetworkData | PhaseNetwork:
+                 base_kv: float | None = None) -> NetworkData | PhaseNetwork:
     """Load a built-in network data set from the ``scenarios`` package data.
 
     Args:
-        name: Data set name, a folder under ``scenarios/data``.
+        name: Data set name: a folder under ``scenarios/data`` holding tables
+            (``buses.csv``, ...) or a pandapower net (``net.json``), or a three-phase feeder.
         base_kva: Power base in kVA.
-        base_kv: Line-to-line voltage base in kV (the feeder's nominal voltage).
+        base_kv: Line-to-line voltage base in kV (the feeder's nominal voltage); ``None``
+            takes the data set's own (4.16 kV for ``ieee123``).
 
     Returns:
         The network data on the given base; bus 1 is the root for ``ieee123``.
@@ -198,11 +215,17 @@ def load_network(name: str = "ieee123", *, base_kva: float = BASE_KVA,
     from gridcosim.scenarios.phase_sources.builtin import is_phase_network, load_phase_network
 
     if is_phase_network(name):  # three-phase feeders are read from their OpenDSS files
-        return load_phase_network(name).with_base(base_kva, base_kv)
+        phase = load_phase_network(name)
+        return phase.with_base(base_kva, phase.base_kv if base_kv is None else base_kv)
     folder = files("gridcosim.scenarios") / "data" / name
+    if (folder / PANDAPOWER_FILE).is_file():
+        from gridcosim.scenarios.network_sources.readers import builtin_pandapower
+
+        return builtin_pandapower(folder, name, base_kva, base_kv)
     if not (folder / "buses.csv").is_file():
         known = ", ".join(available_networks()) or "none"
         raise FileNotFoundError(f"no network data set {name!r} in scenarios/data ({known})")
+    base_kv = BASE_KV if base_kv is None else float(base_kv)
     branches = per_unit_branches(_read(folder, "branches", "branch"), base_kva, base_kv)
     root = set(branches["from_bus"]) - set(branches["to_bus"])
     if len(root) != 1:
@@ -220,14 +243,42 @@ def load_network(name: str = "ieee123", *, base_kva: float = BASE_KVA,
 
 
 def network_for(scenario: Scenario) -> NetworkData | PhaseNetwork:
-    """The network of a scenario: its data set on its ``[network]`` base.
+    """The network of a scenario: its ``[network] source`` read on its base.
 
     Args:
-        scenario: A validated scenario.
+        scenario: A validated scenario (file paths in ``source`` are absolute).
 
     Returns:
-        ``load_network(source, base_kva=..., base_kv=...)`` of ``scenario.network``.
+        The network (cached per source, base and file modification time:
+        :func:`scenarios.network_sources.read_cached`).
+
+    Raises:
+        ScenarioError: If the source cannot be read or is not a radial feeder.
 
     """
+    from gridcosim.scenarios.network_sources import modification_time, parse_source, read_cached
+
     spec = scenario.network
-    return load_network(spec.source, base_kva=spec.base_kva, base_kv=spec.base_kv)
+    source = parse_source(spec.source)
+    return read_cached(source, modification_time(source), float(spec.base_kva),
+                       None if spec.base_kv is None else float(spec.base_kv), spec.phases,
+                       spec.root_bus)
+
+
+def network_from_source(source: str) -> NetworkData | PhaseNetwork:
+    """The network a ``[network] source`` string names, on its own base (e.g. for a viewer).
+
+    Raises:
+        ScenarioError, OSError, ValueError: If the source cannot be read.
+
+    """
+    from gridcosim.scenarios.network_sources import (
+        PhaseModel,
+        modification_time,
+        parse_source,
+        read_cached,
+    )
+
+    parsed = parse_source(source)
+    return read_cached(parsed, modification_time(parsed), BASE_KVA, None, PhaseModel.BALANCED,
+                       None)

@@ -88,15 +88,62 @@ def build_pandapower_net(network: NetworkData, *, v_ref_pu: float = 1.0) -> pand
         v_ref_pu: Slack voltage magnitude at the root bus.
 
     Returns:
-        A pandapower net ready for ``pp.runpp``.
+        A pandapower net ready for ``pp.runpp``. A network read from a pandapower source
+        gets that source net (:func:`source_net`).
 
     """
+    if network.ac_net_json is not None:
+        return source_net(network, v_ref_pu=v_ref_pu)
     net = pp.create_empty_network(name=network.name, f_hz=60.0, sn_mva=network.base_kva / 1000.0)
     _add_buses(net, network)
     _add_branches(net, network)
     _add_injections(net, network)
     pp.create_ext_grid(net, bus=network.root_bus, vm_pu=v_ref_pu, va_degree=0.0, name="substation")
     return net
+
+
+def source_net(network: NetworkData, *, v_ref_pu: float = 1.0) -> pandapowerNet:
+    """The source pandapower net of ``network``, prepared for the validator.
+
+    Everything the source models stays (transformer taps and magnetising branches, line
+    charging, switches, out-of-service elements); what the scenario sets instead is
+    replaced: one constant-PQ load per load bus (index = bus id) at the network's nominal
+    load, no static generators (the microgrids' and SVCs' sgens are added by the
+    validator), the ext_grid at ``v_ref_pu``, lines named by their branch label
+    (``line <index>``), buses given a ``bus_id`` column, and the per-unit power base.
+    The net is cut to the feeder that was read (:func:`_keep_tree`), so that pandapower's
+    internal arrays list exactly its buses and branches.
+    """
+    net = pp.from_json_string(network.ac_net_json)
+    _keep_tree(net, network)
+    net.sn_mva = network.base_kva / 1000.0
+    for table in ("load", "sgen"):
+        net[table] = net[table].iloc[0:0]
+    p_kw, q_kvar = network.load_p_kw, network.load_q_kvar
+    for bus in network.loads.index.unique():
+        pp.create_load(net, bus=int(bus), p_mw=p_kw[bus] / 1000.0, q_mvar=q_kvar[bus] / 1000.0,
+                       name=f"load {bus}", index=int(bus))
+    net.ext_grid["vm_pu"] = v_ref_pu
+    net.ext_grid["va_degree"] = 0.0
+    net.line["name"] = [f"line {idx}" for idx in net.line.index]
+    net.bus["bus_id"] = net.bus.index.astype(int)
+    return net
+
+
+def _keep_tree(net: pandapowerNet, network: NetworkData) -> None:
+    """Drop the buses the feeder does not have, out-of-service and switched-off branches."""
+    import pandapower.toolbox as tb
+
+    tb.drop_buses(net, net.bus.index.difference(list(network.bus_ids)))
+    sw = net.switch
+    opened = sw[~sw["closed"].astype(bool)]
+    for table, et, drop in (("line", "l", tb.drop_lines), ("trafo", "t", tb.drop_trafos)):
+        frame = net[table]
+        off = frame.index[~frame["in_service"].astype(bool)].union(
+            opened.loc[opened["et"] == et, "element"].astype(int).unique())
+        drop(net, off.intersection(frame.index))
+    net.switch = net.switch[net.switch["closed"].astype(bool)]
+    net.bus["in_service"] = True
 
 
 def bus_index(net: pandapowerNet) -> dict[int, int]:

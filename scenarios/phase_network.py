@@ -90,11 +90,12 @@ class PhaseNetwork:
         z[np.ix_(pos, pos)] = np.asarray(self.z_ohm[line]) / self.z_base_ohm
         return z
 
-    def with_base(self, base_kva: float, base_kv: float) -> PhaseNetwork:
-        """The same network on another base (impedances stay in ohm).
+    def with_base(self, base_kva: float, base_kv: float | None) -> PhaseNetwork:
+        """The same network on another base (impedances stay in ohm; ``base_kv=None``: own).
 
         Returns ``self`` when the base is unchanged, so models built for it are reused.
         """
+        base_kv = self.base_kv if base_kv is None else base_kv
         if (float(base_kva), float(base_kv)) == (self.base_kva, self.base_kv):
             return self
         return replace(self, base_kva=float(base_kva), base_kv=float(base_kv))

@@ -44,6 +44,14 @@ COLUMNS = (*LOAD_CLASSES, *RENEWABLES, PRICE)
 
 HOURS_PER_DAY = 24
 
+#: Local start (hour 0) and IANA time zone of each shipped set, for a run's time coordinate.
+#: ``simbench_2weeks``: the README gives Monday 2016-08-01 00:00 local time, CEST (UTC+2,
+#: no clock change in the fortnight); SimBench is a German data set whose source year has
+#: its clock changes on the EU dates (2016-03-27, 2016-10-30), so the zone is
+#: Europe/Berlin.
+SET_CLOCKS: dict[str, tuple[str, str]] = {"simbench_2weeks": ("2016-08-01T00:00:00",
+                                                              "Europe/Berlin")}
+
 _Shape = TypeVar("_Shape", pd.Series, pd.DataFrame)
 
 
@@ -125,6 +133,25 @@ def load_profile_set(name: str = "simbench_2weeks") -> ProfileSet:
         frame = pd.read_csv(handle, index_col="hour")
     frame.index = pd.RangeIndex(len(frame), name="hour")
     return ProfileSet(name=name, data=frame.astype(float), description=f"package data {name}")
+
+
+def profile_set_start(name: str, start_day: int = 0) -> tuple[pd.Timestamp, str] | None:
+    """Start of day ``start_day`` of a shipped set, time-zone aware, and its zone name.
+
+    Args:
+        name: A shipped set's name.
+        start_day: Days after the set's first hour (calendar days, local midnight).
+
+    Returns:
+        ``(start, zone)``, or ``None`` for a set whose dates are not known
+        (:data:`SET_CLOCKS`).
+
+    """
+    if name not in SET_CLOCKS:
+        return None
+    first, zone = SET_CLOCKS[name]
+    local = pd.Timestamp(first) + pd.Timedelta(days=start_day)
+    return local.tz_localize(zone, ambiguous="raise", nonexistent="raise"), zone
 
 
 # --------------------------------------------------------------------------- slicing

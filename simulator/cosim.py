@@ -23,12 +23,13 @@ from gridcosim.agents.customer import CustomerAgent
 from gridcosim.agents.dso import DSOAgent
 from gridcosim.agents.microgrid_controller import MicrogridControllerAgent
 from gridcosim.scenarios.errors import InputError
-from gridcosim.scenarios.network import NetworkData, load_network
+from gridcosim.scenarios.network import NetworkData, network_for
 from gridcosim.scenarios.phase_network import PhaseNetwork
 from gridcosim.scenarios.schema import Scenario
 from gridcosim.scenarios.series import ScenarioSeries, scenario_series
 from gridcosim.simulator.checkpoint import CheckpointedModel
 from gridcosim.simulator.decomposition.controller_pool import make_pool
+from gridcosim.simulator.decomposition.controller_warm_start import ControllerWarmStart
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
 from gridcosim.simulator.status import RunStatus
 from gridcosim.simulator.windows import bus_multipliers
@@ -112,7 +113,7 @@ class CoSimulation(CheckpointedModel):
         settings = settings or RunSettings()
         super().__init__(rng=settings.seed)
         self.scenario, self.settings, self.recorder = scenario, settings, recorder
-        network: NetworkData | PhaseNetwork = load_network(scenario.network.source)
+        network: NetworkData | PhaseNetwork = network_for(scenario)
         self.horizon = settings.horizon or scenario.horizon.slots
         # forecasts reach past the run's last slot where the profile data allow, so the
         # last windows keep their length H (no end-of-world effect on storage, same models)
@@ -131,6 +132,24 @@ class CoSimulation(CheckpointedModel):
             CustomerAgent(self, bus, self.series.bus_class[bus], float(network.load_p_kw[bus]),
                           float(network.load_q_kvar[bus]), multipliers[buses.index(bus)])
         self._pool = None
+        self._warm: list[ControllerWarmStart] | None = None
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state at a window boundary, with the controllers' warm starts.
+
+        The controllers' bases are where their next window's LPs start: stored so that a
+        resumed run starts them exactly where this run does.
+        """
+        state = super().snapshot()
+        warm = self._pool.warm_starts() if self._pool is not None else []
+        state["controllers"] = [w.to_json() for w in warm]
+        return state
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`snapshot` (before the first step of a fresh model)."""
+        super().restore(state)
+        found = state.get("controllers") or []
+        self._warm = [ControllerWarmStart.from_json(w) for w in found] or None
 
     def _run_slots(self, settings: RunSettings) -> int:
         """Slots to simulate; checks the horizon and the commit length against the data."""
@@ -189,8 +208,11 @@ class CoSimulation(CheckpointedModel):
         windows = [mc.window(start, slots) for mc in self.microgrids]
         if self._pool is None:
             self._pool = make_pool(windows, self.settings.decomposition)
-        else:
+            if self._warm is not None:  # a resumed run: its checkpoint's warm starts
+                self._pool.load(windows, self._warm)
+        else:  # the controllers' LPs start from their last window's bases, moved on
             self._pool.load(windows)
+        self._warm = None
         solution = self.dso.coordinate(self._pool, start, slots)
         if self.recorder is not None:
             self.recorder.window(self, self.dso.reports[-1])

@@ -23,8 +23,6 @@ negative one.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import highspy
@@ -33,19 +31,22 @@ import pyomo.environ as pyo
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from gridcosim.scenarios.errors import SolverError
+from gridcosim.simulator.highs_changes import HighsChanges
 from gridcosim.simulator.highs_instance import (
     DEFAULT_OPTIONS,
     INF,
     STATUS,
-    RhsRows,
     SolveOutcome,
     quiet_highs,
 )
-from gridcosim.simulator.warm_basis import WarmBasis
+from gridcosim.simulator.warm_basis import SlotShift, WarmBasis
 
 
-class HighsModel:
+class HighsModel(HighsChanges):
     """A linear (mixed-integer) Pyomo model held in a persistent HiGHS instance.
+
+    Its bulk changes (bounds, right-hand sides, costs, appended rows and columns) are
+    :class:`~gridcosim.simulator.highs_changes.HighsChanges`'.
 
     Args:
         model: A Pyomo model with one minimised linear objective.
@@ -63,28 +64,41 @@ class HighsModel:
         self._row: dict[int, int] = {}
         self._row_offset: dict[int, tuple[float, float]] = {}
         self._rhs_cache: dict[int, tuple[int, bool, bool, float, float]] = {}
+        self._bound_exprs: dict[int, tuple[int, Any, Any, float, float]] = {}
+        self._var_cols: list[tuple[Any, int | None]] | None = None
         self._n_int = 0
         self._solved = False
+        self._state = 0  # counts solves and resets: what :meth:`basis` was read at
+        self._basis_read: tuple[int, WarmBasis | None] | None = None
         self._compile(relax_integrality)
         self._compiled = (self.num_rows, self.num_cols, self._n_int)
 
     @classmethod
-    def clone(cls, other: HighsModel, *, options: dict[str, Any] | None = None) -> HighsModel:
+    def clone(cls, other: HighsModel, *, options: dict[str, Any] | None = None,
+              relax_integrality: bool = False) -> HighsModel:
         """A second HiGHS instance of ``other``'s current LP (no second Pyomo compile).
 
         The clone shares the Pyomo model and its column and row maps; cuts added to
-        either instance afterwards stay in that instance.
+        either instance afterwards stay in that instance. ``relax_integrality`` drops the
+        integer columns' integrality (the LP relaxation of a compiled MILP).
         """
         new = cls.__new__(cls)
         new.model = other.model
         new._options = {**DEFAULT_OPTIONS, **(options or {})}
         new.highs = quiet_highs(new._options)
-        new.highs.passModel(other.highs.getLp())
+        lp = other.highs.getLp()
+        if relax_integrality:
+            lp.integrality_ = []
+        new.highs.passModel(lp)
         new._col, new._row = other._col, other._row
-        new._row_offset, new._rhs_cache = other._row_offset, {}
-        new._cost, new._offset = dict(other._cost), other._offset
-        new._n_int, new._solved, new._compiled = other._n_int, False, other._compiled
-        if other.is_mip:
+        new._row_offset, new._rhs_cache = other._row_offset, other._rhs_cache
+        new._bound_exprs, new._var_cols = other._bound_exprs, other._var_cols
+        new._costs, new._offset = other._costs.copy(), other._offset
+        new._n_int = 0 if relax_integrality else other._n_int
+        rows, cols, _ = other._compiled
+        new._solved, new._compiled = False, (rows, cols, new._n_int)
+        new._state, new._basis_read = 0, None
+        if new._n_int:
             new.highs.setOptionValue("presolve", "choose")
         return new
 
@@ -98,19 +112,12 @@ class HighsModel:
         self.highs.addVars(len(cols), lb, ub)
         cost = info.c.toarray().ravel() if info.c.shape[0] else np.zeros(len(cols))
         self.highs.changeColsCost(len(cols), np.arange(len(cols), dtype=np.int32), cost)
-        self._cost: dict[int, float] = {j: float(c) for j, c in enumerate(cost) if c}
+        self._costs = np.array(cost, dtype=float)
         self._offset = float(info.c_offset[0]) if len(info.c_offset) else 0.0
         ints = [j for j, v in enumerate(cols) if v.is_integer() or v.is_binary()]
         if ints and not relax:
             self._set_integrality(ints)
         self._add_compiled_rows(info)
-
-    def _set_integrality(self, cols: list[int]) -> None:
-        idx = np.array(cols, dtype=np.int32)
-        kinds = np.full(len(cols), highspy.HighsVarType.kInteger)
-        self.highs.changeColsIntegrality(len(cols), idx, kinds)
-        self._n_int += len(cols)
-        self.highs.setOptionValue("presolve", "choose")  # LP re-solve options do not suit MIPs
 
     def _add_compiled_rows(self, info: Any) -> None:
         a = info.A.tocsr()
@@ -139,16 +146,6 @@ class HighsModel:
 
     # ----------------------------------------------------------------- access
     @property
-    def num_cols(self) -> int:
-        """Number of columns (variables) in HiGHS."""
-        return self.highs.getNumCol()
-
-    @property
-    def num_rows(self) -> int:
-        """Number of rows (constraints) in HiGHS."""
-        return self.highs.getNumRow()
-
-    @property
     def compiled_shape(self) -> tuple[int, int, int]:
         """Rows, columns and integer columns as compiled (before anything appended)."""
         return self._compiled
@@ -166,53 +163,6 @@ class HighsModel:
         """Row index of a Pyomo constraint."""
         return self._row[id(con)]
 
-    # ----------------------------------------------------------------- changes
-    def refresh_rows(self, cons: list[Any]) -> None:
-        """Re-read the bounds of ``cons`` from their (mutable-parameter) expressions."""
-        for con in cons:
-            off_lo, off_hi = self._row_offset[id(con)]
-            lo = pyo.value(con.lower) + off_lo if con.has_lb() else -INF
-            hi = pyo.value(con.upper) + off_hi if con.has_ub() else INF
-            self.highs.changeRowBounds(self._row[id(con)], lo, hi)
-
-    def rhs_rows(self, cons: list[Any]) -> RhsRows:
-        """Row indices and bound offsets of parametric rows, for repeated :meth:`set_rhs`."""
-        info = [self._rhs_info(con) for con in cons]
-        return RhsRows(
-            idx=np.array([i[0] for i in info], dtype=np.int32),
-            off_lo=np.array([i[3] if i[1] else np.nan for i in info], dtype=float),
-            off_hi=np.array([i[4] if i[2] else np.nan for i in info], dtype=float))
-
-    def set_rhs(self, cons: list[Any] | RhsRows, values: Any) -> None:
-        """Set the right-hand side of parametric rows directly (fast path of refresh_rows).
-
-        ``values[k]`` is the value the parameter expression of ``cons[k]`` takes; the row
-        keeps the bound type (equality, ``<=`` or ``>=``) it was compiled with. ``cons``
-        may be a precomputed :meth:`rhs_rows`.
-        """
-        rows = cons if isinstance(cons, RhsRows) else self.rhs_rows(cons)
-        v = np.asarray(values, dtype=float)
-        if v.shape != rows.idx.shape:
-            raise ValueError(f"{len(v)} values for {len(rows.idx)} rows")
-        lo = np.where(np.isnan(rows.off_lo), -INF, v + rows.off_lo)
-        hi = np.where(np.isnan(rows.off_hi), INF, v + rows.off_hi)
-        self.highs.changeRowsBounds(len(rows.idx), rows.idx, lo, hi)
-
-    def _rhs_info(self, con: Any) -> tuple[int, bool, bool, float, float]:
-        key = id(con)
-        info = self._rhs_cache.get(key)
-        if info is None:
-            info = (self._row[key], con.has_lb(), con.has_ub(), *self._row_offset[key])
-            self._rhs_cache[key] = info
-        return info
-
-    def set_cols_bounds(self, cols: Any, lb: Any, ub: Any) -> None:
-        """Change several columns' bounds at once."""
-        idx = np.asarray(cols, dtype=np.int32)
-        lo = np.broadcast_to(np.asarray(lb, dtype=float), idx.shape).copy()
-        hi = np.broadcast_to(np.asarray(ub, dtype=float), idx.shape).copy()
-        self.highs.changeColsBounds(len(idx), idx, lo, hi)
-
     def reset(self, basis: WarmBasis | None = None) -> None:
         """Forget the solver state; the next solve starts from ``basis``, else cold.
 
@@ -223,6 +173,7 @@ class HighsModel:
         edge weights and factor data across ``clearSolver``, and a basis set on top of
         them would not start as it does in a fresh instance.
         """
+        self._state += 1
         fits = basis is not None and basis.fits(self.num_rows, self.num_cols)
         if fits:
             lp = self.highs.getLp()
@@ -237,85 +188,58 @@ class HighsModel:
             status = self.highs.setBasis(basis.to_highs())
             self._solved = status == highspy.HighsStatus.kOk
 
+    def reset_like(self, other: HighsModel) -> None:
+        """:meth:`reset` to the basis ``other`` (same rows and columns) was just reset to.
+
+        A new instance, as with :meth:`reset`, given the basis HiGHS holds in ``other``:
+        checked and made regular there already, so it is not factorised a second time.
+        Cold if ``other`` holds no basis.
+        """
+        found = other.highs.getBasis()
+        if not found.valid or (other.num_rows, other.num_cols) != (self.num_rows, self.num_cols):
+            self.reset()
+            return
+        self._state += 1
+        lp = self.highs.getLp()
+        self.highs = quiet_highs(self._options)
+        self.highs.passModel(lp)
+        if self._n_int:
+            self.highs.setOptionValue("presolve", "choose")
+        self._solved = self.highs.setBasis(found) == highspy.HighsStatus.kOk
+
+    def slot_shift(self, slots: int, shift: int) -> SlotShift:
+        """How this model's compiled columns and rows move ``shift`` slots on (a warm start).
+
+        ``slots`` is the window length (the size of the model's slot sets ``T``).
+        """
+        rows, cols, _ = self._compiled
+        found = SlotShift.of(self.model, self._col, self._row, slots, shift)
+        if (len(found.row), len(found.col)) != (rows, cols):
+            raise ValueError("the compiled maps do not cover the compiled model")
+        return found
+
+    def take_basis(self, other: HighsModel) -> None:
+        """Start the next solve from ``other``'s current basis (same rows and columns).
+
+        Within a window only: the basis goes over as HiGHS holds it, with no new instance
+        (:meth:`reset` is the window-to-window rule).
+        """
+        self._state += 1
+        found = other.highs.getBasis()
+        if found.valid and self.highs.setBasis(found) == highspy.HighsStatus.kOk:
+            self._solved = True
+
     def basis(self) -> WarmBasis | None:
-        """The current basis (``None`` if HiGHS has no valid one)."""
-        found = self.highs.getBasis()
-        return WarmBasis.from_highs(found) if found.valid else None
+        """The current basis (``None`` if HiGHS has no valid one).
 
-    def any_at_bound(self, outcome: SolveOutcome, cols: Any, rows: Any,
-                     tol: float = 1e-7) -> bool:
-        """Whether one of ``cols`` or ``rows`` sits at a finite bound in ``outcome``.
-
-        Fixed columns and equality rows do not count. ``outcome`` must be this model's last
-        solve (row activities are read from HiGHS).
+        Read once per solver state: asked again before the next solve or reset, the same
+        object comes back (reading a basis out of HiGHS costs about a microsecond per
+        row and column).
         """
-        cols, rows = np.asarray(cols, dtype=np.int32), np.asarray(rows, dtype=np.int32)
-        if len(cols):
-            _, _, _, lo, hi, _ = self.highs.getCols(len(cols), cols)
-            if _at_bound(outcome.x[cols], lo, hi, tol):
-                return True
-        if len(rows):
-            _, _, lo, hi, _ = self.highs.getRows(len(rows), rows)
-            activity = np.asarray(self.highs.getSolution().row_value)[rows]
-            return _at_bound(activity, lo, hi, tol)
-        return False
-
-    def truncate(self) -> None:
-        """Drop every row and column appended since compilation (cuts, branch selectors).
-
-        HiGHS keeps the basis of the remaining rows and columns, so the next solve starts
-        warm from the last one.
-        """
-        rows, cols, n_int = self._compiled
-        if self._n_int != n_int:  # integer columns were appended: they go too
-            self._n_int = n_int
-            if not n_int:
-                self.highs.setOptionValue("presolve", self._options.get("presolve", "choose"))
-        if self.num_rows > rows:
-            extra = np.arange(rows, self.num_rows, dtype=np.int32)
-            self.highs.deleteRows(len(extra), extra)
-        if self.num_cols > cols:
-            extra = np.arange(cols, self.num_cols, dtype=np.int32)
-            self.highs.deleteCols(len(extra), extra)
-            self._cost = {j: c for j, c in self._cost.items() if j < cols}
-
-    def set_col_bounds(self, col: int, lb: float, ub: float) -> None:
-        """Change one column's bounds."""
-        self.highs.changeColBounds(int(col), float(lb), float(ub))
-
-    def add_row(self, cols: Any, coefs: Any, lb: float, ub: float) -> int:
-        """Append a row ``lb <= sum coefs * x[cols] <= ub``; return its index."""
-        idx = np.asarray(cols, dtype=np.int32)
-        val = np.asarray(coefs, dtype=float)
-        self.highs.addRow(float(lb), float(ub), len(idx), idx, val)
-        return self.highs.getNumRow() - 1
-
-    def set_col_cost(self, col: int, cost: float) -> None:
-        """Change one column's objective coefficient."""
-        self.highs.changeColCost(int(col), float(cost))
-        self._cost[int(col)] = float(cost)
-
-    @contextmanager
-    def temporary_costs(self, costs: dict[int, float]) -> Iterator[None]:
-        """Solve with some objective coefficients replaced; restore them afterwards."""
-        saved = {c: self._cost.get(c, 0.0) for c in costs}
-        for c, cost in costs.items():
-            self.set_col_cost(c, cost)
-        try:
-            yield
-        finally:
-            for c, cost in saved.items():
-                self.set_col_cost(c, cost)
-
-    def add_col(self, cost: float, lb: float, ub: float, *, integer: bool = False) -> int:
-        """Append a column (with no row entries yet); return its index."""
-        self.highs.addVar(float(lb), float(ub))
-        j = self.highs.getNumCol() - 1
-        if cost:
-            self.set_col_cost(j, cost)
-        if integer:
-            self._set_integrality([j])
-        return j
+        if self._basis_read is None or self._basis_read[0] != self._state:
+            found = self.highs.getBasis()
+            self._basis_read = (self._state, WarmBasis.from_highs(found) if found.valid else None)
+        return self._basis_read[1]
 
     # ----------------------------------------------------------------- solve
     def solve(self, *, time_limit_s: float | None = None) -> SolveOutcome:
@@ -323,6 +247,7 @@ class HighsModel:
         if time_limit_s is not None:
             self.highs.setOptionValue("time_limit", float(time_limit_s))
         tick = time.perf_counter()
+        self._state += 1
         cold = not self._solved and not self.is_mip
         status = self._run_from_scratch() if cold else self._run()  # dual simplex from cold
         self._solved = True
@@ -375,16 +300,15 @@ class HighsModel:
         return float(outcome.x[self._col[id(var)]])
 
     def load_values(self, outcome: SolveOutcome) -> None:
-        """Copy ``outcome``'s column values into the Pyomo variables (for extraction)."""
-        for var in self.model.component_data_objects(pyo.Var, descend_into=True):
+        """Copy ``outcome``'s column values into the Pyomo variables (for extraction).
+
+        The model's variables and their columns are listed once (the first call).
+        """
+        if self._var_cols is None:
+            self._var_cols = [(var, self._col.get(id(var))) for var in
+                              self.model.component_data_objects(pyo.Var, descend_into=True)]
+        x = outcome.x.tolist()
+        for var, j in self._var_cols:
             if var.fixed:  # compiled as a constant: its value stays as fixed
                 continue
-            j = self._col.get(id(var))
-            var.set_value(None if j is None else float(outcome.x[j]), skip_validation=True)
-
-
-def _at_bound(values: np.ndarray, lo: np.ndarray, hi: np.ndarray, tol: float) -> bool:
-    """Whether a value is within ``tol`` of its finite lower or upper bound (fixed: no)."""
-    with np.errstate(invalid="ignore"):  # inf - inf
-        near = (np.abs(values - lo) <= tol) | (np.abs(hi - values) <= tol)
-    return bool(np.any(near & (hi - lo > tol)))
+            var.set_value(None if j is None else x[j], skip_validation=True)

@@ -25,6 +25,7 @@ from gridcosim.agents.base import GridAgent, Record
 from gridcosim.agents.dso import WindowReport
 from gridcosim.outputs.convergence import ColumnKind
 from gridcosim.outputs.hdf5 import TrajectoryWriter
+from gridcosim.scenarios.series import time_origin
 from gridcosim.simulator.decomposition.cut_families import CUT_FAMILIES
 
 #: The convergence table's columns (one row per coordinated window): kind and meaning.
@@ -72,6 +73,20 @@ def _version() -> str:
         return version("gridcosim")
     except PackageNotFoundError:
         return "unknown"
+
+
+def time_coordinate(scenario: Any) -> tuple[str, str | None]:
+    """The time scales' units and time zone for a run of ``scenario``.
+
+    ``hours since <start of slot 0 with its UTC offset>`` and the zone's IANA name when the
+    scenario's series have dates (a time-series file, a shipped profile set:
+    :func:`~gridcosim.scenarios.series.time_origin`), else ``hours since start of run``
+    (stored as ``hours`` with a ``time_origin`` attribute) and no zone.
+    """
+    origin = time_origin(scenario)
+    if origin is None:
+        return "hours since start of run", None
+    return origin.cf_units, origin.time_zone
 
 
 def run_attributes(model: Any) -> dict[str, int | float | str | bool]:
@@ -152,14 +167,15 @@ class Recorder:
         self.wall_s = 0.0
         tick = time.perf_counter()
         self.plan = RecordPlan.of(model)
+        units, zone = time_coordinate(model.scenario)
         self._writer = TrajectoryWriter(
             self.path, scenario=model.scenario.name,
             scenario_json=model.scenario.model_dump_json(), seed=model.settings.seed,
             entities=self.plan.entities(), variables=self.plan.variables(),
-            convergence=CONVERGENCE_COLUMNS, time_units="hours since start of run",
+            convergence=CONVERGENCE_COLUMNS, time_units=units,
             version=_version(), run_attrs=run_attributes(model),
             initial=self.plan.values(initial=True), kind_attrs=self.plan.kind_attrs(),
-            iterations=ITERATION_COLUMNS)
+            iterations=ITERATION_COLUMNS, time_zone=zone)
         self.wall_s += time.perf_counter() - tick
 
     @property

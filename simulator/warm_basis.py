@@ -1,14 +1,21 @@
-"""A simplex basis carried from one window to the next, and its checkpoint text."""
+"""A simplex basis carried from one window to the next, and its checkpoint text.
+
+A rolling horizon's next window shares all but K of its slots with the last one, so the
+last window's final basis, moved K slots earlier (:class:`SlotShift`: the status of slot
+``t + K`` goes to slot ``t``, the last slot repeated), is a near-optimal start for it.
+"""
 
 from __future__ import annotations
 
 import base64
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import highspy
 import numpy as np
+import pyomo.environ as pyo
 
 #: HiGHS basis statuses by code (kLower, kBasic, kUpper, kZero, kNonbasic).
 _STATUS = [highspy.HighsBasisStatus(k) for k in range(5)]
@@ -19,21 +26,24 @@ class WarmBasis:
     """A simplex basis kept from one window to the next (column and row statuses).
 
     It is part of a run's checkpoint (:meth:`to_text`), so a resumed run starts each
-    compiled LP from exactly the basis the uninterrupted run used.
+    compiled LP from exactly the basis the uninterrupted run used. ``slot`` is the first
+    slot of the window the basis was taken in (``None``: not recorded), so that the next
+    window knows how far to move it (:class:`SlotShift`).
     """
 
     col_status: np.ndarray
     row_status: np.ndarray
+    slot: int | None = None
 
     def fits(self, rows: int, cols: int) -> bool:
         """Whether the basis has these dimensions."""
         return (len(self.row_status), len(self.col_status)) == (rows, cols)
 
     @classmethod
-    def from_highs(cls, basis: Any) -> WarmBasis:
+    def from_highs(cls, basis: Any, slot: int | None = None) -> WarmBasis:
         """From a ``highspy.HighsBasis``."""
-        return cls(np.fromiter(map(int, basis.col_status), dtype=np.int8),
-                   np.fromiter(map(int, basis.row_status), dtype=np.int8))
+        return cls(np.fromiter(basis.col_status, dtype=np.int8),
+                   np.fromiter(basis.row_status, dtype=np.int8), slot)
 
     def to_highs(self) -> Any:
         """As a ``highspy.HighsBasis``."""
@@ -45,13 +55,77 @@ class WarmBasis:
 
     def to_text(self) -> str:
         """Compressed, JSON-safe form (:meth:`from_text` reads it)."""
-        raw = np.concatenate([np.array([len(self.col_status)], dtype=np.int64).view(np.int8),
-                              self.col_status, self.row_status])
+        head = np.array([_TAGGED, -1 if self.slot is None else self.slot,
+                         len(self.col_status)], dtype=np.int64)
+        raw = np.concatenate([head.view(np.int8), self.col_status, self.row_status])
         return base64.b64encode(zlib.compress(raw.tobytes(), 6)).decode("ascii")
 
     @classmethod
     def from_text(cls, text: str) -> WarmBasis:
-        """Read :meth:`to_text`."""
+        """Read :meth:`to_text` (also the untagged form of earlier versions, no slot)."""
         raw = np.frombuffer(zlib.decompress(base64.b64decode(text)), dtype=np.int8)
-        n = int(raw[:8].view(np.int64)[0])
-        return cls(raw[8:8 + n].copy(), raw[8 + n:].copy())
+        first = int(raw[:8].view(np.int64)[0])
+        if first != _TAGGED:
+            return cls(raw[8:8 + first].copy(), raw[8 + first:].copy())
+        slot, n = (int(v) for v in raw[8:24].view(np.int64))
+        return cls(raw[24:24 + n].copy(), raw[24 + n:].copy(), None if slot < 0 else slot)
+
+
+#: First word of a basis text that records its slot (earlier texts start with a count).
+_TAGGED = -1
+
+
+@dataclass(frozen=True, eq=False)
+class SlotShift:
+    """Where each compiled column and row of a window takes its status from, K slots on.
+
+    Column ``j`` of the next window takes the status column ``col[j]`` had in the last one
+    (likewise rows). A variable or constraint indexed by ``(..., t)`` over a slot set
+    ``T`` moves to slot ``min(t + K, |T| - 1)``; everything else keeps its own status.
+    The moved basis may not count one basic variable per row: HiGHS then refuses it and
+    the model starts cold (:meth:`HighsModel.reset
+    <gridcosim.simulator.highs_model.HighsModel.reset>`).
+    """
+
+    col: np.ndarray
+    row: np.ndarray
+
+    @classmethod
+    def of(cls, model: pyo.Block, cols: dict[int, int], rows: dict[int, int], slots: int,
+           shift: int) -> SlotShift:
+        """The shift of a compiled model (its column and row maps by Pyomo object id)."""
+        return cls(
+            _permutation(model.component_data_objects(pyo.Var, descend_into=True), cols,
+                         slots, shift),
+            _permutation(model.component_data_objects(pyo.Constraint, descend_into=True),
+                         rows, slots, shift))
+
+    def basis(self, basis: WarmBasis, slot: int | None = None) -> WarmBasis | None:
+        """``basis`` moved on, now of the window at ``slot`` (``None``: it does not fit)."""
+        if not basis.fits(len(self.row), len(self.col)):
+            return None
+        return WarmBasis(basis.col_status[self.col], basis.row_status[self.row], slot)
+
+
+def _permutation(objs: Iterable[Any], index: dict[int, int], slots: int, shift: int
+                 ) -> np.ndarray:
+    """Source index of every compiled column (or row) for a shift of ``shift`` slots."""
+    groups: dict[tuple[int, tuple[Any, ...]], dict[int, int]] = {}
+    for obj in objs:
+        j = index.get(id(obj))
+        comp = obj.parent_component()
+        if j is None or not comp.is_indexed() or not _slot_indexed(comp, slots):
+            continue
+        key = obj.index() if isinstance(obj.index(), tuple) else (obj.index(),)
+        groups.setdefault((id(comp), key[:-1]), {})[key[-1]] = j
+    out = np.arange(max(index.values(), default=-1) + 1)
+    for by_slot in groups.values():
+        for t, j in by_slot.items():
+            out[j] = by_slot.get(min(t + shift, slots - 1), j)
+    return out
+
+
+def _slot_indexed(comp: Any, slots: int) -> bool:
+    """Whether a component's last index is a window's slot set ``T`` of ``slots`` slots."""
+    sets = list(comp.index_set().subsets())
+    return bool(sets) and sets[-1].local_name == "T" and len(sets[-1]) == slots

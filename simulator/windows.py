@@ -42,7 +42,9 @@ def bus_multipliers(scenario: Scenario, network: NetworkData | PhaseNetwork,
     """Forecast multiplier of every bus's nominal load over ``span`` (``bus_ids`` × slots).
 
     The bus's customer-class profile times ``load_scale``; on a network whose loads carry
-    their own measured shapes (:attr:`PhaseNetwork.load_shapes`) also times the bus's shape.
+    their own measured shapes (:attr:`PhaseNetwork.load_shapes`) also times the bus's shape;
+    a bus with its own time-series file column follows it instead
+    (:meth:`ScenarioSeries.with_bus_loads`).
     """
     buses = list(network.bus_ids)
     mult = np.array([load_multiplier(scenario, series, series.bus_class.get(b, "residential"),
@@ -51,7 +53,8 @@ def bus_multipliers(scenario: Scenario, network: NetworkData | PhaseNetwork,
               if isinstance(network, PhaseNetwork) else None)
     if shapes is not None:
         mult = mult * shapes.reindex(buses, fill_value=1.0).to_numpy()[:, span]
-    return mult
+    return series.with_bus_loads(mult, buses, network.load_p_kw, scenario.network.load_scale,
+                                 span)
 
 
 def bus_loads(scenario: Scenario, network: NetworkData | PhaseNetwork, series: ScenarioSeries,
@@ -87,7 +90,7 @@ def network_window(scenario: Scenario, network: NetworkData,
         slot_hours=scenario.horizon.slot_hours,
         curtailment_cost_usd_per_kwh=scenario.curtailment_cost_usd_per_kwh,
         v_ref_pu=spec.v_ref_pu, v_min_pu=spec.v_min_pu, v_max_pu=spec.v_max_pu,
-        svcs=scenario.svcs, exchanges=tuple(exchanges))
+        svcs=scenario.svcs, exchanges=tuple(exchanges), start=start)
 
 
 def microgrid_window(scenario: Scenario, mg: Microgrid, state: MicrogridState | None = None,
@@ -102,14 +105,14 @@ def microgrid_window(scenario: Scenario, mg: Microgrid, state: MicrogridState | 
     slots = scenario.horizon.slots if slots is None else slots
     series = series if series is not None else scenario_series(scenario)
     span = _span(series, start, slots)
-    load_mult = series.load[mg.local_load_class].to_numpy()[span]
+    load_kw, load_kvar = series.local_load(mg, span)
     return MicrogridWindow(
         spec=mg, forecast_kw=unit_forecasts(mg, series, span) if forecasts is None else forecasts,
-        load_kw=mg.local_load_kw * load_mult, load_kvar=mg.local_load_kvar * load_mult,
+        load_kw=load_kw, load_kvar=load_kvar,
         slot_hours=scenario.horizon.slot_hours,
         curtailment_cost_usd_per_kwh=scenario.curtailment_cost_usd_per_kwh,
         state=state if state is not None else MicrogridState.initial(mg),
-        price_usd_per_kwh=series.price_usd_per_kwh.to_numpy()[span])
+        price_usd_per_kwh=series.price_usd_per_kwh.to_numpy()[span], start=start)
 
 
 def unit_forecasts(mg: Microgrid, series: ScenarioSeries, span: slice

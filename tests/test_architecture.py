@@ -9,8 +9,10 @@ decomposition, validation, messages, schedules, windows) → ``agents`` → the 
 * ``scenarios`` and ``outputs`` import nothing from ``simulator`` or ``agents``;
   ``outputs`` imports no solver (Pyomo, HiGHS) and no network engine;
 * the engine imports neither ``agents`` nor the top, nor pandapower outside the network
-  layer; only the network layer (``scenarios/pandapower_net.py``,
-  ``simulator/validation/``) imports pandapower, lightsim2grid or OpenDSS;
+  layer; only the network layer (``scenarios/pandapower_net.py``, the network readers
+  ``scenarios/network_sources/`` and ``scenarios/phase_sources/``, the offline data tools
+  ``scenarios/tools/`` and ``simulator/validation/``) imports pandapower, lightsim2grid or
+  OpenDSS;
 * agents import no top module; the DSO agent imports no microgrid or DER agent module.
 
 Sizes: no module over 400 lines, no function over 50 lines (outside
@@ -41,6 +43,7 @@ TOP = frozenset({"gridcosim.simulator.cosim", "gridcosim.simulator.recording",
                  "gridcosim.simulator.sweep_run", "gridcosim.simulator.sweep_summary",
                  "gridcosim.simulator.plot_cli", "gridcosim.simulator.view_cli"})
 NETWORK_LAYER = ("gridcosim.scenarios.pandapower_net", "gridcosim.scenarios.phase_sources",
+                 "gridcosim.scenarios.network_sources", "gridcosim.scenarios.tools",
                  "gridcosim.simulator.validation")
 NETWORK_ENGINES = ("pandapower", "lightsim2grid", "opendssdirect")
 SOLVERS = ("pyomo", "highspy")

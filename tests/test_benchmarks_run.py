@@ -19,6 +19,7 @@ CASES = {
     "bench_long_windows.py": ["--starts", "0", "--slots", "6"],
     "bench_monolithic.py": ["--repeats", "1"],
     "bench_powerflow.py": ["--points", "50", "--runpp", "2", "--repeats", "1"],
+    "bench_scale.py": ["--microgrids", "2", "--slots", "2", "--only", "dec1", "mono"],
     "bench_hdf5.py": ["6", "2"],
     "bench_phase_powerflow.py": ["--points", "50", "--pp-points", "2", "--repeats", "1"],
     "bench_phase_ac_cuts.py": ["--scenarios", "ieee123-nmg-3ph", "--repeats", "1",
@@ -32,7 +33,13 @@ def test_every_benchmark_has_a_smoke_case() -> None:
     assert sorted(p.name for p in (ROOT / "benchmarks").glob("bench_*.py")) == sorted(CASES)
 
 
-@pytest.mark.parametrize("script", sorted(CASES))
+#: The heaviest smoke cases (10 s each on 2 cores) run with the slow tests, to keep the
+#: default run inside its budget.
+SLOW = {"bench_phase_ac_cuts.py", "bench_scale.py", "bench_sweep.py"}
+
+
+@pytest.mark.parametrize("script", [
+    pytest.param(s, marks=pytest.mark.slow) if s in SLOW else s for s in sorted(CASES)])
 def test_benchmark_runs(script: str) -> None:
     run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *CASES[script]],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)

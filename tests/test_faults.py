@@ -16,8 +16,9 @@ documents of ``solve`` and ``run``, and the trajectory file read back with
   ``optimal``.
 * Solver failure (``HighsModel.solve`` raising ``SolverError`` after N calls): exit 3, the
   windows before it kept, no traceback.
-* Iteration and time caps on ``ieee123-nmg-stressed``: ``not_converged``, exit 4 (exit 3
-  when the cap leaves no runnable schedule), an honest ``gap``.
+* Iteration and time caps on ``ieee123-nmg-stressed`` with small PCC ratings
+  (:func:`capped_text`; exit 3 with AC cuts on the stressed case itself, when the cap
+  leaves no runnable schedule): ``not_converged``, exit 4, an honest ``gap``.
 * A microgrid worker killed with SIGKILL during a run: exit 3, naming the worker.
 
 About 30 s on 2 cores (40 s when the machine is busy).
@@ -87,6 +88,18 @@ def infeasible_text() -> str:
     return source[:cut] + tail
 
 
+def capped_text() -> str:
+    """The stressed case with 60 kW / 100 kvar at every PCC: an integer gap.
+
+    The convex hull of the microgrids' schedules is 4.5e-4 below the optimum, so neither
+    the price rounds nor the first master can close the gap: caps stop the loop.
+    """
+    text = builtin_text(STRESSED)
+    assert text.count("pcc_p_max_kw = 400.0") == MICROGRIDS
+    return text.replace("pcc_p_max_kw = 400.0", "pcc_p_max_kw = 60.0").replace(
+        "pcc_q_max_kvar = 300.0", "pcc_q_max_kvar = 100.0")
+
+
 def diverging_text() -> str:
     """The seed with every bus load x8 (no AC power flow converges) and v_min 0.55 p.u."""
     text = _replace_once(builtin_text(), "v_min_pu = 0.9", "v_min_pu = 0.55")
@@ -107,6 +120,13 @@ def private_words(text: str) -> set[str]:
 def infeasible_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("scenarios") / "infeasible.toml"
     path.write_text(infeasible_text(), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def capped_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("scenarios") / "capped.toml"
+    path.write_text(capped_text(), encoding="utf-8")
     return path
 
 
@@ -320,8 +340,8 @@ RUN_CAPS = [("--max-iterations", "1"), ("--window-time-limit", "0.001")]
 
 
 @pytest.mark.parametrize("cap", SOLVE_CAPS, ids=lambda c: c[0])
-def test_capped_solve_is_not_converged_exit_4(cap: tuple[str, str]) -> None:
-    result = call("solve", STRESSED, "--json", *cap)
+def test_capped_solve_is_not_converged_exit_4(cap: tuple[str, str], capped_file: Path) -> None:
+    result = call("solve", capped_file, "--json", *cap)
     doc = result.doc
     assert doc["status"] == "not_converged" and result.code == ExitCode.DEGRADED
     assert doc["objective_usd"] is not None and "network" in doc  # best runnable schedule
@@ -338,9 +358,10 @@ def test_capped_ac_solve_without_schedule_exits_3() -> None:
 
 
 @pytest.mark.parametrize("cap", RUN_CAPS, ids=lambda c: c[0])
-def test_capped_run_finishes_degraded_exit_4(cap: tuple[str, str], tmp_path: Path) -> None:
+def test_capped_run_finishes_degraded_exit_4(cap: tuple[str, str], tmp_path: Path,
+                                            capped_file: Path) -> None:
     out = tmp_path / "capped.h5"
-    result = run_json(STRESSED, out, "--horizon", "6", "--commit", "6", *cap)
+    result = run_json(capped_file, out, "--horizon", "6", "--commit", "6", *cap)
     doc = result.doc
     assert result.code == doc["exit_code"] == ExitCode.DEGRADED
     assert doc["status"] == "finished" and doc["windows_not_optimal"] > 0
@@ -366,11 +387,14 @@ def _children(pid: int) -> list[int]:
 
 
 def _workers(pid: int) -> list[int]:
-    """The run's ``multiprocessing.spawn`` children (not its resource tracker)."""
+    """The run's worker children (not its resource tracker): spawned ones run
+    ``spawn_main``, forked ones (Linux) have the run's own command line."""
     workers = []
+    own = Path(f"/proc/{pid}/cmdline").read_bytes()
     for kid in _children(pid):
         with contextlib.suppress(OSError):
-            if b"spawn_main" in Path(f"/proc/{kid}/cmdline").read_bytes():
+            cmdline = Path(f"/proc/{kid}/cmdline").read_bytes()
+            if b"spawn_main" in cmdline or cmdline == own:
                 workers.append(kid)
     return workers
 

@@ -127,9 +127,9 @@ def test_three_phase_decomposition_equals_monolithic(name: str) -> None:
     vm = dec.network.vm_pu
     v_min = scenario.network.v_min_pu
     assert "114.a" in vm and min(min(v) for v in vm.values()) >= v_min - 1e-6
-    if name.endswith("stressed"):  # the band binds on some phase, and the loop iterates
+    if name.endswith("stressed"):  # the band binds on some phase: more than one price round
         assert min(min(v) for v in vm.values()) == pytest.approx(v_min, abs=1e-6)
-        assert dec.info["iterations"] > 1
+        assert dec.info["cuts"]["lagrangian"] > len(scenario.microgrids)
 
 
 def test_per_phase_line_rating_is_respected() -> None:

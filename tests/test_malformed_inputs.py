@@ -287,7 +287,8 @@ SCENARIO_CASES: list[Case] = [
           "network.source", "'ieee13'"),
     # ---- 5. buses
     _case("svc-at-root", setting("svcs", 0, "bus", value=1), "svcs[0].bus", "1"),
-    _case("mg-bus-string", setting(MG, 0, "bus", value="7"), "microgrids[0].bus", "'7'"),
+    _case("mg-bus-unknown-name", setting(MG, 0, "bus", value="bus7"), "microgrids[0].bus",
+          "'bus7'"),
     _case("mg-bus-float", setting(MG, 0, "bus", value=7.0), "microgrids[0].bus", "7.0"),
     _case("class-unknown-bus", replaced("price_usd_per_kwh = 0.11",
                                         "price_usd_per_kwh = 0.11\n"

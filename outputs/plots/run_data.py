@@ -104,7 +104,7 @@ class RunData:
     def time_axis(self, ax: Axes) -> None:
         """Label the time axis (dates, or hours since the file's origin)."""
         if self.dated:
-            ax.xaxis_date()
+            ax.xaxis_date(tz=pd.DatetimeIndex(self.tr.time).tz)  # local clock, not UTC
             ax.set_xlabel("time")
         else:
             ax.set_xlabel(f"time ({self.tr.time_units.replace('hours', 'h', 1)})")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import signal
+import sys
 import traceback
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 
 from gridcosim.scenarios.errors import SolverError
 from gridcosim.simulator.decomposition.controller_responder import MicrogridResponder
+from gridcosim.simulator.decomposition.controller_warm_start import ControllerWarmStart
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
 from gridcosim.simulator.messages import (
     Accept,
@@ -33,6 +35,7 @@ from gridcosim.simulator.messages import (
 )
 from gridcosim.simulator.models.microgrid_model import MicrogridWindow
 from gridcosim.simulator.schedule import MicrogridSchedule
+from gridcosim.simulator.windows import published_bounds
 
 
 class ResponderPool(Protocol):
@@ -57,8 +60,16 @@ class ResponderPool(Protocol):
     def schedules(self, awards: Sequence[ScheduleAward]) -> list[MicrogridSchedule]:
         """The unit schedule of each award, in the same order (the controllers' side)."""
 
-    def load(self, windows: Sequence[MicrogridWindow]) -> None:
-        """Start a new window with new private data."""
+    def load(self, windows: Sequence[MicrogridWindow],
+             warm: Sequence[ControllerWarmStart] | None = None) -> None:
+        """Start a new window with new private data.
+
+        Each controller's LPs start from its last window's bases (or those of ``warm``,
+        e.g. from a checkpoint), moved on to the new window's first slot.
+        """
+
+    def warm_starts(self) -> list[ControllerWarmStart]:
+        """Each controller's bases now: where its next window starts (for a checkpoint)."""
 
 
 class ControllerGroup:
@@ -93,15 +104,31 @@ class ControllerGroup:
         """The unit schedule of each award, in the same order."""
         return [self.responders[a.mg].schedule(a.key, a.q_kvar) for a in awards]
 
-    def load(self, windows: Sequence[MicrogridWindow]) -> None:
+    def load(self, windows: Sequence[MicrogridWindow],
+             warm: Sequence[ControllerWarmStart] | None = None) -> None:
         """Move every responder to its new window (rebuilt if its models do not fit)."""
-        self.responders = {w.spec.name: self._reloaded(w) for w in windows}
+        given = {w.mg: w for w in warm or ()}
+        self.responders = {w.spec.name: self._reloaded(w, given.get(w.spec.name))
+                           for w in windows}
 
-    def _reloaded(self, window: MicrogridWindow) -> MicrogridResponder:
+    def warm_starts(self) -> list[ControllerWarmStart]:
+        """Each controller's bases now: where its next window starts (for a checkpoint)."""
+        return [r.warm_start() for r in self.responders.values()]
+
+    def schedules_and_starts(self, awards: Sequence[ScheduleAward]
+                             ) -> tuple[list[MicrogridSchedule], list[ControllerWarmStart]]:
+        """:meth:`schedules`, and then :meth:`warm_starts` (one round trip for a worker)."""
+        return self.schedules(awards), self.warm_starts()
+
+    def _reloaded(self, window: MicrogridWindow, warm: ControllerWarmStart | None
+                  ) -> MicrogridResponder:
         old = self.responders.get(window.spec.name)
-        if old is not None and old.reload(window):
+        if old is not None and old.reload(window, warm):
             return old
-        return MicrogridResponder(window, self.settings)
+        new = MicrogridResponder(window, self.settings)
+        if warm is not None:  # a checkpoint's bases (a resumed run's first window)
+            new.reload(window, warm)
+        return new
 
 
 class LocalPool(ControllerGroup):
@@ -113,7 +140,7 @@ class LocalPool(ControllerGroup):
 
 #: The calls a worker answers (the methods of :class:`ResponderPool`).
 CALLS = frozenset({"bounds", "respond", "price_responses", "initial_cuts", "warm_start_cuts",
-                   "schedules", "load"})
+                   "schedules", "load", "warm_starts", "schedules_and_starts"})
 
 
 def _serve(conn: Connection, windows: list[MicrogridWindow],
@@ -137,14 +164,37 @@ def _serve(conn: Connection, windows: list[MicrogridWindow],
             conn.send(("error", traceback.format_exc()))
 
 
+def start_method() -> str:
+    """``fork`` on Linux (workers inherit the imported code: they start at once), else spawn.
+
+    Forking is safe here: every HiGHS instance of the project runs with one thread, so
+    HiGHS's task scheduler has no worker threads to lose in the child, and the other
+    threads a run holds (OpenBLAS, jemalloc) are idle pools that handle ``fork``. A forked
+    worker ends with ``os._exit`` (multiprocessing), so it never closes the parent's
+    files (the run's HDF5 file).
+    """
+    return "fork" if sys.platform.startswith("linux") else "spawn"
+
+
 class ProcessPool:
-    """Controllers spread over ``workers`` processes, each owning a fixed set of microgrids."""
+    """Controllers spread over ``workers`` processes, each owning a fixed set of microgrids.
+
+    The workers live for the whole run. They are started without waiting for them: each
+    builds its models while this process goes on (the DSO builds its own), and the first
+    call that needs a worker waits for it. What a controller publishes (its bounds) is a
+    function of its window, which this process holds, so it is answered here; a new
+    window is sent without waiting for its acknowledgement (read before the next answer,
+    a failure raised there), and the controllers' warm starts come back with the window's
+    schedules. A window then costs three round trips: price responses, replies and
+    schedules.
+    """
 
     def __init__(self, windows: Sequence[MicrogridWindow], settings: DecompositionSettings,
                  workers: int):
-        ctx = mp.get_context("spawn")
+        ctx = mp.get_context(start_method())
         groups = [g for g in (list(windows[k::workers]) for k in range(workers)) if g]
         self._order = {w.spec.name: k for k, w in enumerate(windows)}
+        self._windows = list(windows)
         self._owner: dict[str, int] = {}
         self._conns: list[Connection] = []
         self._procs = []
@@ -152,16 +202,17 @@ class ProcessPool:
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=_serve, args=(child, group, settings), daemon=True)
             proc.start()
+            child.close()  # the worker's end: a dead worker then reads as EOF here
             self._conns.append(parent)
             self._procs.append(proc)
             self._owner.update({w.spec.name: k for w in group})
-        for k in range(len(self._conns)):
-            self._receive(k)
+        self._pending = [1] * len(self._conns)  # replies owed before the next answer
+        self._starts: list[ControllerWarmStart] | None = None  # from the last schedules
 
     # ---------------------------------------------------------------- the calls
     def bounds(self) -> list[ExchangeBounds]:
-        """The bounds every controller publishes."""
-        return self._gather("bounds")
+        """The bounds every controller publishes (of the windows loaded last)."""
+        return [published_bounds(w) for w in self._windows]
 
     def respond(self, proposals: Sequence[ExchangeProposal], eps: float) -> list[Reply]:
         """One reply per proposal, in the same order."""
@@ -181,12 +232,27 @@ class ProcessPool:
         return self._gather("warm_start_cuts")
 
     def schedules(self, awards: Sequence[ScheduleAward]) -> list[MicrogridSchedule]:
-        """The unit schedule of each award, in the same order."""
-        return self._scatter("schedules", awards, lambda a: a.mg)
+        """The unit schedule of each award, in the same order (warm starts kept)."""
+        split = self._split(awards, lambda a: a.mg)
+        parts = self._broadcast([("schedules_and_starts", ([awards[i] for i in s],))
+                                 for s in split])
+        starts = [w for _, warm in parts for w in warm]
+        self._starts = sorted(starts, key=lambda w: self._order[w.mg])
+        return self._merge(split, [schedules for schedules, _ in parts], len(awards))
 
-    def load(self, windows: Sequence[MicrogridWindow]) -> None:
-        """Each worker re-loads the models of the microgrids it owns."""
-        self._scatter("load", windows, lambda w: w.spec.name)
+    def load(self, windows: Sequence[MicrogridWindow],
+             warm: Sequence[ControllerWarmStart] | None = None) -> None:
+        """Each worker re-loads the models of the microgrids it owns (not waited for)."""
+        self._starts = None
+        split = self._split(windows, lambda w: w.spec.name)
+        for k, s in enumerate(split):
+            self._send(k, ("load", ([windows[i] for i in s], warm)))
+            self._pending[k] += 1
+        self._windows = list(windows)
+
+    def warm_starts(self) -> list[ControllerWarmStart]:
+        """Each controller's bases now, in scenario order."""
+        return self._starts if self._starts is not None else self._gather("warm_starts")
 
     def close(self) -> None:
         """Stop the workers (those that are still alive)."""
@@ -204,11 +270,20 @@ class ProcessPool:
     def _scatter(self, call: str, items: Sequence[Any], mg_of: Callable[[Any], str],
                  *extra: Any) -> list[Any]:
         """Send each item to its microgrid's worker; answers in the items' order."""
+        split = self._split(items, mg_of)
+        parts = self._broadcast([(call, ([items[i] for i in s], *extra)) for s in split])
+        return self._merge(split, parts, len(items))
+
+    def _split(self, items: Sequence[Any], mg_of: Callable[[Any], str]) -> list[list[int]]:
+        """The positions of the items each worker owns."""
         split: list[list[int]] = [[] for _ in self._conns]
         for i, item in enumerate(items):
             split[self._owner[mg_of(item)]].append(i)
-        parts = self._broadcast([(call, ([items[i] for i in s], *extra)) for s in split])
-        out: list[Any] = [None] * len(items)
+        return split
+
+    @staticmethod
+    def _merge(split: list[list[int]], parts: list[Any], n: int) -> list[Any]:
+        out: list[Any] = [None] * n
         for s, part in zip(split, parts, strict=True):
             for i, answer in zip(s, part or [None] * len(s), strict=True):
                 out[i] = answer
@@ -220,14 +295,21 @@ class ProcessPool:
         return sorted((m for part in parts for m in part), key=lambda m: self._order[m.mg])
 
     def _broadcast(self, messages: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        self._starts = None  # any call may move the controllers' bases
         for k, message in enumerate(messages):
-            try:
-                self._conns[k].send(message)
-            except OSError:  # BrokenPipeError: the worker is gone
-                raise self._died(k) from None
+            self._send(k, message)
         return [self._receive(k) for k in range(len(self._conns))]
 
+    def _send(self, k: int, message: tuple[str, tuple[Any, ...]]) -> None:
+        try:
+            self._conns[k].send(message)
+        except OSError:  # BrokenPipeError: the worker is gone
+            raise self._died(k) from None
+
     def _receive(self, k: int) -> Any:
+        while self._pending[k]:  # models built, windows loaded: acknowledged first
+            self._pending[k] -= 1
+            self._receive(k)
         try:
             status, payload = self._conns[k].recv()
         except (EOFError, OSError):

@@ -17,7 +17,17 @@ import numpy as np
 
 from gridcosim.scenarios.errors import SolverError
 from gridcosim.simulator.decomposition.controller_branching import BranchTree
-from gridcosim.simulator.decomposition.controller_subproblems import CompiledElastic, Point
+from gridcosim.simulator.decomposition.controller_subproblems import (
+    CompiledElastic,
+    Point,
+    cut_value,
+    probes,
+    window_bounds,
+)
+from gridcosim.simulator.decomposition.controller_warm_start import (
+    ControllerWarmStart,
+    WindowStarts,
+)
 from gridcosim.simulator.decomposition.settings import DecompositionSettings, IntegerMethod
 from gridcosim.simulator.highs_instance import SolveOutcome
 from gridcosim.simulator.messages import (
@@ -43,7 +53,7 @@ from gridcosim.simulator.models.microgrid_model import (
     load_microgrid_data,
     same_shape,
 )
-from gridcosim.simulator.schedule import MicrogridSchedule, extract_microgrid
+from gridcosim.simulator.schedule import MicrogridSchedule
 from gridcosim.simulator.windows import published_bounds
 
 #: The bookkeeping of an answer that says the microgrid can run nothing.
@@ -64,8 +74,9 @@ class MicrogridResponder:
         self.settings = settings
         self.name = window.spec.name
         model = build_elastic(window, settings.weights, relax=False)
-        self.lp = CompiledElastic(model, window, relax=True)
         self.milp = CompiledElastic(model, window, relax=False)
+        self.lp = CompiledElastic(model, window, relax=True, compiled=self.milp.hm)
+        self._starts = WindowStarts(self.milp.hm)
         self._begin()
 
     def _begin(self) -> None:
@@ -73,19 +84,33 @@ class MicrogridResponder:
         self._restored: dict[ScheduleKey, SolveOutcome] = {}
         self._last_accept: tuple[SolveOutcome, RestoredExchange] | None = None
 
-    def reload(self, window: MicrogridWindow) -> bool:
+    def reload(self, window: MicrogridWindow, warm: ControllerWarmStart | None = None) -> bool:
         """Move to the next window if it has this one's shape (nothing is rebuilt).
 
-        Returns False (and changes nothing) when the models do not fit the new window.
+        The LPs start from the bases the last window ended in (``warm``, else this
+        responder's own :meth:`warm_start`) moved on to the new window's first slot, if
+        the two windows overlap; else cold. Returns False (and changes nothing) when the
+        models do not fit the new window.
         """
         if not same_shape(self.window, window):
             return False
+        carried = warm if warm is not None else self.warm_start()
         load_microgrid_data(self.lp.model.mg, window)
-        self.lp.reload(window)
-        self.milp.reload(window)
+        bounds = window_bounds(self.milp.hm, self.milp.model.mg, window)  # read once
+        self.lp.reload(window, bounds)
+        self.milp.reload(window, bounds)
+        lp, relaxed = self._starts.moved(carried, window)
+        if lp is not None or relaxed is not None:
+            self.lp.start_from(lp)
+            self.milp.start_from(None, relaxed)
         self.window = window
         self._begin()
         return True
+
+    def warm_start(self) -> ControllerWarmStart:
+        """The bases the current window's LPs are in now (the next window's warm start)."""
+        return ControllerWarmStart(self.name, self.window.start, self.lp.hm.basis(),
+                                   self.milp.relaxed_basis())
 
     def bounds(self) -> ExchangeBounds:
         """The PCC bounds and cost bound this controller publishes."""
@@ -160,11 +185,12 @@ class MicrogridResponder:
         hm, m, w_eta = self.lp.hm, self.lp.model, self.settings.weights.eta
         slack_cols = [hm.col(v) for name in ("sp_plus", "sp_minus", "sq_plus", "sq_minus")
                       for v in getattr(m, name).values()]
-        costs = dict.fromkeys(slack_cols, 0.0)
-        costs.update({hm.col(m.mg.p_ex[t]): -w_eta * lam * self.window.slot_hours
-                      for t, lam in zip(m.mg.T, price, strict=True)})
+        p_cols = [hm.col(m.mg.p_ex[t]) for t in m.mg.T]
+        cols = np.array([*slack_cols, *p_cols], dtype=np.int32)
+        costs = np.concatenate([np.zeros(len(slack_cols)),
+                                -w_eta * np.asarray(price, dtype=float) * self.window.slot_hours])
         zero = (0.0,) * self.window.slots
-        with hm.temporary_costs(costs):
+        with hm.temporary_costs((cols, costs)):
             out = self._lp_at_leaf(0, Point(zero, zero, 0.0))
         if not out.has_solution:
             return None
@@ -174,7 +200,7 @@ class MicrogridResponder:
     def _probe_cuts(self, leaf: int, around: RestoredExchange) -> list[UnifiedCut]:
         """Unified cuts of ``leaf``'s LP at the probe points around an exchange."""
         cuts = []
-        for point in _probes(around, self.bounds()):
+        for point in probes(around, self.bounds()):
             out = self._lp_at_leaf(leaf, point)
             if out.has_solution and out.objective > 1e-9:
                 cuts.append(self._unified_cut(leaf, point, out))
@@ -293,7 +319,7 @@ class MicrogridResponder:
             if f_f <= eps:  # the last runnable schedule is still within ε of x̂
                 return self._accept(proposal.key, outcome, float(lp_out.objective), f_f,
                                     lp_solves)
-        mip = self.milp.solve_at(x_hat)
+        mip = self.milp.solve_at(x_hat, start=self.lp.hm)  # the LP's vertex at x̂ first
         if not mip.has_solution:
             return Reply(self._infeasible(mip, "the restoration MILP"), INFEASIBLE_STATS)
         self._restored[proposal.key] = mip
@@ -368,25 +394,5 @@ class MicrogridResponder:
             raise SolverError(f"{self.name}: reactive exchange outside the band "
                               f"of schedule {key}")
         out = self._restored[key] = moved
-        self.milp.hm.load_values(out)
-        return extract_microgrid(self.milp.model.mg, self.window.spec)
+        return self.milp.schedule(out)
 
-
-def _probes(ex: RestoredExchange, b: ExchangeBounds) -> list[Point]:
-    """Probe points for :meth:`MicrogridResponder.initial_cuts`."""
-    points = [Point(ex.p_kw, ex.q_kvar, 0.0)]
-    for t in range(len(ex.p_kw)):
-        for lo, hi, is_p in ((b.p_min_kw, b.p_max_kw, True), (b.q_min_kvar, b.q_max_kvar, False)):
-            for v in (lo, hi):
-                p, q = list(ex.p_kw), list(ex.q_kvar)
-                (p if is_p else q)[t] = v
-                points.append(Point(tuple(p), tuple(q), b.eta_ub_usd))
-    return points
-
-
-def cut_value(cut: UnifiedCut, x: Point) -> float:
-    """Left-hand side of a unified cut at ``x`` (positive: ``x`` is cut off)."""
-    pi = (*cut.pi_p, *cut.pi_q, cut.pi_eta)
-    at = (*x.p_kw, *x.q_kvar, x.eta_usd)
-    hat = (*cut.p_hat_kw, *cut.q_hat_kvar, cut.eta_hat_usd)
-    return cut.f + sum(a * (v - h) for a, v, h in zip(pi, at, hat, strict=True))

@@ -12,10 +12,11 @@ iterates :meth:`Decomposition.iterate`, whose lines are the seed's steps:
   network validator (the AC power flow, if any) checks the schedule; then convergence
   (no new cut, or a closed gap).
 
-Strategies around these steps: price rounds (:mod:`.price_rounds`), stabilisation
-(:mod:`.stabilisation`) and the LP → MIP phase switch (the master first solves with its
-branch selectors relaxed; once the relaxation yields no cut, it branches on them). The
-schedule reported is always an incumbent: one every microgrid can run.
+Strategies around these steps: price rounds and the inner master's proposals
+(:mod:`.price_rounds`, :mod:`.inner_master`), stabilisation (:mod:`.stabilisation`),
+the master's cut pool (:mod:`.cut_pool`) and the LP → MIP phase switch (the master first
+solves with its branch selectors relaxed; once the relaxation yields no cut, it branches
+on them). The schedule reported is always an incumbent: one every microgrid can run.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from gridcosim.simulator.decomposition.controller_pool import ResponderPool
-from gridcosim.simulator.decomposition.cut_families import CUT_FAMILIES
+from gridcosim.simulator.decomposition.cut_families import CUT_FAMILIES, zero_counts
 from gridcosim.simulator.decomposition.incumbent import IncumbentTracker, Restored
 from gridcosim.simulator.decomposition.iteration_records import (
     IterationRecord,
@@ -140,8 +141,8 @@ class Decomposition:
         self.models = NetworkModels.for_window(window, settings, models, basis)
         self.master, self.evaluator = self.models.master, self.models.evaluator
         self.incumbent = IncumbentTracker(self.evaluator, len(window.exchanges), validator)
-        self.prices = PriceRounds(window, self.master, self.evaluator, pool, self.incumbent,
-                                  settings.price_rounds)
+        self.prices = PriceRounds.for_window(window, self.master, self.evaluator, pool,
+                                             self.incumbent, settings)
         self.infeasible = self.prices.infeasible  # microgrids that can run nothing
         self.records: list[IterationRecord] = []
         self.phase = Phase.LP
@@ -198,6 +199,7 @@ class Decomposition:
                     starts[mg] = (START_KEY, restored)
                 case UnifiedCut():
                     self.master.add_unified_cut(message)
+        self.prices.add_schedules(starts)
         self.incumbent.offer(starts)
 
     def after_first_iteration(self) -> None:
@@ -219,25 +221,43 @@ class Decomposition:
         proposals = self.proposals(master, k)
         absorbed = self.absorb(proposals, self.collect_replies(proposals, eps))
         t2 = time.perf_counter()
+        self.prices.add_schedules(absorbed.restored)
         self.incumbent.offer(absorbed.restored)
         if self._price_round_due(k, absorbed.new_cut):
-            self.prices.at_proposal(self.master.exchanges(master))
+            self.prices.at_proposal(self.master.exchanges(master), master.lower_bound)
         stop = self.check(master, absorbed)
         gap = _gap(self.best.upper_bound, master.lower_bound)
         if stop is None and gap <= self.settings.rel_gap:
             stop = WindowStatus.OPTIMAL
         self.records.append(IterationRecord(
             k, master.lower_bound, self.best.upper_bound, gap, absorbed.record,
-            dict(self.master.cut_counts), t1 - t0, t2 - t1, time.perf_counter() - t2))
+            {**zero_counts(), **self.master.cut_counts}, t1 - t0, t2 - t1,
+            time.perf_counter() - t2))
         return IterationOutcome(stop, master.lower_bound)
 
     def solve_master(self) -> MasterSolution:
-        """Step 2: the master, its selectors relaxed in the LP phase."""
-        return self.master.solve(relaxed=self.phase is Phase.LP)
+        """Step 2: the master, its selectors relaxed in the LP phase.
+
+        When the inner master's value meets the master's bound, its combination of the
+        controllers' schedules is one of the master's optimal solutions: it is proposed
+        instead (docs/formulation.md §7), once per change of the inner master.
+        """
+        sol = self.master.solve(relaxed=self.phase is Phase.LP)
+        found = (self.prices.inner_proposal(sol.lower_bound)
+                 if sol.proposals and not self.master.has_binaries else None)
+        if found is None:
+            return sol
+        return replace(sol, proposals=self.master.proposals_at(found), integral=True,
+                       inner=True)
 
     def proposals(self, master: MasterSolution, k: int) -> list[ExchangeProposal]:
-        """The master's proposals, stabilised; every ``restore_every`` asking a schedule."""
-        proposals = self.stabiliser.separate(master.proposals)
+        """The master's proposals, stabilised; every ``restore_every`` asking a schedule.
+
+        A proposal of the inner master is a combination of runnable schedules: it goes
+        out as it is.
+        """
+        proposals = (list(master.proposals) if master.inner
+                     else self.stabiliser.separate(master.proposals))
         every = self.settings.restore_every
         if every and k % every == 0:
             proposals = [replace(p, restore=True) for p in proposals]
@@ -283,14 +303,17 @@ class Decomposition:
     def check(self, master: MasterSolution, absorbed: Absorbed) -> WindowStatus | None:
         """Step 7: validate what every controller accepted; say whether to stop.
 
-        Once the relaxed master yields no cut, the MIP phase starts.
+        Once the relaxed master yields no cut, the MIP phase starts. An accepted inner
+        proposal (a combination within the rounds' tolerance of the bound) stops the loop
+        through the gap test.
         """
         if self.infeasible:
             return WindowStatus.INFEASIBLE
         accepted = not absorbed.new_cut
         if accepted and master.integral and self.validate(absorbed.restored) is Validation.PASSED:
-            return WindowStatus.OPTIMAL
-        if accepted and self.phase is Phase.LP:
+            # an inner proposal is optimal within the rounds' tolerance: the gap decides
+            return None if master.inner else WindowStatus.OPTIMAL
+        if accepted and self.phase is Phase.LP and not master.inner:
             self.phase = Phase.MIP
         return None
 
@@ -313,6 +336,7 @@ class Decomposition:
         for cut in cuts:
             self.master.add_ac_cut(cut)
             self.evaluator.add_cut(cut.slot, *cut.row())
+            self.prices.add_network_cut(cut)
         self.validator_cuts += len(cuts)
         return Validation.CUT if cuts else Validation.PASSED
 

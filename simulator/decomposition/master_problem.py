@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gridcosim.simulator.decomposition.cut_families import CutFamily
+from gridcosim.simulator.decomposition.cut_pool import Cut, CutPool
 from gridcosim.simulator.decomposition.master_branch_and_bound import branch_and_bound
 from gridcosim.simulator.decomposition.network_reload import NetworkReloader
 from gridcosim.simulator.highs_instance import INF, LP_RESOLVE_OPTIONS, SolveOutcome
@@ -54,6 +55,7 @@ class MasterSolution:
     proposals: list[ExchangeProposal]
     integral: bool
     outcome: SolveOutcome | None
+    inner: bool = False  # the proposals are the inner master's combination
 
 
 class MasterProblem:
@@ -62,13 +64,17 @@ class MasterProblem:
     Args:
         window: The DSO's window data (network, loads, prices, published bounds).
         time_limit_s: Time limit of one master solve.
+        mip_rel_gap: Relative gap of the branch and bound over the selectors.
+        cut_purge_age: Unified and Lagrangian cuts slack at this many consecutive
+            solutions are parked in a pool (0: every cut stays; :mod:`.cut_pool`).
 
     """
 
     def __init__(self, window: NetworkWindow, *, time_limit_s: float = 60.0,
-                 mip_rel_gap: float = 1e-7):
+                 mip_rel_gap: float = 1e-7, cut_purge_age: int = 0):
         self.model = build_master(window)
         self.hm = HighsModel(self.model, options=LP_RESOLVE_OPTIONS)
+        self.pool = CutPool(self.hm, cut_purge_age)
         self.time_limit_s = time_limit_s
         net = self.model.net
         self.slots = list(net.T)
@@ -93,6 +99,7 @@ class MasterProblem:
         self.nodes = 0
         self._last_x: np.ndarray | None = None
         self._proposals_made = 0
+        self.pool.begin()
 
     def reload(self, window: NetworkWindow) -> None:
         """Start the next window of the same shape: new data, no cuts (nothing rebuilt).
@@ -133,10 +140,10 @@ class MasterProblem:
                 cols.append(col)
                 coefs.append(a)
         if cut.leaf == 0:
-            self.hm.add_row(cols, coefs, -INF, -const)
+            self.pool.add(Cut(np.array(cols, dtype=np.int32), np.array(coefs), -INF, -const))
         else:
-            self.hm.add_row([*cols, self._selector[(cut.mg, cut.leaf)]], [*coefs, const],
-                            -INF, 0.0)
+            self.pool.add(Cut(np.array([*cols, self._selector[(cut.mg, cut.leaf)]],
+                                       dtype=np.int32), np.array([*coefs, const]), -INF, 0.0))
         self.cut_counts[CutFamily.UNIFIED] += 1
 
     def add_lagrangian_cut(self, response: PriceResponse) -> None:
@@ -151,7 +158,8 @@ class MasterProblem:
             if abs(lam) > _TINY:
                 cols.append(col)
                 coefs.append(-lam)
-        self.hm.add_row(cols, coefs, response.bound_usd, INF)
+        self.pool.add(Cut(np.array(cols, dtype=np.int32), np.array(coefs), response.bound_usd,
+                          INF))
         self.cut_counts[CutFamily.LAGRANGIAN] += 1
 
     def add_branch(self, notice: BranchNotice) -> None:
@@ -269,23 +277,50 @@ class MasterProblem:
                     q_kvar=tuple(v[n:2 * n]), eta_usd=v[-1]))
         return props
 
+    def proposals_at(self, exchanges: dict[str, RestoredExchange]) -> list[ExchangeProposal]:
+        """Root proposals at given exchanges (``cost_usd`` is the proposed eta)."""
+        props = []
+        for mg in self.p_cols:
+            ex = exchanges[mg]
+            self._proposals_made += 1
+            props.append(ExchangeProposal(
+                mg=mg, key=ScheduleKey(KeySource.PROPOSAL, self._proposals_made), leaf=0,
+                p_kw=ex.p_kw, q_kvar=ex.q_kvar, eta_usd=ex.cost_usd))
+        return props
+
+    @property
+    def has_binaries(self) -> bool:
+        """Whether the master has branch selectors or restoration-cut switches."""
+        return bool(self._binaries)
+
     def solve(self, *, relaxed: bool = False) -> MasterSolution:
-        """Solve the master (binaries relaxed, or branched on); no proposals if it fails."""
-        if self._binaries and not relaxed:
-            bb = branch_and_bound(self.hm, self._binaries, self._upper, rel_gap=self.rel_gap,
-                                  time_limit_s=self.time_limit_s, start=self._start())
-            self.nodes += bb.nodes
-            out, status, bound = bb.incumbent, bb.status, bb.bound
-        else:
-            out = self.hm.solve(time_limit_s=self.time_limit_s)
-            status, bound = out.status, out.bound
-        if out is None or not out.has_solution or out.status != "optimal":
-            return MasterSolution(status, float("nan"), float("nan"), [], False, out)
+        """Solve the master (binaries relaxed, or branched on); no proposals if it fails.
+
+        Parked cuts the solution violates go back in and the master is solved again, so
+        the solution satisfies every cut ever added (:mod:`.cut_pool`).
+        """
+        while True:
+            out, status, bound = self._solve_once(relaxed)
+            if out is None or not out.has_solution or out.status != "optimal":
+                return MasterSolution(status, float("nan"), float("nan"), [], False, out)
+            if not self.pool.restore_violated(out.x):
+                break
+        self.pool.after_solve(out.x)
         x = out.x
         self._last_x = x
         integral = all(abs(x[c] - round(x[c])) <= 1e-6 for c in self._binaries)
         return MasterSolution(status, float(bound), float(out.objective), self._proposals(x),
                               integral, out)
+
+    def _solve_once(self, relaxed: bool) -> tuple[SolveOutcome | None, str, float]:
+        """One solve: the LP, or the branch and bound over the binaries."""
+        if self._binaries and not relaxed:
+            bb = branch_and_bound(self.hm, self._binaries, self._upper, rel_gap=self.rel_gap,
+                                  time_limit_s=self.time_limit_s, start=self._start())
+            self.nodes += bb.nodes
+            return bb.incumbent, bb.status, bb.bound
+        out = self.hm.solve(time_limit_s=self.time_limit_s)
+        return out, out.status, out.bound
 
     def exchanges(self, sol: MasterSolution) -> dict[str, RestoredExchange]:
         """The exchanges of a solution (root copies; ``cost_usd`` carries eta)."""

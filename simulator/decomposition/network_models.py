@@ -3,19 +3,20 @@
 A rolling horizon re-plans every K slots with windows of the same length; the two models
 are compiled once per window length and re-loaded for each window
 (:mod:`~gridcosim.simulator.decomposition.network_reload`). Each window starts both
-from a basis chosen by rule (the network LP's final basis of the previous window), so
-that what they solve depends only on the window's data and that basis.
+from a basis chosen by rule (the network LP's final basis of the previous window, moved
+on by the slots between the two windows: :class:`~gridcosim.simulator.warm_basis.
+SlotShift`), so that what they solve depends only on the window's data and that basis.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gridcosim.simulator.decomposition.master_problem import MasterProblem
 from gridcosim.simulator.decomposition.network_evaluator import NetworkEvaluator
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
 from gridcosim.simulator.models.lindistflow_model import NetworkWindow, same_shape
-from gridcosim.simulator.warm_basis import WarmBasis
+from gridcosim.simulator.warm_basis import SlotShift, WarmBasis
 
 
 @dataclass
@@ -24,6 +25,7 @@ class NetworkModels:
 
     master: MasterProblem
     evaluator: NetworkEvaluator
+    _shifts: dict[int, SlotShift] = field(default_factory=dict, repr=False)
 
     @classmethod
     def for_window(cls, window: NetworkWindow, settings: DecompositionSettings,
@@ -31,9 +33,10 @@ class NetworkModels:
                    basis: WarmBasis | None = None) -> NetworkModels:
         """Re-load ``previous`` with the window's data if it has its shape, else build.
 
-        Both LPs then start from ``basis`` (the previous window's :meth:`final_basis`), or
-        cold without one: a resumed run that restores the basis from its checkpoint
-        continues exactly.
+        Both LPs then start from ``basis`` (the previous window's :meth:`final_basis`),
+        moved on to the window's first slot when it comes from an overlapping earlier
+        window, or cold without one: a resumed run that restores the basis from its
+        checkpoint continues exactly.
         """
         if previous is not None and same_shape(previous.master.window, window):
             previous.evaluator.reload(previous.master.window, window)
@@ -41,11 +44,23 @@ class NetworkModels:
             models = previous
         else:
             master = MasterProblem(window, time_limit_s=settings.master_time_limit_s,
-                                   mip_rel_gap=settings.rel_gap / 10)
+                                   mip_rel_gap=settings.rel_gap / 10,
+                                   cut_purge_age=settings.cut_purge_age)
             models = cls(master, NetworkEvaluator(master.model, master.hm))
-        models.master.hm.reset(basis)
-        models.evaluator.hm.reset(basis)
+        models.master.hm.reset(models.moved(basis, window))
+        models.evaluator.hm.reset_like(models.master.hm)  # the same basis, checked once
         return models
+
+    def moved(self, basis: WarmBasis | None, window: NetworkWindow) -> WarmBasis | None:
+        """``basis`` moved on to ``window``'s first slot (as it is if not from before it)."""
+        if basis is None or basis.slot is None:
+            return basis
+        shift = window.start - basis.slot
+        if not 0 < shift < window.slots:
+            return basis
+        if shift not in self._shifts:
+            self._shifts[shift] = self.master.hm.slot_shift(window.slots, shift)
+        return self._shifts[shift].basis(basis, window.start)
 
     def final_basis(self) -> WarmBasis | None:
         """The network LP's basis at the end of a window (the next window's warm start).
@@ -58,6 +73,7 @@ class NetworkModels:
         if basis is None:
             return None
         rows, cols, _ = hm.compiled_shape
-        cut = WarmBasis(basis.col_status[:cols], basis.row_status[:rows])
+        cut = WarmBasis(basis.col_status[:cols], basis.row_status[:rows],
+                        self.master.window.start)
         basic = int((cut.col_status == 1).sum() + (cut.row_status == 1).sum())
         return cut if basic == rows else None

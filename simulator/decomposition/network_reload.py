@@ -62,6 +62,5 @@ class NetworkReloader:
         p, q = window_loads(b, window)
         hm.set_rhs(self._rows, np.concatenate([p.ravel(), q.ravel()]))
         hm.set_cols_bounds(self._curtail, 0.0, curtailment_bounds(b, window))
-        dt = window.slot_hours
-        for col, price in zip(self._p_sub, window.price_usd_per_kwh, strict=True):
-            hm.set_col_cost(col, dt * float(price))
+        hm.set_costs(self._p_sub, window.slot_hours
+                     * np.asarray(window.price_usd_per_kwh, dtype=float))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from numbers import Integral
 
+from gridcosim.scenarios.errors import InputError
 from gridcosim.simulator.models.elastic_model import ElasticWeights
 
 
@@ -49,9 +51,20 @@ class DecompositionSettings:
             nodal prices at the incumbent; the controllers answer with a Lagrangian cut
             and the schedule that attains it (docs/decisions.md).
         price_rounds: Price rounds before the first master: the first at the nodal prices
-            of zero exchange, each next one at those of the previous round's answers.
+            of zero exchange, each next one at the inner master's duals (with
+            ``inner_master``; else at the network LP's nodal prices at the previous
+            round's answers), until the inner master's value meets the master's bound or
+            the prices repeat.
         price_every: With price signals, every this many iterations the DSO also sends
-            the nodal prices at the master's proposal (0: only before iterating).
+            nodal prices (the inner master's; without it, the network LP's at the
+            master's proposal); 0: only before iterating.
+        inner_master: With price signals, keep the inner master (docs/formulation.md §7):
+            the network LP over convex combinations of the schedules the controllers
+            sent. Its duals price the rounds, and whenever its value meets the master's
+            bound (no branch selectors yet) its combination is the proposal.
+        cut_purge_age: Unified and Lagrangian cuts slack at this many consecutive master
+            solutions leave the master for a pool; a parked cut the master's solution
+            violates goes back in before the master is solved again (0: keep every cut).
 
     """
 
@@ -70,9 +83,15 @@ class DecompositionSettings:
     restore_every: int = 20
     price_signals: bool = True
     price_every: int = 0
-    price_rounds: int = 3
+    price_rounds: int = 10
+    inner_master: bool = True
+    cut_purge_age: int = 0
 
     def __post_init__(self) -> None:
         # accept the enums' string values ("branch", "none", ...), as the CLI gives them
         object.__setattr__(self, "integer_method", IntegerMethod(self.integer_method))
         object.__setattr__(self, "stabilisation", Stabilisation(self.stabilisation))
+        for name in ("price_rounds", "price_every", "cut_purge_age"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
+                raise InputError(f"{name} must be a non-negative integer (got {value!r})")

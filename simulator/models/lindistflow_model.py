@@ -8,11 +8,13 @@ scenario base :math:`S_b` (kVA). For the branch l feeding bus n from its parent
     P_l = (P^L_n - c_n) - \sum_{i@n} P^{ex}_i + \sum_{k \in ch(n)} P_k \\
     Q_l = (Q^L_n - c_n Q^L_n / P^L_n) - \sum_{i@n} Q^{ex}_i - \sum_{s@n} q_s
           - Q^{cap}_n v_n + \sum_{k \in ch(n)} Q_k \\
-    v_n = v_{\pi(n)} - 2 (r_l P_l + x_l Q_l) / S_b, \qquad
+    v_n = a_l v_{\pi(n)} - 2 (r_l P_l + x_l Q_l) / S_b, \qquad
     V_{min}^2 \le v_n \le V_{max}^2
 
 At the root the same balance defines the substation import :math:`P^{sub}, Q^{sub}` and
-:math:`v_0 = V_{ref}^2`. Capacitors inject :math:`Q^{cap}_n v_n` (a shunt, exact in the
+:math:`v_0 = V_{ref}^2`. :math:`a_l = 1` except on a transformer whose rated ratio or tap
+differs from its buses' nominal voltages (:math:`a_l = 1/t^2`, column ``v_ratio``).
+Capacitors inject :math:`Q^{cap}_n v_n` (a shunt, exact in the
 squared voltage). Bounds: :math:`0 \le c_n \le P^L_n`, :math:`q_s \in [q^{min}_s,
 q^{max}_s]`, exchanges within the bounds each microgrid publishes. Optional thermal limit
 on branches with a rating :math:`S_l`: the 8-sided inner polygon of
@@ -53,6 +55,7 @@ class NetworkWindow:
         v_max_pu: Upper voltage limit.
         svcs: Static var compensators.
         exchanges: The published PCC bounds of every microgrid.
+        start: First slot of the window in the run (where a warm start moves from).
 
     """
 
@@ -67,6 +70,7 @@ class NetworkWindow:
     v_max_pu: float
     svcs: tuple[SVC, ...]
     exchanges: tuple[ExchangeBounds, ...]
+    start: int = 0
 
     @property
     def slots(self) -> int:
@@ -114,9 +118,10 @@ def _store_data(b: pyo.Block, w: NetworkWindow) -> None:
     (``check=False``: 6× faster on the 123-bus, 24-slot window).
     """
     p, q = window_loads(b, w)
+    slots = list(b.T)
+    keys = [(n, t) for n in b.N for t in slots]  # the parameters' order (N x T), built fast
     for data, values in ((b.load_p_kw, p), (b.load_q_kvar, q)):
-        data.store_values(dict(zip(data.keys(), values.ravel().tolist(), strict=True)),
-                          check=False)
+        data.store_values(dict(zip(keys, values.ravel().tolist(), strict=True)), check=False)
     b.price_usd_per_kwh.store_values(
         {t: float(w.price_usd_per_kwh[t]) for t in b.price_usd_per_kwh}, check=False)
 
@@ -247,11 +252,14 @@ def add_voltage_constraints(b: pyo.Block, w: NetworkWindow) -> None:
     br = net.branches
     r_pu = {n: float(br.at[net.branch_of[n], "r_pu"]) for n in b.L}
     x_pu = {n: float(br.at[net.branch_of[n], "x_pu"]) for n in b.L}
+    ratio = ({n: float(br.at[net.branch_of[n], "v_ratio"]) for n in b.L}
+             if "v_ratio" in br.columns else {})
     scale = 2.0 / net.base_kva
 
     def drop(b: pyo.Block, n: int, t: int) -> pyo.Expression:
         parent = net.parent[n]
-        return b.v[n, t] == b.v[parent, t] - scale * (
+        upstream = b.v[parent, t] if ratio.get(n, 1.0) == 1.0 else ratio[n] * b.v[parent, t]
+        return b.v[n, t] == upstream - scale * (
             r_pu[n] * b.p_flow[n, t] + x_pu[n] * b.q_flow[n, t])
 
     b.v_drop = pyo.Constraint(b.L, b.T, rule=drop)

@@ -65,6 +65,7 @@ class MicrogridWindow:
         curtailment_cost_usd_per_kwh: Cost rho of local load curtailment.
         state: Initial condition.
         price_usd_per_kwh: The public utility price per slot, if known (T,).
+        start: First slot of the window in the run (where a warm start moves from).
 
     """
 
@@ -76,6 +77,7 @@ class MicrogridWindow:
     curtailment_cost_usd_per_kwh: float
     state: MicrogridState
     price_usd_per_kwh: np.ndarray | None = None
+    start: int = 0
 
     @property
     def slots(self) -> int:

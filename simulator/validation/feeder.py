@@ -107,7 +107,11 @@ class CompiledFeeder:
         self.line_labels = tuple(str(n) for n in self.net.line["name"])
         self._y_line_ends = sparse.vstack([self.yf[self.line_rows], self.yt[self.line_rows]],
                                           format="csr")
-        self.i_base_ka = self.base_kva / 1000.0 / (math.sqrt(3.0) * float(self.network.base_kv))
+        line_kv = self.net.bus["vn_kv"].reindex(self.net.line["from_bus"]).to_numpy(float)
+        if self.network.ac_net_json is None:  # the shipped tables: every bus at base_kv
+            line_kv = np.full(len(self.line_rows), float(self.network.base_kv))
+        #: Current base of every line (kA per p.u.), at its own voltage level.
+        self.i_base_ka = self.base_kva / 1000.0 / (math.sqrt(3.0) * line_kv)
 
     def sbus(self, injection_kw: np.ndarray, injection_kvar: np.ndarray) -> np.ndarray:
         """Internal injection vector (p.u.) from net injections per bus id (kW, kvar)."""

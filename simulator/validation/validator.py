@@ -175,7 +175,7 @@ class NetworkValidator:
                 k = self.rated_labels.index(viol.element)
                 row = int(feeder.line_rows[self._rated_lines[k]])
                 d_va, d_vm = loading_state_gradient(feeder.yf, feeder.yt, v, row)
-                scale = feeder.i_base_ka / self.i_max_ka[k]
+                scale = feeder.i_base_ka[self._rated_lines[k]] / self.i_max_ka[k]
                 g_va += scale * d_va
                 g_vm += scale * d_vm
             else:
@@ -199,5 +199,7 @@ def _line_ratings(network: NetworkData, labels: tuple[str, ...]) -> tuple[np.nda
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     s_max = branches["s_max_kva"].reindex(list(labels)).to_numpy(dtype=float)
     rated = np.flatnonzero(np.isfinite(s_max) & (s_max > 0))
-    i_max_ka = s_max[rated] / (np.sqrt(3.0) * float(network.base_kv)) / 1000.0
+    kv = (branches["z_base_kv"].reindex(list(labels)).to_numpy(dtype=float)[rated]
+          if "z_base_kv" in branches else float(network.base_kv))
+    i_max_ka = s_max[rated] / (np.sqrt(3.0) * kv) / 1000.0
     return rated, i_max_ka

@@ -38,8 +38,8 @@ class CurtailableLoadModel(DerModel):
     reactive = "q"
 
     def forecast_kw(self, unit: Any, series: Any, span: slice) -> np.ndarray:
-        """Nominal demand times the load shape of the unit's customer class."""
-        return unit.demand_kw * series.load[unit.load_class].to_numpy()[span]
+        """Nominal demand times its class's load shape (or the unit's file series)."""
+        return series.unit_kw(unit.name, unit.demand_kw, series.load[unit.load_class], span)
 
     def build(self, b: pyo.Block, units: Sequence[Any], w: Any, relax: bool) -> None:
         """Demand split into served and curtailed power; reactive demand follows served."""

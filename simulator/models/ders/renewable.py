@@ -27,8 +27,8 @@ class RenewableModel(DerModel):
     reactive = "q"
 
     def forecast_kw(self, unit: Any, series: Any, span: slice) -> np.ndarray:
-        """Nominal output times the profile of the unit's kind."""
-        return unit.forecast_kw * series.renewables[unit.kind].to_numpy()[span]
+        """Nominal output times the profile of the unit's kind (or the unit's file series)."""
+        return series.unit_kw(unit.name, unit.forecast_kw, series.renewables[unit.kind], span)
 
     def build(self, b: pyo.Block, units: Sequence[Any], w: Any, relax: bool) -> None:
         """Output within the forecast, reactive output within the power factor."""

@@ -1,0 +1,231 @@
+"""The scale case: one 24-slot window of simbench-mvlv-rural-100mg, decomposition vs monolithic.
+
+Run from the repository root::
+
+    python benchmarks/bench_scale.py                       # the full case (several minutes)
+    python benchmarks/bench_scale.py --microgrids 4 --slots 3      # a smoke-test size
+    python benchmarks/bench_scale.py --only dec1 --profile /tmp/dec1.prof        # cProfile
+
+Three runs of the scenario's first window, each in a fresh child process so that its peak
+memory is its own: the decomposition with ``workers=1`` (``dec1``), with ``workers=2``
+(``dec2``) and the monolithic MILP (``mono``). Each child reads the scenario and the
+network first (``read s``, not part of the window's time), then times the window:
+
+* decomposition: the controller pool (``pool s``: the microgrid models built, worker
+  processes started), the master built (``master s``), the loop (``loop s``) and the unit
+  schedules collected: what ``solve_scenario(..., "decomposition")`` does;
+* monolithic: ``solve_scenario(..., "monolithic")`` (Pyomo build ``pool s`` column: build,
+  then HiGHS through Pyomo).
+
+Peak memory: ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` of the child (scenario,
+network, master, models, solver; the controllers too with one worker) and
+``RUSAGE_CHILDREN`` (the largest peak among its worker processes, read after the pool is
+closed). Their sum is the figure checked: exact for one worker, and for two workers the
+peak of the coordinating process plus one worker's (the other worker's is of the same
+size, so the run's simultaneous total can be up to one worker more). It prints a
+table, the ratios decomposition / monolithic and 1 worker / 2 workers, and the issue's
+targets (window <= 30 s and <= monolithic, 2 workers >= 1.6x faster, peak <= 1 GiB) met
+or missed. Exits 1 if a run is not optimal or the decomposition's optimum differs from the
+monolithic one by more than 1e-6 relative.
+
+``--microgrids N`` keeps the first N microgrids and ``--slots T`` shortens the window (the
+network is always the full 1,317-bus feeder); ``--profile FILE`` writes each child's
+cProfile statistics to ``FILE.<run>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+SCENARIO = "simbench-mvlv-rural-100mg"
+RUNS = {"dec1": ("decomposition", 1), "dec2": ("decomposition", 2),
+        "mono": ("monolithic", 1)}
+TARGET_WINDOW_S, TARGET_SPEEDUP, TARGET_PEAK_MIB = 30.0, 1.6, 1024.0
+REL_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One child's figures (times in s, memory in MiB)."""
+
+    run: str
+    status: str
+    objective_usd: float
+    iterations: int
+    read_s: float
+    window_s: float
+    pool_s: float
+    master_s: float
+    loop_s: float
+    peak_self_mib: float
+    peak_child_mib: float
+
+
+def scenario_for(name: str, microgrids: int | None, slots: int | None):  # noqa: ANN201
+    """The scenario, optionally cut to its first microgrids and a shorter window."""
+    from gridcosim.scenarios.loader import load_scenario, scenario_from_dict
+
+    scenario = load_scenario(name)
+    if microgrids is None and slots is None:
+        return scenario
+    data = scenario.model_dump(mode="json", exclude_defaults=False)
+    if microgrids is not None:
+        data["microgrids"] = data["microgrids"][:microgrids]
+    if slots is not None:
+        data["horizon"]["slots"] = slots
+    return scenario_from_dict(data)
+
+
+def _peaks_mib() -> tuple[float, float]:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+    return own, kids
+
+
+def _decomposition(scenario, network, workers: int) -> tuple[object, dict[str, float]]:  # noqa: ANN001
+    from gridcosim.simulator.decomposition.controller_pool import make_pool
+    from gridcosim.simulator.decomposition.loop import Decomposition
+    from gridcosim.simulator.decomposition.settings import DecompositionSettings
+    from gridcosim.simulator.solve import with_unit_schedules
+    from gridcosim.simulator.windows import microgrid_window, network_window
+
+    settings = DecompositionSettings(workers=workers)
+    tick = time.perf_counter()
+    pool = make_pool([microgrid_window(scenario, mg) for mg in scenario.microgrids], settings)
+    try:
+        pool_s = time.perf_counter() - tick
+        dec = Decomposition(network_window(scenario, network, pool.bounds()), pool, settings)
+        master_s = time.perf_counter() - tick - pool_s
+        solution = with_unit_schedules(dec.run(), pool)
+    finally:
+        pool.close()
+    return solution, {"pool_s": pool_s, "master_s": master_s, "loop_s": solution.wall_s}
+
+
+def run_one(run: str, args: argparse.Namespace) -> RunResult:
+    """Solve the window once as ``run`` (in this process) and measure it."""
+    from gridcosim.scenarios.network import network_for
+    from gridcosim.simulator.solve import solve_scenario
+
+    method, workers = RUNS[run]
+    tick = time.perf_counter()
+    scenario = scenario_for(args.scenario, args.microgrids, args.slots)
+    network = network_for(scenario)  # cached: solve_scenario reads the same object
+    read_s = time.perf_counter() - tick
+    tick = time.perf_counter()
+    if method == "monolithic":
+        solution = solve_scenario(scenario, "monolithic")
+        phases = {"pool_s": solution.info["build_s"], "master_s": 0.0,
+                  "loop_s": solution.info["solve_s"]}
+    else:
+        solution, phases = _decomposition(scenario, network, workers)
+    window_s = time.perf_counter() - tick
+    own, kids = _peaks_mib()
+    return RunResult(run, str(solution.status), float(solution.objective_usd),
+                     int(solution.info.get("iterations", 0)), read_s, window_s,
+                     peak_self_mib=own, peak_child_mib=kids, **phases)
+
+
+def child(run: str, args: argparse.Namespace) -> RunResult:
+    """``run`` in a fresh Python process (its own peak memory)."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", run,
+           "--scenario", args.scenario]
+    for flag, value in (("--microgrids", args.microgrids), ("--slots", args.slots),
+                        ("--profile", args.profile)):
+        if value is not None:
+            cmd += [flag, str(value)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"{run} failed:\n{proc.stderr[-3000:]}")
+    return RunResult(**json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def table(results: list[RunResult]) -> str:
+    """The Markdown table of the runs."""
+    head = ("| run | status | objective $ | iterations | read s | window s | pool/build s "
+            "| master s | loop/solve s | peak MiB (self + largest worker) |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in results:
+        lines.append(f"| {r.run} | {r.status} | {r.objective_usd:.6f} | {r.iterations} "
+                     f"| {r.read_s:.1f} | {r.window_s:.1f} | {r.pool_s:.1f} | {r.master_s:.1f}"
+                     f" | {r.loop_s:.1f} | {r.peak_self_mib:.0f} + {r.peak_child_mib:.0f} |")
+    return "\n".join(lines)
+
+
+def verdicts(by: dict[str, RunResult]) -> list[str]:
+    """Ratios and the issue's targets, met or missed."""
+    out = []
+    if "dec1" in by and "mono" in by:
+        ratio = by["dec1"].window_s / by["mono"].window_s
+        out.append(f"decomposition (1 worker) / monolithic window time: {ratio:.2f}"
+                   f" [target <= 1: {'met' if ratio <= 1 else 'MISSED'}]")
+    if "dec1" in by and "dec2" in by:
+        speedup = by["dec1"].window_s / by["dec2"].window_s
+        met = "met" if speedup >= TARGET_SPEEDUP else "MISSED"
+        out.append(f"1 worker / 2 workers window time: {speedup:.2f}"
+                   f" [target >= {TARGET_SPEEDUP}: {met}]")
+    for run in ("dec1", "dec2"):
+        if run in by:
+            w = by[run].window_s
+            out.append(f"{run} window {w:.1f} s [target <= {TARGET_WINDOW_S:.0f} s: "
+                       f"{'met' if w <= TARGET_WINDOW_S else 'MISSED'}]")
+    for r in by.values():
+        peak = r.peak_self_mib + r.peak_child_mib
+        out.append(f"{r.run} peak memory <= {peak:.0f} MiB [target <= {TARGET_PEAK_MIB:.0f}: "
+                   f"{'met' if peak <= TARGET_PEAK_MIB else 'MISSED'}]")
+    return out
+
+
+def check_optima(by: dict[str, RunResult]) -> None:
+    """Exit 1 unless every run is optimal and the decompositions match the monolithic."""
+    bad = [r.run for r in by.values() if r.status != "optimal"]
+    if bad:
+        raise SystemExit(f"not optimal: {', '.join(f'{r} ({by[r].status})' for r in bad)}")
+    if "mono" in by:
+        ref = by["mono"].objective_usd
+        for r in by.values():
+            rel = abs(r.objective_usd - ref) / abs(ref)
+            print(f"{r.run}: relative gap to the monolithic optimum {rel:.1e}")
+            if rel > REL_TOLERANCE:
+                raise SystemExit(f"{r.run}: {r.objective_usd} vs monolithic {ref}")
+
+
+def main() -> None:
+    """Parse the options; run the children (or be one) and print the comparison."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", default=SCENARIO)
+    parser.add_argument("--microgrids", type=int, help="keep the first N microgrids")
+    parser.add_argument("--slots", type=int, help="window length (default: the scenario's)")
+    parser.add_argument("--only", nargs="*", choices=sorted(RUNS), help="runs (default: all)")
+    parser.add_argument("--profile", help="cProfile output file of each child (suffixed)")
+    parser.add_argument("--child", choices=sorted(RUNS), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        profiler = cProfile.Profile() if args.profile else None
+        result = profiler.runcall(run_one, args.child, args) if profiler else run_one(
+            args.child, args)
+        if profiler:
+            profiler.dump_stats(f"{args.profile}.{args.child}")
+        print(json.dumps(asdict(result)))
+        return
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    results = [child(run, args) for run in RUNS if not args.only or run in args.only]
+    by = {r.run: r for r in results}
+    print(f"{args.scenario}: first window, measured {stamp} (started), "
+          f"{len(results)} runs each in a fresh process\n")
+    print(table(results))
+    print()
+    check_optima(by)
+    print("\n".join(verdicts(by)))
+
+
+if __name__ == "__main__":
+    main()
