@@ -153,7 +153,7 @@ class DSOAgent(GridAgent):
         if self._validator is None:  # the AC feeder is built once per run
             engine = self._scenario.network.ac_engine
             self._validator = network_validator(window, engine)
-            self._realised_flow = RealisedPowerFlow(window, engine)
+            self._realised_flow = RealisedPowerFlow(window, engine, like=self._validator)
         self._validator.reset()
         cuts = cut_generator(window, validator=self._validator)
         engine = self._engine(window, pool, cuts)

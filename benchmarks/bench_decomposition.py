@@ -18,7 +18,8 @@ and the seed with ``workers=2``.
   ``loop s`` is the loop alone (``Solution.wall_s``);
 * ms/it master | sub | overhead: sums of the iteration records' ``master_s``,
   ``subproblem_s`` and ``overhead_s`` divided by the number of iterations (with
-  ``workers=2`` the subproblem time includes the round trip to the worker processes);
+  ``workers=2`` the subproblem time includes the round trip to the worker processes;
+  ``nan`` for a case its price rounds settle before iterating, 0 iterations);
 * ratio: decomposition wall / monolithic wall; rel diff: objective difference relative
   to the monolithic optimum (every run must be within 1e-6 or the script fails).
 
@@ -29,6 +30,7 @@ and the seed with ``workers=2``.
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import time
@@ -133,11 +135,11 @@ def run_case(case: Case, base: Scenario, repeats: int, dec_repeats: int,
         raise SystemExit(f"{case.name}: decomposition {sol.status} {sol.objective_usd} "
                          f"vs monolithic {ref.objective_usd}")
     frame = dec.records_frame()
-    n = max(1, len(frame))
+    n = len(frame)
+    per_it = ([1e3 * frame[c].sum() / n for c in ("master_s", "subproblem_s", "overhead_s")]
+              if n else [math.nan] * 3)  # 0 iterations: settled by the price rounds
     return Row(case.name, mono_s, statistics.median(walls), sol.wall_s,
-               sol.info["iterations"], sol.info["cuts"]["branch"],
-               1e3 * frame["master_s"].sum() / n, 1e3 * frame["subproblem_s"].sum() / n,
-               1e3 * frame["overhead_s"].sum() / n, sol.status, rel)
+               sol.info["iterations"], sol.info["cuts"]["branch"], *per_it, sol.status, rel)
 
 
 def markdown(rows: list[Row]) -> str:

@@ -25,59 +25,56 @@ MAX_I_KA_PLACEHOLDER = 10.0
 
 
 def _add_buses(net: pandapowerNet, network: NetworkData) -> None:
-    for bus_id in network.bus_ids:
-        pp.create_bus(
-            net,
-            vn_kv=network.base_kv,
-            name=str(bus_id),
-            index=bus_id,
-            bus_id=bus_id,
-            name_ieee=str(network.buses.at[bus_id, "name_ieee"]),
-        )
+    ids = [int(b) for b in network.bus_ids]
+    pp.create_buses(net, len(ids), vn_kv=network.base_kv, index=ids,
+                    name=[str(b) for b in ids], bus_id=ids,
+                    name_ieee=[str(network.buses.at[b, "name_ieee"]) for b in ids])
 
 
 def _add_branches(net: pandapowerNet, network: NetworkData) -> None:
-    for label, row in network.branches.iterrows():
-        src, dst = int(row["from_bus"]), int(row["to_bus"])
-        if row["kind"] == "switch":
-            pp.create_switch(net, bus=src, element=dst, et="b", closed=True, name=str(label))
-            continue
-        length_km = float(row["length_kft"]) * KM_PER_KFT
-        pp.create_line_from_parameters(
-            net,
-            from_bus=src,
-            to_bus=dst,
-            length_km=length_km,
-            r_ohm_per_km=float(row["r_ohm"]) / length_km,
-            x_ohm_per_km=float(row["x_ohm"]) / length_km,
-            c_nf_per_km=float(row["c_nf"]) / length_km,
-            max_i_ka=MAX_I_KA_PLACEHOLDER,
-            name=str(label),
-        )
+    """Lines and closed bus-bus switches, each table in the branches' order (one call each)."""
+    br = network.branches
+    switch = br["kind"] == "switch"
+    if switch.any():
+        sw = br[switch]
+        pp.create_switches(net, buses=sw["from_bus"].astype(int).tolist(),
+                           elements=sw["to_bus"].astype(int).tolist(), et="b", closed=True,
+                           name=[str(label) for label in sw.index])
+    lines = br[~switch]
+    if lines.empty:
+        return
+    length_km = lines["length_kft"].to_numpy(dtype=float) * KM_PER_KFT
+    pp.create_lines_from_parameters(
+        net,
+        from_buses=lines["from_bus"].astype(int).tolist(),
+        to_buses=lines["to_bus"].astype(int).tolist(),
+        length_km=length_km,
+        r_ohm_per_km=lines["r_ohm"].to_numpy(dtype=float) / length_km,
+        x_ohm_per_km=lines["x_ohm"].to_numpy(dtype=float) / length_km,
+        c_nf_per_km=lines["c_nf"].to_numpy(dtype=float) / length_km,
+        max_i_ka=MAX_I_KA_PLACEHOLDER,
+        name=[str(label) for label in lines.index],
+    )
 
 
 def _add_injections(net: pandapowerNet, network: NetworkData) -> None:
-    p_kw, q_kvar = network.load_p_kw, network.load_q_kvar
-    for bus in network.loads.index.unique():
-        pp.create_load(
-            net,
-            bus=int(bus),
-            p_mw=p_kw[bus] / 1000.0,
-            q_mvar=q_kvar[bus] / 1000.0,
-            name=f"load {bus}",
-            index=int(bus),
-        )
-    q_shunt = network.shunt_q_kvar
-    for bus in network.shunts.index.unique():
-        pp.create_shunt(
-            net,
-            bus=int(bus),
-            q_mvar=-q_shunt[bus] / 1000.0,
-            p_mw=0.0,
-            vn_kv=network.base_kv,
-            name=f"cap {bus}",
-            index=int(bus),
-        )
+    _add_loads(net, network)
+    buses = [int(b) for b in network.shunts.index.unique()]
+    if buses:
+        q_shunt = network.shunt_q_kvar
+        pp.create_shunts(net, buses=buses, q_mvar=[-q_shunt[b] / 1000.0 for b in buses],
+                         p_mw=0.0, vn_kv=network.base_kv, name=[f"cap {b}" for b in buses],
+                         index=buses)
+
+
+def _add_loads(net: pandapowerNet, network: NetworkData) -> None:
+    """One constant-PQ load per load bus at its nominal load (index = bus id)."""
+    buses = [int(b) for b in network.loads.index.unique()]
+    if buses:
+        p_kw, q_kvar = network.load_p_kw, network.load_q_kvar
+        pp.create_loads(net, buses=buses, p_mw=[p_kw[b] / 1000.0 for b in buses],
+                        q_mvar=[q_kvar[b] / 1000.0 for b in buses],
+                        name=[f"load {b}" for b in buses], index=buses)
 
 
 def build_pandapower_net(network: NetworkData, *, v_ref_pu: float = 1.0) -> pandapowerNet:
@@ -119,10 +116,7 @@ def source_net(network: NetworkData, *, v_ref_pu: float = 1.0) -> pandapowerNet:
     net.sn_mva = network.base_kva / 1000.0
     for table in ("load", "sgen"):
         net[table] = net[table].iloc[0:0]
-    p_kw, q_kvar = network.load_p_kw, network.load_q_kvar
-    for bus in network.loads.index.unique():
-        pp.create_load(net, bus=int(bus), p_mw=p_kw[bus] / 1000.0, q_mvar=q_kvar[bus] / 1000.0,
-                       name=f"load {bus}", index=int(bus))
+    _add_loads(net, network)
     net.ext_grid["vm_pu"] = v_ref_pu
     net.ext_grid["va_degree"] = 0.0
     net.line["name"] = [f"line {idx}" for idx in net.line.index]

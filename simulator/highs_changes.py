@@ -153,6 +153,30 @@ class HighsChanges:
         self.highs.addRow(float(lb), float(ub), len(idx), idx, val)
         return self.highs.getNumRow() - 1
 
+    def add_rows(self, rows: list[tuple[Any, Any, float, float]]) -> range:
+        """Append rows ``(cols, coefs, lb, ub)`` in one call; return their indices."""
+        self._state += 1
+        first = self.highs.getNumRow()
+        lengths = [len(cols) for cols, _, _, _ in rows]
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int32)
+        idx = np.concatenate([np.asarray(c, dtype=np.int32) for c, _, _, _ in rows] or
+                             [np.empty(0, dtype=np.int32)]).astype(np.int32)
+        val = np.concatenate([np.asarray(v, dtype=float) for _, v, _, _ in rows] or
+                             [np.empty(0)]).astype(float)
+        self.highs.addRows(len(rows), np.array([r[2] for r in rows], dtype=float),
+                           np.array([r[3] for r in rows], dtype=float), len(idx), starts,
+                           idx, val)
+        return range(first, first + len(rows))
+
+    def add_column(self, cost: float, lb: float, ub: float, rows: Any, values: Any) -> int:
+        """Append a column with its row entries in one call; return its index."""
+        self._state += 1
+        idx = np.asarray(rows, dtype=np.int32)
+        val = np.asarray(values, dtype=float)
+        self.highs.addCol(float(cost), float(lb), float(ub), len(idx), idx, val)
+        self._costs = np.append(self._costs, float(cost))
+        return self.highs.getNumCol() - 1
+
     def set_col_cost(self, col: int, cost: float) -> None:
         """Change one column's objective coefficient."""
         self._state += 1

@@ -70,6 +70,7 @@ class HighsModel(HighsChanges):
         self._solved = False
         self._state = 0  # counts solves and resets: what :meth:`basis` was read at
         self._basis_read: tuple[int, WarmBasis | None] | None = None
+        self._deferred: WarmBasis | None = None  # a reset basis applied at the next solve
         self._compile(relax_integrality)
         self._compiled = (self.num_rows, self.num_cols, self._n_int)
 
@@ -97,7 +98,7 @@ class HighsModel(HighsChanges):
         new._n_int = 0 if relax_integrality else other._n_int
         rows, cols, _ = other._compiled
         new._solved, new._compiled = False, (rows, cols, new._n_int)
-        new._state, new._basis_read = 0, None
+        new._state, new._basis_read, new._deferred = 0, None, None
         if new._n_int:
             new.highs.setOptionValue("presolve", "choose")
         return new
@@ -134,11 +135,18 @@ class HighsModel(HighsChanges):
                 merged[key][2] = rhs
             if entry.bound_type in (0, -1):
                 merged[key][1] = rhs
-        for key in order:
-            con, lo, hi, r = merged[key]
-            start, end = a.indptr[r], a.indptr[r + 1]
-            row = self.add_row(a.indices[start:end], a.data[start:end], lo, hi)
-            self._row[key] = row
+        picked = np.array([merged[key][3] for key in order], dtype=np.int64)
+        lows = np.array([merged[key][1] for key in order], dtype=float)
+        highs = np.array([merged[key][2] for key in order], dtype=float)
+        sub = a[picked] if len(picked) else a[:0]
+        first = self.num_rows
+        self._state += 1
+        self.highs.addRows(len(picked), lows, highs, sub.nnz,
+                           sub.indptr[:-1].astype(np.int32), sub.indices.astype(np.int32),
+                           sub.data.astype(float))  # one call for every row
+        for k, key in enumerate(order):
+            con, lo, hi, _ = merged[key]
+            self._row[key] = first + k
             self._row_offset[key] = (
                 lo - pyo.value(con.lower) if con.has_lb() else 0.0,
                 hi - pyo.value(con.upper) if con.has_ub() else 0.0,
@@ -174,6 +182,7 @@ class HighsModel(HighsChanges):
         them would not start as it does in a fresh instance.
         """
         self._state += 1
+        self._deferred = None
         fits = basis is not None and basis.fits(self.num_rows, self.num_cols)
         if fits:
             lp = self.highs.getLp()
@@ -188,6 +197,29 @@ class HighsModel(HighsChanges):
             status = self.highs.setBasis(basis.to_highs())
             self._solved = status == highspy.HighsStatus.kOk
 
+    def reset_when_solved(self, basis: WarmBasis | None) -> None:
+        """:meth:`reset`, the new instance made at the next solve (if one comes).
+
+        For a model a window may never solve (the master of a window its price rounds
+        settle). Rows appended before that solve (cuts) join the basis as basic, as HiGHS
+        adds rows to a basis; if columns were appended too, the solve starts cold.
+        """
+        self.reset()
+        if basis is not None and basis.fits(self.num_rows, self.num_cols):
+            self._deferred = basis
+
+    def _start_deferred(self) -> None:
+        """Apply a :meth:`reset_when_solved` basis (before anything reads solver state)."""
+        basis, self._deferred = self._deferred, None
+        if basis is None:
+            return
+        extra_rows = self.num_rows - len(basis.row_status)
+        if self.num_cols != len(basis.col_status) or extra_rows < 0:
+            return
+        self.reset(WarmBasis(basis.col_status,
+                             np.concatenate([basis.row_status,
+                                             np.ones(extra_rows, dtype=np.int8)])))
+
     def reset_like(self, other: HighsModel) -> None:
         """:meth:`reset` to the basis ``other`` (same rows and columns) was just reset to.
 
@@ -195,6 +227,8 @@ class HighsModel(HighsChanges):
         checked and made regular there already, so it is not factorised a second time.
         Cold if ``other`` holds no basis.
         """
+        if other._deferred is not None:
+            other._start_deferred()
         found = other.highs.getBasis()
         if not found.valid or (other.num_rows, other.num_cols) != (self.num_rows, self.num_cols):
             self.reset()
@@ -225,6 +259,8 @@ class HighsModel(HighsChanges):
         (:meth:`reset` is the window-to-window rule).
         """
         self._state += 1
+        if other._deferred is not None:
+            other._start_deferred()
         found = other.highs.getBasis()
         if found.valid and self.highs.setBasis(found) == highspy.HighsStatus.kOk:
             self._solved = True
@@ -236,6 +272,8 @@ class HighsModel(HighsChanges):
         object comes back (reading a basis out of HiGHS costs about a microsecond per
         row and column).
         """
+        if self._deferred is not None:
+            self._start_deferred()
         if self._basis_read is None or self._basis_read[0] != self._state:
             found = self.highs.getBasis()
             self._basis_read = (self._state, WarmBasis.from_highs(found) if found.valid else None)
@@ -244,6 +282,8 @@ class HighsModel(HighsChanges):
     # ----------------------------------------------------------------- solve
     def solve(self, *, time_limit_s: float | None = None) -> SolveOutcome:
         """Run HiGHS and return the outcome; raise :class:`SolverError` on a solver error."""
+        if self._deferred is not None:
+            self._start_deferred()
         if time_limit_s is not None:
             self.highs.setOptionValue("time_limit", float(time_limit_s))
         tick = time.perf_counter()

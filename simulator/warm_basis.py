@@ -42,8 +42,9 @@ class WarmBasis:
     @classmethod
     def from_highs(cls, basis: Any, slot: int | None = None) -> WarmBasis:
         """From a ``highspy.HighsBasis``."""
-        return cls(np.fromiter(basis.col_status, dtype=np.int8),
-                   np.fromiter(basis.row_status, dtype=np.int8), slot)
+        # ``.value`` per status: about twice as fast as numpy converting the enums itself
+        return cls(np.array([s.value for s in basis.col_status], dtype=np.int8),
+                   np.array([s.value for s in basis.row_status], dtype=np.int8), slot)
 
     def to_highs(self) -> Any:
         """As a ``highspy.HighsBasis``."""

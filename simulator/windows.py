@@ -22,6 +22,7 @@ from gridcosim.simulator.messages import ExchangeBounds
 from gridcosim.simulator.models.ders import der_models
 from gridcosim.simulator.models.lindistflow_model import NetworkWindow
 from gridcosim.simulator.models.microgrid_model import MicrogridState, MicrogridWindow
+from gridcosim.simulator.models.thermal_screen import LoadRange
 
 
 def _span(series: ScenarioSeries, start: int, slots: int) -> slice:
@@ -90,7 +91,22 @@ def network_window(scenario: Scenario, network: NetworkData,
         slot_hours=scenario.horizon.slot_hours,
         curtailment_cost_usd_per_kwh=scenario.curtailment_cost_usd_per_kwh,
         v_ref_pu=spec.v_ref_pu, v_min_pu=spec.v_min_pu, v_max_pu=spec.v_max_pu,
-        svcs=scenario.svcs, exchanges=tuple(exchanges), start=start)
+        svcs=scenario.svcs, exchanges=tuple(exchanges), start=start,
+        load_range=run_load_range(scenario, network, series))
+
+
+def run_load_range(scenario: Scenario, network: NetworkData | PhaseNetwork,
+                   series: ScenarioSeries) -> LoadRange | None:
+    """Range of every bus's forecast load over all the run's slots (thermal screen bounds).
+
+    Every window of the run is cut from ``series``, so a network model screened with this
+    range holds for each of them (:mod:`~simulator.models.thermal_screen`); ``None`` on a
+    three-phase network (LinDist3Flow keeps every thermal side).
+    """
+    if isinstance(network, PhaseNetwork):
+        return None
+    load_kw, load_kvar = bus_loads(scenario, network, series, 0, series.slots)
+    return LoadRange.of(network, load_kw, load_kvar)
 
 
 def microgrid_window(scenario: Scenario, mg: Microgrid, state: MicrogridState | None = None,

@@ -7,6 +7,8 @@ exchanges for the inner master's value, and the master's own cut rows evaluated 
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from feasibility import check_microgrid_schedule, check_network_schedule, renewable_forecast
@@ -18,6 +20,7 @@ from gridcosim.scenarios.schema import Scenario
 from gridcosim.scenarios.series import scenario_series
 from gridcosim.simulator.decomposition.controller_pool import make_pool
 from gridcosim.simulator.decomposition.loop import Decomposition
+from gridcosim.simulator.decomposition.price_rounds import PriceRounds
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
 from gridcosim.simulator.messages import Accept, RestoredExchange
 from gridcosim.simulator.models.monolithic_model import solve_monolithic
@@ -154,3 +157,16 @@ def test_without_the_inner_master_the_answers_rule_is_still_exact(
     assert dec.prices.inner is None
     assert sol.status == "optimal" and sol.info["iterations"] > 1
     assert rel_diff(sol.objective_usd, ref.objective_usd) <= REL
+
+
+@pytest.mark.parametrize(("upper_usd", "settled"), [
+    (float("inf"), False),    # no incumbent yet: the rounds go on, whatever the bound
+    (100.0 + 1e-9, True),     # within rel_gap / 10 of the bound
+    (100.0 + 1e-3, False)])
+def test_rounds_count_as_settled_only_with_an_incumbent_at_the_bound(
+        upper_usd: float, settled: bool) -> None:
+    """With no incumbent the upper bound is infinite, and so was the old tolerance
+    ``settle_gap * |UB|``: the rounds stopped (and a window would end with no schedule)."""
+    incumbent = SimpleNamespace(best=SimpleNamespace(upper_bound=upper_usd))
+    rounds = PriceRounds(None, None, None, None, incumbent, rounds=1, settle_gap=1e-8)
+    assert rounds._closed(100.0) is settled

@@ -141,7 +141,11 @@ def run_recorded(scenario: Scenario, settings: DecompositionSettings) -> Run:
 @pytest.fixture(scope="module", params=["seed", "small_pcc_150", "stressed"])
 def run(request: pytest.FixtureRequest, base: Scenario) -> Run:
     """The seed and the stressed case with price signals (the default), small_pcc(150)
-    with Benders cuts alone (it branches)."""
+    with Benders cuts alone (it branches).
+
+    The seed case settles before iterating (its first price round proves the optimum:
+    price signals, responses and awards only), the stressed case iterates with prices.
+    """
     builders: dict[str, Callable[[Scenario], Scenario]] = {
         "seed": lambda s: s, "small_pcc_150": lambda s: variants.small_pcc(s, 150.0, 100.0),
         "stressed": variants.stressed}
@@ -261,7 +265,8 @@ def test_run_converges_through_the_proxy(run: Run) -> None:
     assert abs(sol.objective_usd - reference.objective_usd) <= 1e-6 * abs(
         reference.objective_usd)
     sent = {type(m) for m in pool.to_mcs if not isinstance(m, float)}
-    assert ExchangeProposal in sent and sent <= {ExchangeProposal, PriceSignal, ScheduleAward}
+    assert sent <= {ExchangeProposal, PriceSignal, ScheduleAward} and ScheduleAward in sent
+    assert (ExchangeProposal in sent) == (sol.info["iterations"] > 0)
     assert (PriceSignal in sent) == dec.settings.price_signals
     assert len(pool.to_dso) > len(scenario.microgrids)
 
@@ -275,7 +280,7 @@ def test_every_message_is_a_frozen_coupling_record(run: Run) -> None:
 
 
 def test_messages_cannot_be_modified(run: Run) -> None:
-    dec, pool, _, _ = run
+    dec, pool, sol, _ = run
     one_of_each: dict[type, Any] = {}
     for m in messages(pool):
         one_of_each.setdefault(type(m), m)
@@ -287,7 +292,8 @@ def test_messages_cannot_be_modified(run: Run) -> None:
         first = dataclasses.fields(msg)[0].name
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(msg, first, getattr(msg, first))
-    assert {ExchangeBounds, ExchangeProposal, RestoredExchange} <= set(one_of_each)
+    assert {ExchangeBounds, RestoredExchange, ScheduleAward} <= set(one_of_each)
+    assert (ExchangeProposal in one_of_each) == (sol.info["iterations"] > 0)
     # with price signals the seed and stressed cases settle without a unified cut
     extra = {PriceSignal, PriceResponse} if dec.settings.price_signals else {Accept, UnifiedCut}
     assert extra <= set(one_of_each)
@@ -296,7 +302,8 @@ def test_messages_cannot_be_modified(run: Run) -> None:
 def test_branch_node_ids_are_anonymous_ints(run: Run) -> None:
     _, pool, sol, scenario = run
     ids = [i for m in messages(pool) for i in node_ids(m)]
-    assert ids and all(type(i) is int and i >= 0 for i in ids)
+    assert all(type(i) is int and i >= 0 for i in ids)
+    assert bool(ids) == (sol.info["iterations"] > 0)  # proposals and cuts carry them
     notices = [m for m in pool.to_dso if isinstance(m, BranchNotice)]
     assert len(notices) == sol.info["cuts"]["branch"]
     if scenario.name.endswith("small-pcc"):
@@ -322,8 +329,8 @@ def test_response_statistics_carry_only_numbers(run: Run) -> None:
     It is not a :mod:`simulator.messages` record; it must at least be frozen and carry
     only F_D, F_F and solve counts.
     """
-    _, pool, _, _ = run
-    assert pool.stats
+    _, pool, sol, _ = run
+    assert bool(pool.stats) == (sol.info["iterations"] > 0)  # one per reply to a proposal
     for stats in pool.stats:
         assert type(stats) is ReplyStats
         assert type(stats).__dataclass_params__.frozen
@@ -353,14 +360,15 @@ def test_dso_side_holds_no_microgrid_data(run: Run) -> None:
 
 def test_private_data_finder_is_not_vacuous(run: Run) -> None:
     """The controllers' side does hold private data, and the walker sees it."""
-    dec, pool, _, _ = run
+    dec, pool, sol, _ = run
     inner = find_private(pool.inner)
     assert any("MicrogridWindow" in p for p in inner), inner
     # without the boundary the walk reaches the controllers through the proxy
     assert find_private(dec) != []
-    # the walk does reach the DSO's own data (published bounds, SVCs, records)
+    # the walk does reach the DSO's own data (published bounds, SVCs, iteration records)
     seen = find_private(dec, boundary=(pool,), wanted=(ExchangeBounds, McReply, SVC))
-    assert {p.rsplit(": ", 1)[1] for p in seen} == {"ExchangeBounds", "McReply", "SVC"}
+    records = {"McReply"} if sol.info["iterations"] else set()
+    assert {p.rsplit(": ", 1)[1] for p in seen} == {"ExchangeBounds", "SVC", *records}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,6 +19,7 @@ import pandapower as pp
 import pandapower.networks as pn
 import pandas as pd
 import pytest
+from packaging.version import Version
 
 from gridcosim.scenarios.errors import ScenarioError
 from gridcosim.scenarios.phase_network import PhaseNetwork
@@ -39,6 +40,8 @@ from gridcosim.simulator.validation.phase_engines.base import (
 EULV = Path(__file__).resolve().parents[1] / "scenarios" / "data" / "eulv" / "opendss"
 TAN = math.tan(math.acos(0.95))
 Z1, Z0 = 0.02 + 0.008j, 0.08 + 0.03j  # ohm, a short LV cable
+#: Some traps differ by version (no 3.5.0/3.5.1 on PyPI: 3.4.0 is followed by 3.5.2).
+PANDAPOWER_3_5 = Version(pp.__version__) >= Version("3.5")
 
 
 def small_network(lateral: str = "abc", z_lateral: np.ndarray | None = None,
@@ -112,19 +115,36 @@ def assert_caught(engine: ppe.PandapowerPhaseEngine, network: PhaseNetwork, *wor
 # --- the traps ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("table", "typ"), [("load", None), ("load", "foo"),
-                                            ("asymmetric_load", None), ("sgen", "default"),
+                                            ("asymmetric_load", None), ("sgen", None),
                                             ("asymmetric_sgen", None)])
 def test_untyped_element_is_caught(engine, small, table, typ):
     base = direct_run(engine.net)
-    kwargs = {} if typ == "default" else {"type": typ}
     if table in ("load", "sgen"):
-        getattr(pp, f"create_{table}")(engine.net, 2, p_mw=0.005, **kwargs)
+        getattr(pp, f"create_{table}")(engine.net, 2, p_mw=0.005, type=typ)
     else:
-        getattr(pp, f"create_{table}")(engine.net, 2, p_b_mw=0.005, **kwargs)
+        getattr(pp, f"create_{table}")(engine.net, 2, p_b_mw=0.005, type=typ)
     created = engine.net[table]["type"].iloc[-1]
-    assert created == typ if isinstance(typ, str) and typ != "default" else pd.isna(created)
+    assert created == typ if isinstance(typ, str) else pd.isna(created)
     assert direct_run(engine.net) == pytest.approx(base)  # really dropped, silently
     assert_caught(engine, small, table, "type not 'wye'/'delta'")
+
+
+def test_default_sgen_is_caught_or_solved(engine, small):
+    """create_sgen's default type: None since pandapower 3.5 (dropped), 'wye' up to 3.4."""
+    base = engine.solve(PhaseOperatingPoint.nominal(small))
+    pp.create_sgen(engine.net, 2, p_mw=0.005)
+    created = engine.net.sgen["type"].iloc[-1]
+    if PANDAPOWER_3_5:
+        assert pd.isna(created)
+        assert_caught(engine, small, "sgen", "type not 'wye'/'delta'")
+        return
+    assert created == "wye"
+    result = engine.solve(PhaseOperatingPoint.nominal(small))
+    assert base.converged and result.converged, result.message
+    # all of its 5 kW is solved: the slack gives 5 kW less, minus the losses it saves
+    saved_kw = base.losses_kw - result.losses_kw
+    assert 0 < saved_kw < 0.5
+    assert result.p_sub_kw - base.p_sub_kw == pytest.approx(-5.0 - saved_kw, abs=1e-3)
 
 
 def test_dropped_load_fails_the_slack_balance_too(engine, small, monkeypatch):
@@ -141,7 +161,9 @@ def test_ignored_element_is_caught(engine, small, table):
      "motor": lambda: pp.create_motor(engine.net, 2, pn_mech_mw=0.005, cos_phi=0.9),
      "gen": lambda: pp.create_gen(engine.net, 2, p_mw=0.005, vm_pu=1.0)}[table]()
     outcome = direct_run(engine.net)
-    if table == "gen":  # NaN everywhere, converged True
+    if table == "gen" and not PANDAPOWER_3_5:  # up to 3.4: no res_gen_3ph table
+        assert outcome == "KeyError"
+    elif table == "gen":  # NaN everywhere, converged True
         assert math.isnan(outcome) and engine.net.res_bus_3ph["vm_a_pu"].isna().all()
     else:
         assert outcome == pytest.approx(base)

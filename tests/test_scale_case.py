@@ -120,6 +120,21 @@ def test_shipped_scenario_is_what_the_tool_writes(stored) -> None:
     assert scenario_toml(stored, DATA_SET) == shipped
 
 
+def test_thermal_screen_holds_for_every_window_of_the_week(scenario: Scenario,
+                                                           network: NetworkData) -> None:
+    """The DSO's model, screened once with the run's loads, re-loads for all seven days."""
+    from gridcosim.simulator.models.lindistflow_model import same_shape
+    from gridcosim.simulator.models.thermal_screen import binding_sides, branch_ratings
+    from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds
+
+    bounds = [published_bounds(microgrid_window(scenario, mg)) for mg in scenario.microgrids]
+    first = network_window(scenario, network, bounds)
+    for start in range(24, scenario.total_slots - 23, 12):
+        assert same_shape(first, network_window(scenario, network, bounds, start))
+    kept, rated = binding_sides(first), branch_ratings(first)
+    assert len(rated) == 1315 and 0 < len(kept) < 0.01 * 8 * len(rated)
+
+
 @pytest.mark.slow
 def test_first_window_decomposition_reaches_the_monolithic_optimum(scenario: Scenario) -> None:
     from gridcosim.simulator.solve import solve_scenario

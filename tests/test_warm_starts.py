@@ -8,6 +8,7 @@ a model (for the slot shift) and the uninterrupted run (for a resumed one).
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -185,6 +186,11 @@ def test_variants_reach_the_same_optimum_with_and_without_warm_starts(
 
 # ---------------------------------------------------------------- rolling horizons
 SETTINGS = RunSettings(slots=3, horizon=6, noise=0.05, seed=4)
+#: Benders cuts alone: the windows iterate and every controller's unified LP carries its
+#: basis (with price signals these windows settle before iterating and only the MILP's
+#: relaxation, which answered the prices, has one).
+BENDERS = RunSettings(slots=3, horizon=6, noise=0.05, seed=4,
+                      decomposition=DecompositionSettings(price_signals=False))
 
 
 def _run(settings: RunSettings = SETTINGS, steps: int | None = None,
@@ -239,20 +245,23 @@ def test_rolling_horizon_windows_reach_their_optima_with_and_without_warm_starts
 def test_two_workers_give_the_same_rolling_horizon_and_warm_starts(
         uninterrupted: tuple[CoSimulation, list[float], str]) -> None:
     one, _, one_state = uninterrupted
+    two_workers = replace(SETTINGS.decomposition, workers=2)
     two, _, two_state = _run(RunSettings(**{**SETTINGS.__dict__,
-                                            "decomposition": DecompositionSettings(workers=2)}))
+                                            "decomposition": two_workers}))
     assert _trajectory(two) == _trajectory(one)
     assert two_state == one_state  # the checkpoint, the controllers' bases included
     assert len(json.loads(one_state)["controllers"]) == 6
 
 
+@pytest.mark.parametrize(("settings", "basis"), [(SETTINGS, "relaxed"), (BENDERS, "lp")],
+                         ids=["prices", "benders"])
 def test_resumed_run_starts_from_the_checkpointed_bases_and_continues_exactly(
-        uninterrupted: tuple[CoSimulation, list[float], str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    whole, _, whole_state = uninterrupted
-    _, _, checkpoint = _run(steps=2)
+        uninterrupted: tuple[CoSimulation, list[float], str], settings: RunSettings,
+        basis: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    whole, _, whole_state = uninterrupted if settings is SETTINGS else _run(settings)
+    _, _, checkpoint = _run(settings, steps=2)
     state = json.loads(checkpoint)
-    assert len(state["controllers"]) == 6 and all(c["lp"] for c in state["controllers"])
+    assert len(state["controllers"]) == 6 and all(c[basis] for c in state["controllers"])
     given: list[Any] = []
     load = ControllerGroup.load
 
@@ -261,7 +270,7 @@ def test_resumed_run_starts_from_the_checkpointed_bases_and_continues_exactly(
         load(self, windows, warm)
 
     monkeypatch.setattr(ControllerGroup, "load", spy)
-    resumed, _, resumed_state = _run(state=state)
+    resumed, _, resumed_state = _run(settings, state=state)
     assert [w.start for w in given[0]] == [1] * 6  # the bases of the window before the stop
     assert all(w is None for w in given[1:])  # then each controller carries its own
     assert [r.cost_usd for r in resumed.dso.reports] == [r.cost_usd

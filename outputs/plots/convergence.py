@@ -97,7 +97,10 @@ def window_names(rd: RunData, windows: list[int] | None) -> dict[int, str]:
 
 def window_convergence(rd: RunData, window: int) -> Figure:
     """One window's bounds, gap and cuts by family per iteration (seed 000's Fig. A.2)."""
-    table = rd.tr.iterations
+    table, conv = rd.tr.iterations, rd.tr.convergence
+    if "iterations" in conv and window in conv.index and conv.at[window, "iterations"] == 0:
+        raise NoData(f"window {window} settled before iterating (its price rounds' "
+                     "schedule met the master's bound): no iteration rows")
     if table.empty or "window" not in table:
         raise NoData("no per-iteration table in the file (written before it existed, or a "
                      "market run: its clearings keep no bounds)")

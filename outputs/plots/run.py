@@ -101,7 +101,7 @@ def plot_run(path: str | Path, out_dir: str | Path, *,
         "windows": len(rd.tr.convergence), "iteration_rows": len(rd.tr.iterations)})
     for name, build in RUN_FIGURES.items():
         _draw(report, name.value, lambda build=build: build(rd), formats)
-    if names and (rd.tr.iterations.empty or "window" not in rd.tr.iterations):
+    if names and _no_iteration_table(rd):
         report.skipped[f"{RunFigure.CONVERGENCE_WINDOW.value}_*"] = (
             "no per-iteration rows in the file (written before the iterations table "
             "existed, or a market run: its clearings keep no bounds)")
@@ -109,6 +109,18 @@ def plot_run(path: str | Path, out_dir: str | Path, *,
     for window, name in names.items():
         _draw(report, name, lambda w=window: window_convergence(rd, w), formats)
     return report
+
+
+def _no_iteration_table(rd: RunData) -> bool:
+    """Whether the file keeps no per-iteration rows at all.
+
+    Not the case when every window settled before iterating, which leaves the table
+    empty too.
+    """
+    table, conv = rd.tr.iterations, rd.tr.convergence
+    if not table.empty and "window" in table:
+        return False
+    return not ("iterations" in conv and len(conv) and (conv["iterations"] == 0).all())
 
 
 def load_run(path: Path) -> RunData:

@@ -20,9 +20,9 @@ from gridcosim.simulator.decomposition.controller_branching import BranchTree
 from gridcosim.simulator.decomposition.controller_subproblems import (
     CompiledElastic,
     Point,
+    WindowBoundReader,
     cut_value,
     probes,
-    window_bounds,
 )
 from gridcosim.simulator.decomposition.controller_warm_start import (
     ControllerWarmStart,
@@ -77,6 +77,7 @@ class MicrogridResponder:
         self.milp = CompiledElastic(model, window, relax=False)
         self.lp = CompiledElastic(model, window, relax=True, compiled=self.milp.hm)
         self._starts = WindowStarts(self.milp.hm)
+        self._window_bounds = WindowBoundReader(self.milp.hm, model.mg, window.spec)
         self._begin()
 
     def _begin(self) -> None:
@@ -96,7 +97,7 @@ class MicrogridResponder:
             return False
         carried = warm if warm is not None else self.warm_start()
         load_microgrid_data(self.lp.model.mg, window)
-        bounds = window_bounds(self.milp.hm, self.milp.model.mg, window)  # read once
+        bounds = self._window_bounds.read()  # read once for both models
         self.lp.reload(window, bounds)
         self.milp.reload(window, bounds)
         lp, relaxed = self._starts.moved(carried, window)

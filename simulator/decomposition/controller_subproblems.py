@@ -17,6 +17,7 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.repn import generate_standard_repn
 
+from gridcosim.scenarios.schema import Microgrid
 from gridcosim.simulator.decomposition.milp_dive import RelaxedMILP
 from gridcosim.simulator.highs_instance import LP_RESOLVE_OPTIONS, SolveOutcome
 from gridcosim.simulator.highs_model import HighsModel
@@ -62,13 +63,30 @@ class WindowBounds:
     cols: tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
+class WindowBoundReader:
+    """Reads the bounds that follow window data from a built microgrid block.
+
+    The block's window-data variables, their columns and rows are listed once (they are
+    the same for every window the block is re-loaded with); :meth:`read` takes their
+    bounds as the re-loaded block holds them now.
+    """
+
+    def __init__(self, hm: HighsModel, b: pyo.Block, mg: Microgrid):
+        self.hm = hm
+        self._vars = window_vars(b, mg)
+        self._cols = np.array([hm.col(v) for v in self._vars], dtype=np.int32)
+        self._rows = window_rows(b, mg)
+
+    def read(self) -> WindowBounds:
+        """The current bounds of the window-data rows and columns."""
+        lo = np.array([v.lb for v in self._vars], dtype=float)
+        hi = np.array([v.ub for v in self._vars], dtype=float)
+        return WindowBounds(self.hm.row_bounds(self._rows), (self._cols, lo, hi))
+
+
 def window_bounds(hm: HighsModel, b: pyo.Block, window: MicrogridWindow) -> WindowBounds:
     """Read the bounds that follow window data from a re-loaded microgrid block, once."""
-    bounded = window_vars(b, window.spec)
-    cols = np.array([hm.col(v) for v in bounded], dtype=np.int32)
-    lo = np.array([v.lb for v in bounded], dtype=float)
-    hi = np.array([v.ub for v in bounded], dtype=float)
-    return WindowBounds(hm.row_bounds(window_rows(b, window.spec)), (cols, lo, hi))
+    return WindowBoundReader(hm, b, window.spec).read()
 
 
 class CompiledElastic:

@@ -69,11 +69,26 @@ class _Rows:
     convexity: int
 
 
+@dataclass(frozen=True)
+class _Column:
+    """One runnable schedule of a microgrid: its rows' coefficients and its cost."""
+
+    mg: str
+    coefs: np.ndarray  # p rows, q-low rows, q-high rows, convexity row
+    cost_usd: float
+
+
 class InnerMaster:
     """The network LP over convex combinations of each microgrid's runnable schedules.
 
+    The LP is built when it is first solved (most windows settle before they need it):
+    until then schedules and cuts are kept, and the build adds them in one call each, in
+    the order they came, so the LP is the one an eager build would have made.
+
     Args:
-        network: The DSO's compiled network LP (cloned; eta columns fixed at 0).
+        network: The DSO's compiled network LP (cloned at the first solve; eta columns
+            fixed at 0; its cut rows are dropped from the clone, the inner master gets
+            cuts through :meth:`add_cut`).
         p_cols: Per microgrid, its active-exchange columns in the network LP.
         q_cols: Per microgrid, its reactive-exchange columns.
         bounds: The bounds each controller publishes.
@@ -82,27 +97,46 @@ class InnerMaster:
 
     def __init__(self, network: HighsModel, p_cols: dict[str, list[int]],
                  q_cols: dict[str, list[int]], bounds: list[ExchangeBounds]):
-        self.hm = HighsModel.clone(network, options=LP_RESOLVE_OPTIONS)
+        self.network, self.bounds = network, bounds
         self.p_cols, self.q_cols = p_cols, q_cols
-        self._rows = {b.mg: self._add_rows(b) for b in bounds}
+        self.hm: HighsModel | None = None
+        self._rows: dict[str, _Rows] = {}
         self._columns: dict[str, list[tuple[int, float]]] = {b.mg: [] for b in bounds}
+        self._pending: list[_Column] = []
+        self._cuts: list[tuple[list[int], list[float], float]] = []
         self._seen: set[tuple] = set()
+        self._senders: set[str] = set()
         self.added = 0  # columns added so far (a change counter)
 
-    def _add_rows(self, b: ExchangeBounds) -> _Rows:
-        """Free the exchange columns within the published box and tie them to the μ's."""
-        p, q = self.p_cols[b.mg], self.q_cols[b.mg]
-        self.hm.set_cols_bounds(p, b.p_min_kw, b.p_max_kw)
-        self.hm.set_cols_bounds(q, b.q_min_kvar, b.q_max_kvar)
-        return _Rows(p=[self.hm.add_row([c], [1.0], 0.0, 0.0) for c in p],
-                     q_low=[self.hm.add_row([c], [1.0], 0.0, INF) for c in q],
-                     q_high=[self.hm.add_row([c], [1.0], -INF, 0.0) for c in q],
-                     convexity=self.hm.add_row([], [], 1.0, 1.0))
+    def _build(self) -> HighsModel:
+        """Clone the network LP, add every microgrid's rows, the cuts and the schedules."""
+        hm = HighsModel.clone(self.network, options=LP_RESOLVE_OPTIONS)
+        hm.truncate()
+        rows: list[tuple[list[int], list[float], float, float]] = []
+        for b in self.bounds:
+            p, q = self.p_cols[b.mg], self.q_cols[b.mg]
+            hm.set_cols_bounds(p, b.p_min_kw, b.p_max_kw)
+            hm.set_cols_bounds(q, b.q_min_kvar, b.q_max_kvar)
+            first = hm.num_rows + len(rows)
+            rows += ([([c], [1.0], 0.0, 0.0) for c in p] + [([c], [1.0], 0.0, INF) for c in q]
+                     + [([c], [1.0], -INF, 0.0) for c in q] + [([], [], 1.0, 1.0)])
+            n, m = len(p), len(q)
+            self._rows[b.mg] = _Rows(p=list(range(first, first + n)),
+                                     q_low=list(range(first + n, first + n + m)),
+                                     q_high=list(range(first + n + m, first + n + 2 * m)),
+                                     convexity=first + n + 2 * m)
+        rows += [(cols, coefs, -INF, rhs) for cols, coefs, rhs in self._cuts]
+        hm.add_rows(rows)
+        self.hm = hm
+        for column in self._pending:
+            self._add_column(column)
+        self._pending = []
+        return hm
 
     @property
     def ready(self) -> bool:
         """Whether every microgrid has sent at least one schedule."""
-        return all(self._columns.values())
+        return self._senders == set(self._columns)
 
     def add(self, mg: str, ex: RestoredExchange) -> bool:
         """Add one runnable schedule of ``mg`` as a column; False if it is already in."""
@@ -112,21 +146,31 @@ class InnerMaster:
         if key in self._seen:
             return False
         self._seen.add(key)
-        rows = self._rows[mg]
-        col = self.hm.add_col(float(ex.cost_usd), 0.0, INF)
-        entries = zip([*rows.p, *rows.q_low, *rows.q_high, rows.convexity],
-                      [*(-np.asarray(ex.p_kw)), *(-np.asarray(q_low)),
-                       *(-np.asarray(q_high)), 1.0], strict=True)
-        for row, value in entries:
-            if value:
-                self.hm.highs.changeCoeff(int(row), int(col), float(value))
-        self._columns[mg].append((col, float(ex.cost_usd)))
+        coefs = np.concatenate([-np.asarray(ex.p_kw, dtype=float),
+                                -np.asarray(q_low, dtype=float),
+                                -np.asarray(q_high, dtype=float), [1.0]])
+        column = _Column(mg, coefs, float(ex.cost_usd))
+        if self.hm is None:
+            self._pending.append(column)
+        else:
+            self._add_column(column)
+        self._senders.add(mg)
         self.added += 1
         return True
 
+    def _add_column(self, column: _Column) -> None:
+        rows = self._rows[column.mg]
+        idx = np.array([*rows.p, *rows.q_low, *rows.q_high, rows.convexity], dtype=np.int32)
+        keep = column.coefs != 0.0
+        col = self.hm.add_column(column.cost_usd, 0.0, INF, idx[keep], column.coefs[keep])
+        self._columns[column.mg].append((col, column.cost_usd))
+
     def add_cut(self, cols: list[int], coefs: list[float], rhs: float) -> None:
         """Add a network cut ``Σ coefs·x[cols] ≤ rhs`` (an AC cut the master also got)."""
-        self.hm.add_row(cols, coefs, -INF, rhs)
+        if self.hm is None:
+            self._cuts.append((list(cols), list(coefs), rhs))
+        else:
+            self.hm.add_row(cols, coefs, -INF, rhs)
 
     def solve(self) -> InnerSolution | None:
         """The best combination and its prices.
@@ -136,7 +180,8 @@ class InnerMaster:
         """
         if not self.ready:
             return None
-        out = self.hm.solve()
+        hm = self.hm if self.hm is not None else self._build()
+        out = hm.solve()
         if out.status != "optimal" or out.row_dual is None:
             return None
         y, x = out.row_dual, out.x

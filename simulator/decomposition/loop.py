@@ -161,12 +161,14 @@ class Decomposition:
 
     # ------------------------------------------------------------------ the window
     def run(self) -> Solution:
-        """Iterate to convergence or a limit; return the schedule and its statistics."""
+        """Iterate to convergence or a limit (none if the rounds settled the window, §7)."""
         tick = time.perf_counter()
         self.start_window()
         status, lb = WindowStatus.NOT_CONVERGED, math.nan
         if self.infeasible:
             return self.solution(WindowStatus.INFEASIBLE, lb, time.perf_counter() - tick)
+        if (proved := self.prices.proved_bound) is not None:  # incumbent meets the bound
+            return self.solution(WindowStatus.OPTIMAL, proved, time.perf_counter() - tick)
         for k in range(1, self.settings.max_iterations + 1):
             outcome = self.iterate(k)
             lb = outcome.lower_bound

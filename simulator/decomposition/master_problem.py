@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pyomo.environ as pyo
 
 from gridcosim.simulator.decomposition.cut_families import CutFamily
 from gridcosim.simulator.decomposition.cut_pool import Cut, CutPool
@@ -30,7 +31,7 @@ from gridcosim.simulator.messages import (
     ScheduleKey,
     UnifiedCut,
 )
-from gridcosim.simulator.models.lindistflow_model import NetworkWindow
+from gridcosim.simulator.models.lindistflow_model import NetworkWindow, load_network_data
 from gridcosim.simulator.models.master_model import build_master, slot_variables
 
 if TYPE_CHECKING:
@@ -104,14 +105,26 @@ class MasterProblem:
     def reload(self, window: NetworkWindow) -> None:
         """Start the next window of the same shape: new data, no cuts (nothing rebuilt).
 
-        The Pyomo model is updated too (the network LP compiled from it only syncs its
-        own HiGHS copy, :meth:`NetworkEvaluator.reload`).
+        Only the compiled HiGHS models change (this one here, the network LP in
+        :meth:`NetworkEvaluator.reload`; ``tests/test_reload.py`` compares them with models
+        compiled afresh for the window): the Pyomo model keeps the data it last stored
+        (:meth:`synced_model` stores the window's).
         """
-        self._reloader.load(self.window, window, update_block=True)
+        self._reloader.load(self.window, window, update_block=False)
         for e in window.exchanges:
             self.hm.set_col_bounds(self.eta_col[e.mg], 0.0, e.eta_ub_usd)
-            self.model.eta[e.mg].setub(e.eta_ub_usd)
         self._begin(window)
+
+    def synced_model(self) -> pyo.ConcreteModel:
+        """The Pyomo master with the current window's data (stored only when asked).
+
+        :meth:`reload` changes the compiled models alone; a caller that compiles or reads
+        the Pyomo model's data gets it from here, equal to a model built for the window.
+        """
+        load_network_data(self.model.net, self.window)
+        for e in self.window.exchanges:
+            self.model.eta[e.mg].setub(e.eta_ub_usd)
+        return self.model
 
     # ------------------------------------------------------------------ cuts
     def _box(self, mg: str) -> tuple[list[float], list[float]]:

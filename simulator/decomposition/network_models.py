@@ -47,8 +47,9 @@ class NetworkModels:
                                    mip_rel_gap=settings.rel_gap / 10,
                                    cut_purge_age=settings.cut_purge_age)
             models = cls(master, NetworkEvaluator(master.model, master.hm))
-        models.master.hm.reset(models.moved(basis, window))
-        models.evaluator.hm.reset_like(models.master.hm)  # the same basis, checked once
+        start = models.moved(basis, window)
+        models.evaluator.hm.reset(start)
+        models.master.hm.reset_when_solved(start)  # many windows settle without a master
         return models
 
     def moved(self, basis: WarmBasis | None, window: NetworkWindow) -> WarmBasis | None:

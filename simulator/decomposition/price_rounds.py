@@ -87,6 +87,9 @@ class PriceRounds:
     sent: int = 0  # rounds sent (before and during the iterations)
     _sent: int = 0
     _proposed: int = -1  # the inner master's column count when it was last proposed
+    #: The bound that the incumbent met before iterating (``None``: it did not).
+    proved_bound: float | None = None
+    _round_bound_usd: float | None = None  # Σ L_i(λ) of the last round (all answered)
 
     @classmethod
     def for_window(cls, window: NetworkWindow, master: MasterProblem,
@@ -110,7 +113,8 @@ class PriceRounds:
         Without the inner master every round after the first is at the answers' prices.
         """
         deadline = time.perf_counter() + self.time_limit_s
-        signals: list[PriceSignal] | None = self.signals(self._zero_exchange())
+        zero = self._zero_exchange()
+        signals: list[PriceSignal] | None = self.signals(zero)
         last, out, progress = None, None, _Progress()
         for k in range(self.rounds):
             if k and time.perf_counter() > deadline:
@@ -122,6 +126,25 @@ class PriceRounds:
             out, last = self.round(signals), signals
             if self.infeasible or (self.inner is None and out is None):
                 return
+            if k == 0 and self._settled_at_zero(zero):
+                return
+
+    def _settled_at_zero(self, zero: SolveOutcome | None) -> bool:
+        """Whether the first round's Lagrangian bound already meets the incumbent.
+
+        The network LP's value ``V`` is convex in the exchanges, and its marginal values
+        ``λ`` at zero exchange (the first round's prices, from an optimal dual) give
+        ``V(x) ≥ V(0) − λ·x`` for every exchange ``x``. With each microgrid's proven bound
+        ``L_i(λ)`` on ``min C_i − λ·x_i``, ``V(0) + Σ L_i(λ)`` bounds the window from below
+        (Lagrangian duality) without a master solve (docs/formulation.md §7).
+        """
+        if zero is None or zero.col_dual is None or self._round_bound_usd is None:
+            return False
+        lower = float(zero.objective) + self._round_bound_usd
+        if not self._closed(lower):
+            return False
+        self.proved_bound = lower
+        return True
 
     def _next_signals(self, out: SolveOutcome | None, last: list[PriceSignal] | None,
                       progress: _Progress) -> list[PriceSignal] | None:
@@ -135,6 +158,7 @@ class PriceRounds:
             return self.signals(out)
         lower = self._bound()
         if self._closed(lower):
+            self.proved_bound = lower
             return None
         solution = self.inner.solve()
         if solution is None or self.settled(solution, lower):
@@ -162,7 +186,7 @@ class PriceRounds:
     def _closed(self, lower_bound: float) -> bool:
         """Whether the incumbent already meets the bound (``V`` lies between the two)."""
         upper = self.incumbent.best.upper_bound
-        return upper - lower_bound <= self._tol(upper)
+        return math.isfinite(upper) and upper - lower_bound <= self._tol(upper)
 
     def _tol(self, value: float) -> float:
         return self.settle_gap * max(1.0, abs(value))
@@ -252,12 +276,16 @@ class PriceRounds:
         """
         restored: dict[str, Restored] = {}
         self.sent += 1
+        bound_usd = 0.0
         for response in self.pool.price_responses(signals):
             if isinstance(response, Infeasible):
                 self.infeasible.add(response.mg)
             else:
                 self.master.add_lagrangian_cut(response)
                 restored[response.mg] = (response.key, response.restored)
+                bound_usd += response.bound_usd
+        every = len(restored) == len(self.window.exchanges)
+        self._round_bound_usd = bound_usd if every else None
         self.add_schedules(restored)
         out = self.incumbent.offer(restored)  # every answer in: the combination is theirs
         return out if len(restored) == len(self.window.exchanges) else None

@@ -8,6 +8,11 @@ r"""The monolithic reference: network and every microgrid in one MILP (docs/form
 No privacy boundary and no cuts: this is the correctness reference the decomposition must
 reach. It is compiled into HiGHS (:class:`~gridcosim.simulator.highs_model.HighsModel`) and
 solved with a 1e-9 relative MIP gap (the default 1e-4 leaves dollars on the table).
+
+It keeps every side of the thermal polygons (no screen, :mod:`.thermal_screen`): the
+feasible set of the DSO's screened models, with rows HiGHS's MIP search uses. On the scale
+case's first window, with them the root cuts close the gap (optimal in 76 s); without,
+the root bound stalls 1.8e-7 short and the search was still branching after 200 s.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ def build_monolithic(net: NetworkWindow, mgs: Sequence[MicrogridWindow]) -> pyo.
     """Build the single-model reference for one window."""
     m = pyo.ConcreteModel(name="monolithic")
     m.net = pyo.Block()
-    add_network(m.net, net)
+    add_network(m.net, net, screen_thermal=False)
     m.mg = pyo.Block([w.spec.name for w in mgs])
     for w in mgs:
         add_microgrid(m.mg[w.spec.name], w)

@@ -23,6 +23,7 @@ from gridcosim.simulator.validation.ac_cuts import window_validator
 from gridcosim.simulator.validation.operating_point import OperatingPoint
 from gridcosim.simulator.validation.phase_cuts import PhaseValidator
 from gridcosim.simulator.validation.phase_engines.select import phase_engine
+from gridcosim.simulator.validation.validator import NetworkValidator
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,13 +50,23 @@ class RealisedSlot:
 
 
 class RealisedPowerFlow:
-    """AC power flows of realised slots on one feeder (built once per run)."""
+    """AC power flows of realised slots on one feeder (built once per run).
 
-    def __init__(self, window: NetworkWindow, engine: AcEngine = AcEngine.AUTO):
+    Args:
+        window: A window of the run (its feeder, PCCs, SVCs and reference voltage).
+        engine: The three-phase engine choice (ignored on a balanced feeder).
+        like: The run's window validator: its compiled balanced feeder is shared.
+
+    """
+
+    def __init__(self, window: NetworkWindow, engine: AcEngine = AcEngine.AUTO, *,
+                 like: NetworkValidator | PhaseValidator | None = None):
         self.window = window
         net = window.network
         if isinstance(net, PhaseNetwork):
             self.validator = PhaseValidator(window, phase_engine(net, engine))
+        elif isinstance(like, NetworkValidator):  # the same feeder, compiled once
+            self.validator = like.sibling(warm_start=False)
         else:
             self.validator = window_validator(window, warm_start=False)
         self.columns = tuple(self.validator.bus_ids)

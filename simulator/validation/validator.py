@@ -17,6 +17,7 @@ A power flow that does not converge gives status ``pf_failed``, never an excepti
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -58,14 +59,18 @@ class NetworkValidator:
         max_iterations: Newton-Raphson iteration cap per slot.
         warm_start: Start each slot's Newton-Raphson from that slot's previous solution
             (as ``runpp(init="results")``); results agree to the Newton tolerance.
+        feeder: A feeder compiled before for the same network, PCCs, SVCs and reference
+            voltage (:meth:`sibling`); compiled here if omitted.
 
     """
 
     def __init__(self, network: NetworkData, *, v_ref_pu: float, v_min_pu: float,
                  v_max_pu: float, mg_buses: Mapping[str, int], svc_buses: Sequence[int],
-                 max_iterations: int = DEFAULT_MAX_ITERATIONS, warm_start: bool = True):
-        self.feeder = CompiledFeeder(network, v_ref_pu=v_ref_pu, mg_buses=mg_buses,
-                                     svc_buses=svc_buses, max_iterations=max_iterations)
+                 max_iterations: int = DEFAULT_MAX_ITERATIONS, warm_start: bool = True,
+                 feeder: CompiledFeeder | None = None):
+        self.feeder = feeder if feeder is not None else CompiledFeeder(
+            network, v_ref_pu=v_ref_pu, mg_buses=mg_buses, svc_buses=svc_buses,
+            max_iterations=max_iterations)
         self.v_min_pu, self.v_max_pu = float(v_min_pu), float(v_max_pu)
         self.bus_ids = self.feeder.bus_ids
         self.line_labels = self.feeder.line_labels
@@ -76,6 +81,12 @@ class NetworkValidator:
         self._upper_sign = self._jacobian_sign(self.feeder.v_start)
         self.warm_start = warm_start
         self._previous: dict[int, np.ndarray] = {}
+
+    def sibling(self, *, warm_start: bool) -> NetworkValidator:
+        """A validator of the same compiled feeder (no second compile), own warm starts."""
+        new = copy.copy(self)
+        new.warm_start, new._previous, new.power_flows = warm_start, {}, 0
+        return new
 
     def reset(self) -> None:
         """Forget the warm starts: the next power flows start from the flat start.

@@ -4,10 +4,11 @@ The net is built once from the :class:`PhaseNetwork` (:func:`build_net`); a solv
 operating point into its tables in bulk and runs ``runpp_3ph``. A failure is a result:
 
 * before the run, :func:`check_runpp_3ph_traps` lists what ``runpp_3ph`` would get wrong
-  without saying so (each one measured with pandapower 3.5.6): loads, asymmetric loads
-  and (asymmetric) sgens whose ``type`` is not ``wye``/``delta`` are dropped (the
-  ``create_sgen`` default is ``None``); storage, wards and motors are ignored;
-  voltage-dependent loads are solved as constant power; a ``gen`` gives NaN results;
+  without saying so (each one measured with pandapower 3.2.2 and 3.5.6): loads,
+  asymmetric loads and (asymmetric) sgens whose ``type`` is not ``wye``/``delta`` are
+  dropped (the ``create_sgen`` default is ``None`` since 3.5, ``"wye"`` up to 3.4);
+  storage, wards and motors are ignored; voltage-dependent loads are solved as constant
+  power; a ``gen`` gives NaN results (3.5) or raises ``KeyError`` (up to 3.4);
   missing or NaN ``r0``/``x0``/``c0`` raise or give NaN; ext_grid short-circuit data
   missing raises, NaN gives all-NaN results with ``converged`` True;
 * after the run: ``converged``, no NaN in the voltages (pandapower #3068: an overloaded
@@ -60,7 +61,7 @@ P_COLS_EG = [f"p_{p}_mw" for p in PHASES]  # res_ext_grid_3ph
 TYPED = ("load", "asymmetric_load", "sgen", "asymmetric_sgen")
 IGNORED = {"storage": "ignored by runpp_3ph", "ward": "ignored by runpp_3ph",
            "xward": "ignored by runpp_3ph", "motor": "ignored by runpp_3ph",
-           "gen": "gives NaN results in runpp_3ph"}
+           "gen": "gives NaN results in runpp_3ph (pandapower 3.5+; up to 3.4 it raises)"}
 VOLTAGE_DEPENDENT = ("const_z_p_percent", "const_i_p_percent", "const_z_q_percent",
                      "const_i_q_percent")
 #: Share of a load's P and Q on pandapower's phase columns (delta: a = ab, b = bc, c = ca).
