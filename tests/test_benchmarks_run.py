@@ -33,9 +33,10 @@ def test_every_benchmark_has_a_smoke_case() -> None:
     assert sorted(p.name for p in (ROOT / "benchmarks").glob("bench_*.py")) == sorted(CASES)
 
 
-#: The heaviest smoke cases (10 s each on 2 cores) run with the slow tests, to keep the
+#: The heaviest smoke cases (8-11 s each on 2 cores) run with the slow tests, to keep the
 #: default run inside its budget.
-SLOW = {"bench_phase_ac_cuts.py", "bench_scale.py", "bench_sweep.py"}
+SLOW = {"bench_cosim.py", "bench_market.py", "bench_phase_ac_cuts.py",
+        "bench_phase_powerflow.py", "bench_scale.py", "bench_sweep.py"}
 
 
 @pytest.mark.parametrize("script", [

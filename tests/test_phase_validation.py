@@ -116,6 +116,7 @@ def test_validate_balanced_scenario_and_a_planned_slot() -> None:
     assert bad.returncode == 2 and "slot" in bad.stderr and "Traceback" not in bad.stderr
 
 
+@pytest.mark.slow  # 12 s on 2 cores
 def test_three_phase_run_with_ac_cuts_records_every_phase(tmp_path: object) -> None:
     """A day-ahead run on the unbalanced feeder: per-phase plan and realised physics."""
     out = tmp_path / "x.h5"  # type: ignore[operator]
@@ -207,6 +208,7 @@ def test_engine_that_cannot_model_the_feeder_is_one_clear_error(tmp_path: Path) 
     assert balanced.returncode == 2 and "network.ac_engine" in balanced.stderr
 
 
+@pytest.mark.slow  # 12 s on 2 cores
 def test_ac_verdict_is_in_the_text_output_and_inspect_reports_the_realised_band(
         tmp_path: Path) -> None:
     solve = run_cli("solve", "ieee123-nmg-3ph", "--method", "monolithic", "--ac")

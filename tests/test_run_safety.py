@@ -157,7 +157,8 @@ def test_ctrl_c_marks_the_file_interrupted_and_resume_completes_it(tmp_path: Pat
     assert_same_datasets(out, reference)
 
 
-@pytest.mark.parametrize("seed", [11, 12, 13])
+@pytest.mark.parametrize("seed", [11, pytest.param(12, marks=pytest.mark.slow),
+                                  pytest.param(13, marks=pytest.mark.slow)])
 def test_kill_9_anywhere_then_resume_equals_an_uninterrupted_run(
         tmp_path: Path, reference: Path, reference_run: tuple[Path, float], seed: int) -> None:
     out = tmp_path / "week.h5"

@@ -253,8 +253,9 @@ def test_two_workers_give_the_same_rolling_horizon_and_warm_starts(
     assert len(json.loads(one_state)["controllers"]) == 6
 
 
-@pytest.mark.parametrize(("settings", "basis"), [(SETTINGS, "relaxed"), (BENDERS, "lp")],
-                         ids=["prices", "benders"])
+@pytest.mark.parametrize(("settings", "basis"), [
+    pytest.param(SETTINGS, "relaxed", id="prices"),
+    pytest.param(BENDERS, "lp", id="benders", marks=pytest.mark.slow)])  # 14 s
 def test_resumed_run_starts_from_the_checkpointed_bases_and_continues_exactly(
         uninterrupted: tuple[CoSimulation, list[float], str], settings: RunSettings,
         basis: str, monkeypatch: pytest.MonkeyPatch) -> None:
