@@ -209,37 +209,16 @@ class HighsModel(HighsChanges):
             self._deferred = basis
 
     def _start_deferred(self) -> None:
-        """Apply a :meth:`reset_when_solved` basis (before anything reads solver state)."""
-        basis, self._deferred = self._deferred, None
-        if basis is None:
+        """Apply a pending :meth:`reset_when_solved` basis (before solver state is read)."""
+        if self._deferred is None:
             return
+        basis, self._deferred = self._deferred, None
         extra_rows = self.num_rows - len(basis.row_status)
         if self.num_cols != len(basis.col_status) or extra_rows < 0:
             return
         self.reset(WarmBasis(basis.col_status,
                              np.concatenate([basis.row_status,
                                              np.ones(extra_rows, dtype=np.int8)])))
-
-    def reset_like(self, other: HighsModel) -> None:
-        """:meth:`reset` to the basis ``other`` (same rows and columns) was just reset to.
-
-        A new instance, as with :meth:`reset`, given the basis HiGHS holds in ``other``:
-        checked and made regular there already, so it is not factorised a second time.
-        Cold if ``other`` holds no basis.
-        """
-        if other._deferred is not None:
-            other._start_deferred()
-        found = other.highs.getBasis()
-        if not found.valid or (other.num_rows, other.num_cols) != (self.num_rows, self.num_cols):
-            self.reset()
-            return
-        self._state += 1
-        lp = self.highs.getLp()
-        self.highs = quiet_highs(self._options)
-        self.highs.passModel(lp)
-        if self._n_int:
-            self.highs.setOptionValue("presolve", "choose")
-        self._solved = self.highs.setBasis(found) == highspy.HighsStatus.kOk
 
     def slot_shift(self, slots: int, shift: int) -> SlotShift:
         """How this model's compiled columns and rows move ``shift`` slots on (a warm start).
@@ -259,8 +238,7 @@ class HighsModel(HighsChanges):
         (:meth:`reset` is the window-to-window rule).
         """
         self._state += 1
-        if other._deferred is not None:
-            other._start_deferred()
+        other._start_deferred()
         found = other.highs.getBasis()
         if found.valid and self.highs.setBasis(found) == highspy.HighsStatus.kOk:
             self._solved = True
@@ -272,8 +250,7 @@ class HighsModel(HighsChanges):
         object comes back (reading a basis out of HiGHS costs about a microsecond per
         row and column).
         """
-        if self._deferred is not None:
-            self._start_deferred()
+        self._start_deferred()
         if self._basis_read is None or self._basis_read[0] != self._state:
             found = self.highs.getBasis()
             self._basis_read = (self._state, WarmBasis.from_highs(found) if found.valid else None)
@@ -282,8 +259,7 @@ class HighsModel(HighsChanges):
     # ----------------------------------------------------------------- solve
     def solve(self, *, time_limit_s: float | None = None) -> SolveOutcome:
         """Run HiGHS and return the outcome; raise :class:`SolverError` on a solver error."""
-        if self._deferred is not None:
-            self._start_deferred()
+        self._start_deferred()
         if time_limit_s is not None:
             self.highs.setOptionValue("time_limit", float(time_limit_s))
         tick = time.perf_counter()

@@ -110,7 +110,7 @@ class MasterProblem:
         compiled afresh for the window): the Pyomo model keeps the data it last stored
         (:meth:`synced_model` stores the window's).
         """
-        self._reloader.load(self.window, window, update_block=False)
+        self._reloader.load(self.window, window)
         for e in window.exchanges:
             self.hm.set_col_bounds(self.eta_col[e.mg], 0.0, e.eta_ub_usd)
         self._begin(window)

@@ -57,7 +57,7 @@ class NetworkEvaluator:
 
     def reload(self, previous: NetworkWindow, window: NetworkWindow) -> None:
         """Sync this LP with the next window (the master already updated the Pyomo model)."""
-        self._reloader.load(previous, window, update_block=False)
+        self._reloader.load(previous, window)
 
     def evaluate(self, exchanges: Mapping[str, RestoredExchange]) -> SolveOutcome:
         """Solve the network LP with the given exchanges.

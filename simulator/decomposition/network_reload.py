@@ -19,7 +19,6 @@ from gridcosim.simulator.highs_model import HighsModel
 from gridcosim.simulator.models.lindistflow_model import (
     NetworkWindow,
     curtailment_bounds,
-    load_network_data,
     same_shape,
     window_loads,
 )
@@ -42,21 +41,20 @@ class NetworkReloader:
         self._curtail = [hm.col(v) for v in block.curtail.values()]
         self._p_sub = [hm.col(block.p_sub[t]) for t in block.T]
 
-    def load(self, previous: NetworkWindow, window: NetworkWindow, *,
-             update_block: bool) -> None:
+    def load(self, previous: NetworkWindow, window: NetworkWindow) -> None:
         """Drop appended rows and columns; set loads, curtailment bounds and prices.
+
+        Only the compiled model changes: the Pyomo block keeps the data it was built (or
+        last synced) with (:meth:`MasterProblem.synced_model
+        <gridcosim.simulator.decomposition.master_problem.MasterProblem.synced_model>`).
 
         Args:
             previous: The window the model holds now.
             window: The next window (same shape, :func:`same_shape`).
-            update_block: Also store the data in the Pyomo block (once per block when
-                two compiled models share it).
 
         """
         if not same_shape(previous, window):
             raise ValueError("the next window does not have the shape of the compiled model")
-        if update_block:
-            load_network_data(self.block, window)
         hm, b = self.hm, self.block
         hm.truncate()
         p, q = window_loads(b, window)
