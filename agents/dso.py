@@ -35,7 +35,7 @@ from gridcosim.simulator.validation.realised_flow import RealisedPowerFlow, Real
 from gridcosim.simulator.validation.results import ValidationReport
 from gridcosim.simulator.validation.validator import NetworkValidator
 from gridcosim.simulator.warm_basis import WarmBasis
-from gridcosim.simulator.windows import network_window
+from gridcosim.simulator.windows import RunLoads, network_window
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,7 @@ class DSOAgent(GridAgent):
         # the DSO keeps the scenario without its microgrids: their units are private
         self._scenario = scenario.model_copy(update={"microgrids": ()})
         self._network, self._series = network, series
+        self._run_loads: RunLoads | None = None  # the bus loads, cut once per run
         self._settings, self._ac_cuts = settings, ac_cuts
         self._validator: NetworkValidator | PhaseValidator | None = None
         self._realised_flow: RealisedPowerFlow | None = None
@@ -148,8 +149,10 @@ class DSOAgent(GridAgent):
         awards). They are read after the next window's starting basis was taken,
         so pricing changes nothing the next window solves.
         """
+        if self._run_loads is None:
+            self._run_loads = RunLoads.of(self._scenario, self._network, self._series)
         window = network_window(self._scenario, self._network, pool.bounds(), start, slots,
-                                self._series)
+                                self._series, self._run_loads)
         if self._validator is None:  # the AC feeder is built once per run
             engine = self._scenario.network.ac_engine
             self._validator = network_validator(window, engine)

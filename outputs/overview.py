@@ -19,6 +19,7 @@ from gridcosim.outputs.layout import (
     IDS,
     ORIGIN_ATTR,
     TIME,
+    TIME_ZONE_ATTR,
     attr_value,
     committed_counts,
     open_trajectory,
@@ -74,10 +75,11 @@ def failed_power_flows(f: Any, slots: int) -> int:
             failed |= f[name][:slots, 0] == 0
     return int(failed.sum())
 
-def _format_time(value: float, units: str) -> str:
-    index = _time_index(np.array([value]), units, True)
+def _format_time(value: float, units: str, time_zone: str | None = None) -> str:
+    """A slot time as the zone's local time and abbreviation (``2016-10-30 02:00 CET``)."""
+    index = _time_index(np.array([value]), units, True, time_zone)
     if isinstance(index, pd.DatetimeIndex):
-        return index[0].strftime("%Y-%m-%d %H:%M")
+        return index[0].strftime("%Y-%m-%d %H:%M %Z").rstrip()
     return f"{value:g} h"
 
 
@@ -103,6 +105,7 @@ def _facts(path: str | Path) -> tuple[dict[str, Any], np.ndarray]:
         time_h = np.asarray(f[TIME][: committed_counts(f)[0]], dtype=np.float64)
         units = str(attr_value(f[TIME].attrs.get("units", "hours")))
         origin = attr_value(f[TIME].attrs.get(ORIGIN_ATTR))
+        zone = attr_value(f[TIME].attrs.get(TIME_ZONE_ATTR))
         agents = {kind: int(f[kind][IDS].shape[0]) for kind in _kinds(f)}
         costs = {kind: float(np.nansum(f[kind]["cost_usd"][: len(time_h)]))
                  for kind in agents if "cost_usd" in f[kind]}
@@ -118,6 +121,7 @@ def _facts(path: str | Path) -> tuple[dict[str, Any], np.ndarray]:
         "file": str(path), "status": attrs.get("status"), "status_text": run_status_text(attrs),
         "attrs": {k: v for k, v in attrs.items() if k != "scenario_json"},
         "slots": len(time_h), "time_units": units, "time_origin": origin,
+        "time_zone": None if zone is None else str(zone),
         "first_time_h": float(time_h[0]) if len(time_h) else None,
         "agents": agents, "cost_usd": {"total": sum(counted.values()), **costs},
         "cost_included_in": parents,
@@ -146,7 +150,7 @@ def summary(path: str | Path) -> str:
     if "horizon_slots" in attrs:
         lines.append(f"run         H = {attrs['horizon_slots']}, K = {attrs.get('commit_slots')}"
                      f", noise {attrs.get('noise')}, AC cuts {bool(attrs.get('ac_cuts'))}")
-    lines.append(_slots_line(time_h, units, d["time_origin"]))
+    lines.append(_slots_line(time_h, units, d["time_origin"], d["time_zone"]))
     lines.append("agents      " + (", ".join(f"{k} {v}" for k, v in d["agents"].items())
                                    or "none"))
     lines.append(_cost_line(d["cost_usd"], d["cost_included_in"]))
@@ -167,7 +171,7 @@ def summary(path: str | Path) -> str:
     return "\n".join(lines)
 
 
-def _slots_line(time_h: np.ndarray, units: str, origin: Any) -> str:
+def _slots_line(time_h: np.ndarray, units: str, origin: Any, zone: str | None) -> str:
     n = len(time_h)
     if not n:
         return "slots       0"
@@ -176,8 +180,8 @@ def _slots_line(time_h: np.ndarray, units: str, origin: Any) -> str:
     step_text = f", slot {step:g} h" if step is not None else ""
     if origin:
         step_text += f", hours since {origin}"
-    return (f"slots       {n}  ({_format_time(time_h[0], units)} -> "
-            f"{_format_time(end, units)}{step_text})")
+    return (f"slots       {n}  ({_format_time(time_h[0], units, zone)} -> "
+            f"{_format_time(end, units, zone)}{step_text})")
 
 
 def _cost_line(costs: dict[str, float], parents: dict[str, str]) -> str:

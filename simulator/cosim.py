@@ -22,6 +22,7 @@ import numpy as np
 from gridcosim.agents.customer import CustomerAgent
 from gridcosim.agents.dso import DSOAgent
 from gridcosim.agents.microgrid_controller import MicrogridControllerAgent
+from gridcosim.scenarios.digest import data_digest
 from gridcosim.scenarios.errors import InputError
 from gridcosim.scenarios.network import NetworkData, network_for
 from gridcosim.scenarios.phase_network import PhaseNetwork
@@ -113,11 +114,10 @@ class CoSimulation(CheckpointedModel):
         settings = settings or RunSettings()
         super().__init__(rng=settings.seed)
         self.scenario, self.settings, self.recorder = scenario, settings, recorder
-        network: NetworkData | PhaseNetwork = network_for(scenario)
         self.horizon = settings.horizon or scenario.horizon.slots
-        # forecasts reach past the run's last slot where the profile data allow, so the
-        # last windows keep their length H (no end-of-world effect on storage, same models)
-        self.series: ScenarioSeries = scenario_series(scenario, network, self.horizon - 1)
+        network, self.series = self.read_inputs(scenario, settings)
+        #: What the run reads, as read (a resumed run must read the same: :mod:`.digest`).
+        self.input_digest = data_digest(network, self.series)
         self.total_slots = self._run_slots(settings)
         self.status = RunStatus.RUNNING
         self.failure: RunFailure | None = None
@@ -133,6 +133,18 @@ class CoSimulation(CheckpointedModel):
                           float(network.load_q_kvar[bus]), multipliers[buses.index(bus)])
         self._pool = None
         self._warm: list[ControllerWarmStart] | None = None
+
+    @staticmethod
+    def read_inputs(scenario: Scenario, settings: RunSettings
+                    ) -> tuple[NetworkData | PhaseNetwork, ScenarioSeries]:
+        """The network and the series a run of ``scenario`` reads.
+
+        The forecasts reach past the run's last slot where the profile data allow, so the
+        last windows keep their length H (no end-of-world effect on storage, same models).
+        """
+        network = network_for(scenario)
+        horizon = settings.horizon or scenario.horizon.slots
+        return network, scenario_series(scenario, network, horizon - 1)
 
     def snapshot(self) -> dict[str, Any]:
         """The state at a window boundary, with the controllers' warm starts.

@@ -30,6 +30,7 @@ from gridcosim.agents.market_dso import CheckTerms, MarketDSOAgent
 from gridcosim.agents.market_operator import MarketOperatorAgent
 from gridcosim.agents.market_supplier import MarketDerAgent, SupplierAgent, UpstreamMicrogridAgent
 from gridcosim.agents.price_responsive_customer import PriceResponsiveCustomer
+from gridcosim.scenarios.digest import data_digest
 from gridcosim.scenarios.market_series import MarketSeries, market_series
 from gridcosim.scenarios.network import network_for
 from gridcosim.scenarios.phase_network import PhaseNetwork
@@ -67,10 +68,9 @@ class MarketSimulation(CheckpointedModel):
             raise ValueError("MarketSimulation needs a scenario with a [market] table")
         self.scenario, self.settings, self.recorder = scenario, settings, recorder
         self.market = scenario.market
-        network = network_for(scenario)
-        if not isinstance(network, PhaseNetwork):
-            raise RunSettingsError("a market runs on a three-phase feeder")
-        self.series: MarketSeries = market_series(scenario, network)
+        network, self.series = self.read_inputs(scenario, settings)
+        #: What the run reads, as read (a resumed run must read the same: :mod:`.digest`).
+        self.input_digest = data_digest(network, self.series)
         self.horizon = DAY_SLOTS
         self.total_slots = settings.slots or self.series.slots
         if self.total_slots > self.series.slots:
@@ -221,6 +221,16 @@ class MarketSimulation(CheckpointedModel):
     def close(self) -> None:
         """Nothing to release (the interface of :class:`~simulator.cosim.CoSimulation`)."""
         return None
+
+    @staticmethod
+    def read_inputs(scenario: Scenario, settings: RunSettings
+                    ) -> tuple[PhaseNetwork, MarketSeries]:
+        """The feeder and the series a market run of ``scenario`` reads (any settings)."""
+        del settings  # a market's windows are days, whatever the run settings
+        network = network_for(scenario)
+        if not isinstance(network, PhaseNetwork):
+            raise RunSettingsError("a market runs on a three-phase feeder")
+        return network, market_series(scenario, network)
 
 
 def _market_settings(settings: RunSettings) -> RunSettings:

@@ -65,7 +65,7 @@ ITERATION_COLUMNS: dict[str, ColumnKind] = {k: kind for k, (kind, _) in ITERATIO
 
 #: Run options stored as root attributes; a resumed run must give the same values.
 RESULT_OPTIONS = ("total_slots", "horizon_slots", "commit_slots", "slot_hours", "noise",
-                  "ac_cuts", "price_signals", "max_iterations", "time_limit_s")
+                  "ac_cuts", "price_signals", "max_iterations", "time_limit_s", "input_sha256")
 
 
 def _version() -> str:
@@ -96,7 +96,8 @@ def run_attributes(model: Any) -> dict[str, int | float | str | bool]:
             "commit_slots": int(st.commit), "slot_hours": float(model.series.slot_hours),
             "noise": float(st.noise), "ac_cuts": bool(st.ac_cuts),
             "price_signals": bool(dec.price_signals), "max_iterations": int(dec.max_iterations),
-            "time_limit_s": float(dec.time_limit_s), "workers": int(dec.workers)}
+            "time_limit_s": float(dec.time_limit_s), "workers": int(dec.workers),
+            "input_sha256": str(model.input_digest)}
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from gridcosim.outputs.layout import CONVERGENCE, committed_counts, open_trajectory
 from gridcosim.outputs.overview import failed_power_flows
 from gridcosim.outputs.prefix import ResumePoint, copy_prefix, resume_point
+from gridcosim.scenarios.digest import data_digest
 from gridcosim.scenarios.errors import GridcosimError, OutputError
 from gridcosim.scenarios.schema import Scenario
 from gridcosim.simulator.cosim import CoSimulation, RunFailure, RunSettings
@@ -110,6 +111,12 @@ def make_model(scenario: Scenario, settings: RunSettings) -> Simulation:
     return CoSimulation(scenario, settings)
 
 
+def input_digest(scenario: Scenario, settings: RunSettings) -> str:
+    """The digest of the data a run of ``scenario`` reads (``input_sha256``, :mod:`.digest`)."""
+    model_class = MarketSimulation if scenario.market is not None else CoSimulation
+    return data_digest(*model_class.read_inputs(scenario, settings))
+
+
 def _resume_from(plan: OutputPlan, model: Simulation) -> ResumePoint:
     """The stopped run's last checkpoint, after checking it is the same run."""
     try:
@@ -120,6 +127,11 @@ def _resume_from(plan: OutputPlan, model: Simulation) -> ResumePoint:
             **{k: v for k, v in run_attributes(model).items() if k in RESULT_OPTIONS}}
     for key, value in want.items():
         got = point.attrs.get(key)
+        if key == "input_sha256" and got != value:
+            raise OutputPathError(
+                f"--resume: the data {plan.source} was written with are not the data the "
+                f"scenario reads now (a network or time-series file changed, or the file "
+                f"predates the input digest); start the run again with --force")
         if not _same(got, value):
             raise OutputPathError(
                 f"--resume: {plan.source} was written with a different {key} "

@@ -30,11 +30,13 @@ import pandas as pd
 from tqdm import tqdm
 
 from gridcosim.outputs.layout import attr_value, open_trajectory
-from gridcosim.scenarios.errors import InputError
+from gridcosim.scenarios.errors import GridcosimError, InputError
+from gridcosim.scenarios.loader import scenario_from_dict
 from gridcosim.scenarios.schema import Scenario
 from gridcosim.simulator.cosim import RunSettings
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
 from gridcosim.simulator.run_files import partial_path
+from gridcosim.simulator.runner import input_digest
 from gridcosim.simulator.status import ExitCode, RunStatus
 from gridcosim.simulator.sweep_engines import Engine, make_engine
 from gridcosim.simulator.sweep_grid import Variant, build_variants, resolve_params
@@ -160,7 +162,7 @@ def _spec(index: int, variant: Variant, folder: Path, force: bool) -> RunSpec:
 
 
 def _complete(spec: RunSpec) -> bool:
-    """Whether the run's finished trajectory is there, for this scenario and settings."""
+    """Whether the run's finished trajectory is there, for this scenario, settings and data."""
     if spec.force or not spec.path.is_file() or partial_path(spec.path).exists():
         return False
     try:
@@ -175,7 +177,17 @@ def _complete(spec: RunSpec) -> bool:
         want["horizon_slots"] = spec.settings.horizon
     if spec.settings.slots is not None:
         want["total_slots"] = spec.settings.slots
-    return all(_same(attrs.get(k), v) for k, v in want.items())
+    if not all(_same(attrs.get(k), v) for k, v in want.items()):
+        return False
+    return attrs.get("input_sha256") == _input_digest(spec)
+
+
+def _input_digest(spec: RunSpec) -> str | None:
+    """The digest of the data the run reads now (``None``: they cannot be read)."""
+    try:
+        return input_digest(scenario_from_dict(json.loads(spec.scenario_json)), spec.settings)
+    except (GridcosimError, OSError, ValueError):
+        return None  # the run itself reports why
 
 
 def _same(got: Any, want: Any) -> bool:

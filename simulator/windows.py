@@ -10,6 +10,7 @@ deviations itself.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -71,20 +72,61 @@ def bus_loads(scenario: Scenario, network: NetworkData | PhaseNetwork, series: S
             pd.DataFrame(q_nom[:, None] * mult, index=buses, columns=cols))
 
 
+@dataclass(frozen=True, eq=False)
+class RunLoads:
+    """Every bus's forecast load over all of a run's slots, cut once per run.
+
+    A rolling horizon's windows are slices of it (the forecasts are per slot, so a
+    window's slice equals :func:`bus_loads` of that window), and its range is the thermal
+    screen's (:func:`run_load_range`).
+
+    Attributes:
+        load_kw: Forecast active load, bus x run slot (kW).
+        load_kvar: Forecast reactive load, bus x run slot (kvar).
+        load_range: The loads' range, curtailment included (``None``: three-phase).
+
+    """
+
+    load_kw: pd.DataFrame
+    load_kvar: pd.DataFrame
+    load_range: LoadRange | None
+
+    @classmethod
+    def of(cls, scenario: Scenario, network: NetworkData | PhaseNetwork,
+           series: ScenarioSeries) -> RunLoads:
+        """The run's loads of ``network`` from ``series``."""
+        load_kw, load_kvar = bus_loads(scenario, network, series, 0, series.slots)
+        load_range = (None if isinstance(network, PhaseNetwork)
+                      else LoadRange.of(network, load_kw, load_kvar))
+        return cls(load_kw, load_kvar, load_range)
+
+    def window(self, start: int, slots: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The loads of slots ``start .. start + slots - 1`` (columns 0-based)."""
+        if start < 0 or start + slots > self.load_kw.shape[1]:
+            raise ValueError(f"window {start}..{start + slots - 1} outside the run's "
+                             f"{self.load_kw.shape[1]} slots")
+        cols = range(slots)
+        return tuple(pd.DataFrame(frame.to_numpy()[:, start:start + slots], index=frame.index,
+                                  columns=cols) for frame in (self.load_kw, self.load_kvar))
+
+
 def network_window(scenario: Scenario, network: NetworkData,
                    exchanges: Sequence[ExchangeBounds], start: int = 0,
-                   slots: int | None = None, series: ScenarioSeries | None = None
-                   ) -> NetworkWindow:
+                   slots: int | None = None, series: ScenarioSeries | None = None,
+                   run_loads: RunLoads | None = None) -> NetworkWindow:
     """The DSO's data for slots ``start .. start + slots - 1`` (default: the horizon).
 
     The window's network is ``network`` on the scenario's ``[network]`` base (the same
-    object for every window of a run).
+    object for every window of a run). ``run_loads`` (of the same network and
+    ``series``) gives the loads cut once for the run; without it they are cut here.
     """
     slots = scenario.horizon.slots if slots is None else slots
     spec = scenario.network
     network = network.with_base(spec.base_kva, spec.base_kv)
     series = series if series is not None else scenario_series(scenario, network)
-    load_kw, load_kvar = bus_loads(scenario, network, series, start, slots)
+    if run_loads is None:
+        run_loads = RunLoads.of(scenario, network, series)
+    load_kw, load_kvar = run_loads.window(start, slots)
     return NetworkWindow(
         network=network, load_kw=load_kw, load_kvar=load_kvar,
         price_usd_per_kwh=series.price_usd_per_kwh.to_numpy()[_span(series, start, slots)],
@@ -92,21 +134,7 @@ def network_window(scenario: Scenario, network: NetworkData,
         curtailment_cost_usd_per_kwh=scenario.curtailment_cost_usd_per_kwh,
         v_ref_pu=spec.v_ref_pu, v_min_pu=spec.v_min_pu, v_max_pu=spec.v_max_pu,
         svcs=scenario.svcs, exchanges=tuple(exchanges), start=start,
-        load_range=run_load_range(scenario, network, series))
-
-
-def run_load_range(scenario: Scenario, network: NetworkData | PhaseNetwork,
-                   series: ScenarioSeries) -> LoadRange | None:
-    """Range of every bus's forecast load over all the run's slots (thermal screen bounds).
-
-    Every window of the run is cut from ``series``, so a network model screened with this
-    range holds for each of them (:mod:`~simulator.models.thermal_screen`); ``None`` on a
-    three-phase network (LinDist3Flow keeps every thermal side).
-    """
-    if isinstance(network, PhaseNetwork):
-        return None
-    load_kw, load_kvar = bus_loads(scenario, network, series, 0, series.slots)
-    return LoadRange.of(network, load_kw, load_kvar)
+        load_range=run_loads.load_range)
 
 
 def microgrid_window(scenario: Scenario, mg: Microgrid, state: MicrogridState | None = None,

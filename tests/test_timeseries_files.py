@@ -347,3 +347,22 @@ def test_profiles_scenarios_keep_hours_since_start_of_run() -> None:
     assert time_coordinate(load_scenario("ieee123-nmg")) == ("hours since start of run", None)
     assert time_coordinate(load_scenario("tem-eulv")) == (
         "hours since 2016-08-01T00:00:00+02:00", "Europe/Berlin")
+
+
+def test_inspect_shows_local_times_across_a_daylight_saving_switch(tmp_path: Path) -> None:
+    """``gridcosim inspect`` labels the slots in the file's zone, not the start's offset.
+
+    48 hourly slots from 2016-10-29 00:00 CEST end after the autumn switch: at 2016-10-30
+    23:00 CET (a fixed +02:00 would say 2016-10-31 00:00).
+    """
+    from gridcosim.outputs.overview import summary, summary_dict
+
+    path = tmp_path / "dst.h5"
+    with TrajectoryWriter(path, scenario="dst", scenario_json="{}", seed=0,
+                          entities={"customer": ["1"]}, variables={"customer": ["p_kw"]},
+                          time_units="hours since 2016-10-29T00:00:00+02:00",
+                          time_zone="Europe/Berlin", version="test") as writer:
+        writer.append_slots(np.arange(48.0), {"customer": {"p_kw": np.ones((48, 1))}})
+        writer.flush()
+    assert "(2016-10-29 00:00 CEST -> 2016-10-30 23:00 CET, slot 1 h" in summary(path)
+    assert summary_dict(path)["time_zone"] == "Europe/Berlin"
