@@ -119,12 +119,8 @@ class HighsChanges:
         self.highs.changeRowsBounds(len(rows.idx), rows.idx, lo, hi)
 
     def _rhs_info(self, con: Any) -> tuple[int, bool, bool, float, float]:
-        key = id(con)
-        info = self._rhs_cache.get(key)
-        if info is None:
-            info = (self._row[key], con.has_lb(), con.has_ub(), *self._row_offset[key])
-            self._rhs_cache[key] = info
-        return info
+        """Row, whether it has a lower and an upper bound, and their offsets (compiled)."""
+        return self._rhs_cache[id(con)]
 
     def set_cols_bounds(self, cols: Any, lb: Any, ub: Any) -> None:
         """Change several columns' bounds at once."""
@@ -139,6 +135,12 @@ class HighsChanges:
         idx = np.asarray(cols, dtype=np.int32)
         _, _, _, lo, hi, _ = self.highs.getCols(len(idx), idx)
         return np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+
+    def lp_bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every column's and row's bounds as HiGHS holds them (col lo, col hi, row lo, hi)."""
+        lp = self.highs.getLp()
+        return tuple(np.asarray(v, dtype=float) for v in (
+            lp.col_lower_, lp.col_upper_, lp.row_lower_, lp.row_upper_))
 
     def set_col_bounds(self, col: int, lb: float, ub: float) -> None:
         """Change one column's bounds."""

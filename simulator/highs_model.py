@@ -108,8 +108,9 @@ class HighsModel(HighsChanges):
         info = LinearStandardFormCompiler().write(self.model, mixed_form=True)
         cols = info.columns
         self._col = {id(v): j for j, v in enumerate(cols)}
-        lb = np.array([-INF if v.lb is None else v.lb for v in cols], dtype=float)
-        ub = np.array([INF if v.ub is None else v.ub for v in cols], dtype=float)
+        bounds = [v.bounds for v in cols]  # one Pyomo call per column for both bounds
+        lb = np.array([-INF if lo is None else lo for lo, _ in bounds], dtype=float)
+        ub = np.array([INF if hi is None else hi for _, hi in bounds], dtype=float)
         self.highs.addVars(len(cols), lb, ub)
         cost = info.c.toarray().ravel() if info.c.shape[0] else np.zeros(len(cols))
         self.highs.changeColsCost(len(cols), np.arange(len(cols), dtype=np.int32), cost)
@@ -147,10 +148,11 @@ class HighsModel(HighsChanges):
         for k, key in enumerate(order):
             con, lo, hi, _ = merged[key]
             self._row[key] = first + k
-            self._row_offset[key] = (
-                lo - pyo.value(con.lower) if con.has_lb() else 0.0,
-                hi - pyo.value(con.upper) if con.has_ub() else 0.0,
-            )
+            # the bounds as numbers (None: none) in one Pyomo call, not one per has_lb/lower/...
+            lower, _, upper = con.to_bounded_expression(evaluate_bounds=True)
+            offset = (0.0 if lower is None else lo - lower, 0.0 if upper is None else hi - upper)
+            self._row_offset[key] = offset
+            self._rhs_cache[key] = (first + k, lower is not None, upper is not None, *offset)
 
     # ----------------------------------------------------------------- access
     @property

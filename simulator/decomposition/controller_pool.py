@@ -19,6 +19,7 @@ from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
 from gridcosim.scenarios.errors import SolverError
+from gridcosim.simulator.collector import collector_paused
 from gridcosim.simulator.decomposition.controller_responder import MicrogridResponder
 from gridcosim.simulator.decomposition.controller_warm_start import ControllerWarmStart
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
@@ -77,7 +78,8 @@ class ControllerGroup:
 
     def __init__(self, windows: Sequence[MicrogridWindow], settings: DecompositionSettings):
         self.settings = settings
-        self.responders = {w.spec.name: MicrogridResponder(w, settings) for w in windows}
+        with collector_paused():  # large model builds (simulator/collector.py)
+            self.responders = {w.spec.name: MicrogridResponder(w, settings) for w in windows}
 
     def bounds(self) -> list[ExchangeBounds]:
         """The bounds every controller publishes."""
@@ -125,7 +127,8 @@ class ControllerGroup:
         old = self.responders.get(window.spec.name)
         if old is not None and old.reload(window, warm):
             return old
-        new = MicrogridResponder(window, self.settings)
+        with collector_paused():
+            new = MicrogridResponder(window, self.settings)
         if warm is not None:  # a checkpoint's bases (a resumed run's first window)
             new.reload(window, warm)
         return new

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyomo.environ as pyo
 
+from gridcosim.simulator.collector import collector_paused
 from gridcosim.simulator.decomposition.cut_families import CutFamily
 from gridcosim.simulator.decomposition.cut_pool import Cut, CutPool
 from gridcosim.simulator.decomposition.master_branch_and_bound import branch_and_bound
@@ -73,17 +74,18 @@ class MasterProblem:
 
     def __init__(self, window: NetworkWindow, *, time_limit_s: float = 60.0,
                  mip_rel_gap: float = 1e-7, cut_purge_age: int = 0):
-        self.model = build_master(window)
-        self.hm = HighsModel(self.model, options=LP_RESOLVE_OPTIONS)
+        with collector_paused():  # a large model build (simulator/collector.py)
+            self.model = build_master(window)
+            self.hm = HighsModel(self.model, options=LP_RESOLVE_OPTIONS)
+            self._reloader = NetworkReloader(self.hm, self.model.net)
         self.pool = CutPool(self.hm, cut_purge_age)
         self.time_limit_s = time_limit_s
         net = self.model.net
         self.slots = list(net.T)
-        self.p_cols = {i: [self.hm.col(net.p_ex[i, t]) for t in net.T] for i in net.MG}
-        self.q_cols = {i: [self.hm.col(net.q_ex[i, t]) for t in net.T] for i in net.MG}
+        self.p_cols = {i: [self.hm.col(net.p_ex[i, t]) for t in self.slots] for i in net.MG}
+        self.q_cols = {i: [self.hm.col(net.q_ex[i, t]) for t in self.slots] for i in net.MG}
         self.eta_col = {i: self.hm.col(self.model.eta[i]) for i in net.MG}
         self.rel_gap = mip_rel_gap
-        self._reloader = NetworkReloader(self.hm, net)
         self._begin(window)
 
     def _begin(self, window: NetworkWindow) -> None:

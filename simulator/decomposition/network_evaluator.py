@@ -36,8 +36,9 @@ class NetworkEvaluator:
         for eta in self.model.eta.values():
             self.hm.set_col_bounds(self.hm.col(eta), 0.0, 0.0)
         net = self.model.net
-        self._cols = {i: ([self.hm.col(net.p_ex[i, t]) for t in net.T],
-                          [self.hm.col(net.q_ex[i, t]) for t in net.T]) for i in net.MG}
+        slots = list(net.T)
+        self._cols = {i: ([self.hm.col(net.p_ex[i, t]) for t in slots],
+                          [self.hm.col(net.q_ex[i, t]) for t in slots]) for i in net.MG}
         self._reloader = NetworkReloader(self.hm, net)
         self._schedule_cols = self._columns(net)
         self._limit_cols = np.concatenate(list(self._schedule_cols["v"].values()))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from gridcosim.simulator.decomposition.master_problem import MasterProblem
 from gridcosim.simulator.decomposition.network_evaluator import NetworkEvaluator
+from gridcosim.simulator.decomposition.power_flow_basis import power_flow_basis
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
 from gridcosim.simulator.models.lindistflow_model import NetworkWindow, same_shape
 from gridcosim.simulator.warm_basis import SlotShift, WarmBasis
@@ -26,6 +27,7 @@ class NetworkModels:
     master: MasterProblem
     evaluator: NetworkEvaluator
     _shifts: dict[int, SlotShift] = field(default_factory=dict, repr=False)
+    _power_flow: tuple[WarmBasis | None] | None = field(default=None, repr=False)
 
     @classmethod
     def for_window(cls, window: NetworkWindow, settings: DecompositionSettings,
@@ -35,8 +37,8 @@ class NetworkModels:
 
         Both LPs then start from ``basis`` (the previous window's :meth:`final_basis`),
         moved on to the window's first slot when it comes from an overlapping earlier
-        window, or cold without one: a resumed run that restores the basis from its
-        checkpoint continues exactly.
+        window, or without one from the power-flow basis (:mod:`.power_flow_basis`): a
+        resumed run that restores the basis from its checkpoint continues exactly.
         """
         if previous is not None and same_shape(previous.master.window, window):
             previous.evaluator.reload(previous.master.window, window)
@@ -48,6 +50,8 @@ class NetworkModels:
                                    cut_purge_age=settings.cut_purge_age)
             models = cls(master, NetworkEvaluator(master.model, master.hm))
         start = models.moved(basis, window)
+        if start is None:
+            start = models.power_flow_start()
         models.evaluator.hm.reset(start)
         models.master.hm.reset_when_solved(start)  # many windows settle without a master
         return models
@@ -62,6 +66,12 @@ class NetworkModels:
         if shift not in self._shifts:
             self._shifts[shift] = self.master.hm.slot_shift(window.slots, shift)
         return self._shifts[shift].basis(basis, window.start)
+
+    def power_flow_start(self) -> WarmBasis | None:
+        """The network LP's power-flow basis (computed once: it follows the shape only)."""
+        if self._power_flow is None:
+            self._power_flow = (power_flow_basis(self.evaluator.hm, self.evaluator.model.net),)
+        return self._power_flow[0]
 
     def final_basis(self) -> WarmBasis | None:
         """The network LP's basis at the end of a window (the next window's warm start).

@@ -35,7 +35,8 @@ class NetworkReloader:
 
     def __init__(self, hm: HighsModel, block: pyo.Block):
         self.hm, self.block = hm, block
-        keys = [(n, t) for n in block.N for t in block.T]
+        slots = list(block.T)  # a Pyomo set is slow to iterate: once, not once per bus
+        keys = [(n, t) for n in block.N for t in slots]
         self._rows = hm.rhs_rows([block.p_balance[k] for k in keys]
                                  + [block.q_balance[k] for k in keys])
         self._curtail = [hm.col(v) for v in block.curtail.values()]

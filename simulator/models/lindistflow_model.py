@@ -330,7 +330,8 @@ def add_thermal_constraints(b: pyo.Block, w: NetworkWindow, *, screen: bool = Tr
 def add_network_cost(b: pyo.Block, w: NetworkWindow) -> None:
     """Energy bought at the substation plus curtailment, ``b.cost_usd``."""
     dt, rho = w.slot_hours, w.curtailment_cost_usd_per_kwh
+    slots = list(b.T)  # a Pyomo set is slow to iterate: once, not once per bus
     b.cost_usd = pyo.Expression(expr=sum(
-        dt * b.price_usd_per_kwh[t] * b.p_sub[t] for t in b.T)
-        + sum(dt * rho * b.curtail[n, t] for n in b.CN for t in b.T))
+        dt * b.price_usd_per_kwh[t] * b.p_sub[t] for t in slots)
+        + sum(dt * rho * b.curtail[n, t] for n in b.CN for t in slots))
 

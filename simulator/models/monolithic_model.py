@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import pyomo.environ as pyo
 
 from gridcosim.scenarios.errors import SolverError
+from gridcosim.simulator.collector import collector_paused
 from gridcosim.simulator.highs_model import HighsModel
 from gridcosim.simulator.messages import RestoredExchange
 from gridcosim.simulator.models.lindistflow_model import NetworkWindow, add_network
@@ -67,8 +68,9 @@ def solve_monolithic(net: NetworkWindow, mgs: Sequence[MicrogridWindow], *,
 
     """
     tick = time.perf_counter()
-    m = build_monolithic(net, mgs)
-    hm = HighsModel(m, options={"mip_rel_gap": mip_rel_gap})
+    with collector_paused():  # a large model build (simulator/collector.py)
+        m = build_monolithic(net, mgs)
+        hm = HighsModel(m, options={"mip_rel_gap": mip_rel_gap})
     build_s = time.perf_counter() - tick
     out = hm.solve(time_limit_s=time_limit_s)
     if out.status not in _REPORTED:
