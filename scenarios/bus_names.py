@@ -32,6 +32,8 @@ def bus_names(network: object) -> dict[str, int]:
 def _named(scenario: Scenario) -> list[tuple[str, str]]:
     refs = [(f"microgrids[{i}].bus", mg.bus) for i, mg in enumerate(scenario.microgrids)]
     refs += [(f"svcs[{i}].bus", svc.bus) for i, svc in enumerate(scenario.svcs)]
+    columns = scenario.timeseries.columns if scenario.timeseries is not None else ()
+    refs += [(f"timeseries.columns[{i}].bus", col.bus) for i, col in enumerate(columns)]
     return [(path, bus) for path, bus in refs if isinstance(bus, str)]
 
 
@@ -54,10 +56,13 @@ def resolve_bus_names(scenario: Scenario) -> Scenario:
     if problems:
         raise ScenarioError(problems)
 
-    def bus_id(bus: int | str) -> int:
+    def bus_id(bus: int | str | None) -> int | None:
         return ids[bus.lower()] if isinstance(bus, str) else bus
 
-    return scenario.model_copy(update={
-        "microgrids": tuple(mg.model_copy(update={"bus": bus_id(mg.bus)})
-                            for mg in scenario.microgrids),
-        "svcs": tuple(s.model_copy(update={"bus": bus_id(s.bus)}) for s in scenario.svcs)})
+    update = {"microgrids": tuple(mg.model_copy(update={"bus": bus_id(mg.bus)})
+                                  for mg in scenario.microgrids),
+              "svcs": tuple(s.model_copy(update={"bus": bus_id(s.bus)}) for s in scenario.svcs)}
+    if scenario.timeseries is not None:
+        update["timeseries"] = scenario.timeseries.model_copy(update={"columns": tuple(
+            c.model_copy(update={"bus": bus_id(c.bus)}) for c in scenario.timeseries.columns)})
+    return scenario.model_copy(update=update)

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, model_validator
 
-from gridcosim.scenarios.fields import CustomerClass, Frozen, Integer, Name
+from gridcosim.scenarios.fields import BusRef, CustomerClass, Frozen, Name
 
 #: File name endings read as CSV and as Parquet.
 CSV_SUFFIXES = (".csv",)
@@ -82,7 +82,8 @@ class SeriesColumn(Frozen):
         SeriesQuantity.MULTIPLIER, description="what the values are (see above)")
     customer_class: CustomerClass | None = Field(
         None, description="the class whose load shape it is (target customer_class)")
-    bus: Integer | None = Field(None, description="the load bus (target bus)")
+    bus: BusRef | None = Field(
+        None, description="the load bus (target bus): id, or name as a string")
     unit: UnitPath | None = Field(
         None, description="a renewable or curtailable load as microgrid/unit, e.g."
         " mg7/re7 (target unit)")

@@ -127,6 +127,22 @@ def test_bus_override_reaches_the_dso_window(tmp_path: Path) -> None:
     np.testing.assert_allclose(window.load_kw.loc[4], [net.load_p_kw[4] * 2.0] * 3)
 
 
+def test_a_bus_given_by_name_is_the_bus_of_that_name(tmp_path: Path) -> None:
+    """``bus = "12"`` (the network's own name of bus 12) drives bus 12; an unknown name fails."""
+    times = pd.date_range("2016-08-01", periods=24, freq="h")
+    kw = RNG.uniform(5.0, 50.0, 24)
+    write_csv(tmp_path / "series.csv", times, kw=kw)
+    path = scenario_file(tmp_path, f'{{column = "kw", target = "bus", bus = "{BUS}",'
+                                   f' quantity = "kw"}}')
+    scenario = load_scenario(path)
+    assert scenario.timeseries.columns[0].bus == BUS
+    window = network_window(scenario, load_network("ieee123"), [], start=0, slots=3)
+    np.testing.assert_allclose(window.load_kw.loc[BUS], kw[:3], rtol=1e-12)
+    bad = scenario_file(tmp_path, '{column = "kw", target = "bus", bus = "nope", quantity ='
+                                  ' "kw"}', name="bad.toml")
+    assert "timeseries.columns[0].bus: no bus named 'nope' in the network" in problems(bad)
+
+
 def test_unit_and_local_load_overrides_reach_the_microgrid(tmp_path: Path) -> None:
     times = pd.date_range("2016-08-01", periods=24, freq="h")
     re7, re50, pv, load = (RNG.uniform(0.0, 40.0, 24), RNG.uniform(0.0, 1.2, 24),

@@ -77,7 +77,7 @@ class MasterProblem:
         with collector_paused():  # a large model build (simulator/collector.py)
             self.model = build_master(window)
             self.hm = HighsModel(self.model, options=LP_RESOLVE_OPTIONS)
-            self._reloader = NetworkReloader(self.hm, self.model.net)
+            self.reloader = NetworkReloader(self.hm, self.model.net)
         self.pool = CutPool(self.hm, cut_purge_age)
         self.time_limit_s = time_limit_s
         net = self.model.net
@@ -112,7 +112,7 @@ class MasterProblem:
         compiled afresh for the window): the Pyomo model keeps the data it last stored
         (:meth:`synced_model` stores the window's).
         """
-        self._reloader.load(self.window, window)
+        self.reloader.load(self.window, window)
         for e in window.exchanges:
             self.hm.set_col_bounds(self.eta_col[e.mg], 0.0, e.eta_ub_usd)
         self._begin(window)

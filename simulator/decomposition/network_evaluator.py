@@ -27,10 +27,12 @@ class NetworkEvaluator:
             cost alone and the model is not built twice.
         compiled: The master's compiled HiGHS model before any cut (copied instead of
             compiling the Pyomo model a second time).
+        reloader: ``compiled``'s window-data rows and columns (listed once for both).
 
     """
 
-    def __init__(self, master_model: pyo.ConcreteModel, compiled: HighsModel | None = None):
+    def __init__(self, master_model: pyo.ConcreteModel, compiled: HighsModel | None = None,
+                 reloader: NetworkReloader | None = None):
         self.model = master_model
         self.hm = HighsModel.clone(compiled) if compiled is not None else HighsModel(master_model)
         for eta in self.model.eta.values():
@@ -39,7 +41,8 @@ class NetworkEvaluator:
         slots = list(net.T)
         self._cols = {i: ([self.hm.col(net.p_ex[i, t]) for t in slots],
                           [self.hm.col(net.q_ex[i, t]) for t in slots]) for i in net.MG}
-        self._reloader = NetworkReloader(self.hm, net)
+        self._reloader = (reloader.on(self.hm) if reloader is not None and compiled is not None
+                          else NetworkReloader(self.hm, net))
         self._schedule_cols = self._columns(net)
         self._limit_cols = np.concatenate(list(self._schedule_cols["v"].values()))
         self._limit_rows = [self.hm.row(c) for c in net.thermal.values()]

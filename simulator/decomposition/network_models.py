@@ -37,8 +37,10 @@ class NetworkModels:
 
         Both LPs then start from ``basis`` (the previous window's :meth:`final_basis`),
         moved on to the window's first slot when it comes from an overlapping earlier
-        window, or without one from the power-flow basis (:mod:`.power_flow_basis`): a
-        resumed run that restores the basis from its checkpoint continues exactly.
+        window; without one the network LP starts from its power-flow basis
+        (:mod:`.power_flow_basis`) and the master from scratch (presolve and dual simplex:
+        the Benders iterations' path depends on the master's vertices, and this keeps
+        it). A resumed run that restores the basis from its checkpoint continues exactly.
         """
         if previous is not None and same_shape(previous.master.window, window):
             previous.evaluator.reload(previous.master.window, window)
@@ -48,11 +50,9 @@ class NetworkModels:
             master = MasterProblem(window, time_limit_s=settings.master_time_limit_s,
                                    mip_rel_gap=settings.rel_gap / 10,
                                    cut_purge_age=settings.cut_purge_age)
-            models = cls(master, NetworkEvaluator(master.model, master.hm))
+            models = cls(master, NetworkEvaluator(master.model, master.hm, master.reloader))
         start = models.moved(basis, window)
-        if start is None:
-            start = models.power_flow_start()
-        models.evaluator.hm.reset(start)
+        models.evaluator.hm.reset(start if start is not None else models.power_flow_start())
         models.master.hm.reset_when_solved(start)  # many windows settle without a master
         return models
 

@@ -12,6 +12,8 @@ model answers exactly as one compiled afresh for the window (``tests/test_reload
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pyomo.environ as pyo
 
@@ -41,6 +43,12 @@ class NetworkReloader:
                                  + [block.q_balance[k] for k in keys])
         self._curtail = [hm.col(v) for v in block.curtail.values()]
         self._p_sub = [hm.col(block.p_sub[t]) for t in block.T]
+
+    def on(self, hm: HighsModel) -> NetworkReloader:
+        """The same rows and columns of a copy of the compiled model (no second listing)."""
+        new = copy.copy(self)
+        new.hm = hm
+        return new
 
     def load(self, previous: NetworkWindow, window: NetworkWindow) -> None:
         """Drop appended rows and columns; set loads, curtailment bounds and prices.
