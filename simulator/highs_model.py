@@ -260,10 +260,16 @@ class HighsModel(HighsChanges):
 
     # ----------------------------------------------------------------- solve
     def solve(self, *, time_limit_s: float | None = None) -> SolveOutcome:
-        """Run HiGHS and return the outcome; raise :class:`SolverError` on a solver error."""
+        """Run HiGHS and return the outcome; raise :class:`SolverError` on a solver error.
+
+        ``time_limit_s`` limits this solve (``None``: no limit).
+        """
         self._start_deferred()
-        if time_limit_s is not None:
-            self.highs.setOptionValue("time_limit", float(time_limit_s))
+        # HiGHS (before 2.0) checks ``time_limit`` against the run time summed over every
+        # run of the instance, not against this run's: a limit per solve is the run time
+        # so far plus the limit, and a solve without one has none
+        limit = INF if time_limit_s is None else self.highs.getRunTime() + float(time_limit_s)
+        self.highs.setOptionValue("time_limit", limit)
         tick = time.perf_counter()
         self._state += 1
         cold = not self._solved and not self.is_mip

@@ -221,3 +221,27 @@ def test_load_values_keeps_fixed_variables() -> None:
         "HiGHS column is set to None, including Pyomo-fixed variables (compiled as "
         f"constants); y was fixed at 3.0 and now reads {m.y.value!r}, so extracted "
         "schedules report 0 for fixed quantities (e.g. a fixed P_ex)")
+
+
+def test_time_limit_holds_per_solve_not_over_the_instance_life() -> None:
+    """HiGHS (before 2.0) compares ``time_limit`` with its run time summed over every run.
+
+    A model re-solved many times (the master within a long window) must not hit a limit
+    meant for one solve once the sum passes it: each cold solve here takes well under the
+    limit, and together they take several times it.
+    """
+    m = pyo.ConcreteModel()
+    m.I = pyo.RangeSet(0, 1499)
+    m.x = pyo.Var(m.I, bounds=(0.0, 10.0))
+    m.c = pyo.Constraint(m.I, rule=lambda m, i: m.x[i] + m.x[(i + 1) % 1500] >= 1.0 + (i % 7))
+    m.obj = pyo.Objective(expr=sum((1 + i % 5) * m.x[i] for i in m.I))
+    hm = HighsModel(m)
+    limit_s = 0.02
+    statuses = []
+    while hm.highs.getRunTime() < 5 * limit_s:
+        hm.reset()  # the same HiGHS instance, solved from scratch again: its clock runs on
+        statuses.append(hm.solve(time_limit_s=limit_s).status)
+        assert len(statuses) < 10_000
+    assert len(statuses) > 5 and set(statuses) == {"optimal"}
+    hm.reset()
+    assert hm.solve().status == "optimal"  # no limit
