@@ -77,8 +77,10 @@ class RunLoads:
     """Every bus's forecast load over all of a run's slots, cut once per run.
 
     A rolling horizon's windows are slices of it (the forecasts are per slot, so a
-    window's slice equals :func:`bus_loads` of that window), and its range is the thermal
-    screen's (:func:`run_load_range`).
+    window's slice equals :func:`bus_loads` of that window). Its range over every slot of
+    the run bounds the thermal screen (:mod:`~simulator.models.thermal_screen`): every
+    window is cut from the same series, so a network model screened with it holds for
+    each of them.
 
     Attributes:
         load_kw: Forecast active load, bus x run slot (kW).

@@ -382,3 +382,23 @@ def test_inspect_shows_local_times_across_a_daylight_saving_switch(tmp_path: Pat
         writer.flush()
     assert "(2016-10-29 00:00 CEST -> 2016-10-30 23:00 CET, slot 1 h" in summary(path)
     assert summary_dict(path)["time_zone"] == "Europe/Berlin"
+
+
+@pytest.mark.parametrize("name", ["ieee123-nmg-week", "ieee123-nmg-3ph"])
+def test_run_loads_sliced_equal_each_window_cut_on_its_own(name: str) -> None:
+    """The DSO cuts a run's bus loads once (``RunLoads``); each window's slice is exact."""
+    from gridcosim.scenarios.network import network_for
+    from gridcosim.simulator.windows import RunLoads, bus_loads
+
+    scenario = load_scenario(name)
+    network = network_for(scenario)
+    series = scenario_series(scenario, network, 23)
+    run = RunLoads.of(scenario, network, series)
+    n = series.slots
+    for start, slots in ((0, min(24, n)), (n // 2, min(24, n - n // 2)), (n - 1, 1)):
+        sliced = run.window(start, slots)
+        for got, want in zip(sliced, bus_loads(scenario, network, series, start, slots),
+                             strict=True):
+            pd.testing.assert_frame_equal(got, want, check_exact=True)
+    with pytest.raises(ValueError, match="outside the run"):
+        run.window(n - 3, 5)
