@@ -24,7 +24,7 @@ class HighsChanges:
     """The changes of a compiled model (mixed into :class:`HighsModel`).
 
     Attributes used: ``highs`` (the instance), ``_costs`` (every column's objective
-    coefficient), the compiled maps ``_row``, ``_row_offset``, ``_rhs_cache``,
+    coefficient), the compiled maps ``_row``, ``_rhs_cache``,
     ``_bound_exprs``, the compiled shape ``_compiled``, ``_n_int``, ``_options`` and the
     state counter ``_state``.
     """
@@ -32,7 +32,6 @@ class HighsChanges:
     highs: Any
     _costs: np.ndarray
     _row: dict[int, int]
-    _row_offset: dict[int, tuple[float, float]]
     _rhs_cache: dict[int, tuple[int, bool, bool, float, float]]
     _bound_exprs: dict[int, tuple[int, Any, Any, float, float]]
     _compiled: tuple[int, int, int]
@@ -81,7 +80,7 @@ class HighsChanges:
         key = id(con)
         found = self._bound_exprs.get(key)
         if found is None:
-            off_lo, off_hi = self._row_offset[key]
+            _, _, _, off_lo, off_hi = self._rhs_cache[key]
             found = (self._row[key], con.lower if con.has_lb() else None,
                      con.upper if con.has_ub() else None, off_lo, off_hi)
             self._bound_exprs[key] = found

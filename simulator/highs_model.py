@@ -62,7 +62,6 @@ class HighsModel(HighsChanges):
         self.highs = quiet_highs(self._options)
         self._col: dict[int, int] = {}
         self._row: dict[int, int] = {}
-        self._row_offset: dict[int, tuple[float, float]] = {}
         self._rhs_cache: dict[int, tuple[int, bool, bool, float, float]] = {}
         self._bound_exprs: dict[int, tuple[int, Any, Any, float, float]] = {}
         self._var_cols: list[tuple[Any, int | None]] | None = None
@@ -92,7 +91,7 @@ class HighsModel(HighsChanges):
             lp.integrality_ = []
         new.highs.passModel(lp)
         new._col, new._row = other._col, other._row
-        new._row_offset, new._rhs_cache = other._row_offset, other._rhs_cache
+        new._rhs_cache = other._rhs_cache
         new._bound_exprs, new._var_cols = other._bound_exprs, other._var_cols
         new._costs, new._offset = other._costs.copy(), other._offset
         new._n_int = 0 if relax_integrality else other._n_int
@@ -150,9 +149,9 @@ class HighsModel(HighsChanges):
             self._row[key] = first + k
             # the bounds as numbers (None: none) in one Pyomo call, not one per has_lb/lower/...
             lower, _, upper = con.to_bounded_expression(evaluate_bounds=True)
-            offset = (0.0 if lower is None else lo - lower, 0.0 if upper is None else hi - upper)
-            self._row_offset[key] = offset
-            self._rhs_cache[key] = (first + k, lower is not None, upper is not None, *offset)
+            self._rhs_cache[key] = (first + k, lower is not None, upper is not None,
+                                    0.0 if lower is None else lo - lower,
+                                    0.0 if upper is None else hi - upper)
 
     # ----------------------------------------------------------------- access
     @property

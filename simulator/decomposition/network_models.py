@@ -10,6 +10,7 @@ SlotShift`), so that what they solve depends only on the window's data and that 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from gridcosim.simulator.decomposition.master_problem import MasterProblem
@@ -27,7 +28,6 @@ class NetworkModels:
     master: MasterProblem
     evaluator: NetworkEvaluator
     _shifts: dict[int, SlotShift] = field(default_factory=dict, repr=False)
-    _power_flow: tuple[WarmBasis | None] | None = field(default=None, repr=False)
 
     @classmethod
     def for_window(cls, window: NetworkWindow, settings: DecompositionSettings,
@@ -52,7 +52,7 @@ class NetworkModels:
                                    cut_purge_age=settings.cut_purge_age)
             models = cls(master, NetworkEvaluator(master.model, master.hm, master.reloader))
         start = models.moved(basis, window)
-        models.evaluator.hm.reset(start if start is not None else models.power_flow_start())
+        models.evaluator.hm.reset(start if start is not None else models.power_flow_start)
         models.master.hm.reset_when_solved(start)  # many windows settle without a master
         return models
 
@@ -67,11 +67,10 @@ class NetworkModels:
             self._shifts[shift] = self.master.hm.slot_shift(window.slots, shift)
         return self._shifts[shift].basis(basis, window.start)
 
+    @functools.cached_property
     def power_flow_start(self) -> WarmBasis | None:
         """The network LP's power-flow basis (computed once: it follows the shape only)."""
-        if self._power_flow is None:
-            self._power_flow = (power_flow_basis(self.evaluator.hm, self.evaluator.model.net),)
-        return self._power_flow[0]
+        return power_flow_basis(self.evaluator.hm, self.evaluator.model.net)
 
     def final_basis(self) -> WarmBasis | None:
         """The network LP's basis at the end of a window (the next window's warm start).
