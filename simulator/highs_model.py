@@ -28,7 +28,6 @@ from typing import Any
 import highspy
 import numpy as np
 import pyomo.environ as pyo
-from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from gridcosim.scenarios.errors import SolverError
 from gridcosim.simulator.highs_changes import HighsChanges
@@ -39,6 +38,7 @@ from gridcosim.simulator.highs_instance import (
     SolveOutcome,
     quiet_highs,
 )
+from gridcosim.simulator.linear_compile import StandardForm, standard_form
 from gridcosim.simulator.warm_basis import SlotShift, WarmBasis
 
 
@@ -104,54 +104,34 @@ class HighsModel(HighsChanges):
 
     # ----------------------------------------------------------------- compile
     def _compile(self, relax: bool) -> None:
-        info = LinearStandardFormCompiler().write(self.model, mixed_form=True)
-        cols = info.columns
+        form = standard_form(self.model)
+        cols = form.columns
         self._col = {id(v): j for j, v in enumerate(cols)}
         bounds = [v.bounds for v in cols]  # one Pyomo call per column for both bounds
         lb = np.array([-INF if lo is None else lo for lo, _ in bounds], dtype=float)
         ub = np.array([INF if hi is None else hi for _, hi in bounds], dtype=float)
         self.highs.addVars(len(cols), lb, ub)
-        cost = info.c.toarray().ravel() if info.c.shape[0] else np.zeros(len(cols))
-        self.highs.changeColsCost(len(cols), np.arange(len(cols), dtype=np.int32), cost)
-        self._costs = np.array(cost, dtype=float)
-        self._offset = float(info.c_offset[0]) if len(info.c_offset) else 0.0
+        self.highs.changeColsCost(len(cols), np.arange(len(cols), dtype=np.int32), form.cost)
+        self._costs = np.array(form.cost, dtype=float)
+        self._offset = form.offset
         ints = [j for j, v in enumerate(cols) if v.is_integer() or v.is_binary()]
         if ints and not relax:
             self._set_integrality(ints)
-        self._add_compiled_rows(info)
+        self._add_compiled_rows(form)
 
-    def _add_compiled_rows(self, info: Any) -> None:
-        a = info.A.tocsr()
-        merged: dict[int, list] = {}
-        order: list[int] = []
-        for r, entry in enumerate(info.rows):
-            con = entry.constraint
-            key = id(con)
-            if key not in merged:
-                merged[key] = [con, -INF, INF, r]
-                order.append(key)
-            rhs = float(info.rhs[r])
-            if entry.bound_type in (0, 1):
-                merged[key][2] = rhs
-            if entry.bound_type in (0, -1):
-                merged[key][1] = rhs
-        picked = np.array([merged[key][3] for key in order], dtype=np.int64)
-        lows = np.array([merged[key][1] for key in order], dtype=float)
-        highs = np.array([merged[key][2] for key in order], dtype=float)
-        sub = a[picked] if len(picked) else a[:0]
+    def _add_compiled_rows(self, form: StandardForm) -> None:
+        a = form.matrix
         first = self.num_rows
         self._state += 1
-        self.highs.addRows(len(picked), lows, highs, sub.nnz,
-                           sub.indptr[:-1].astype(np.int32), sub.indices.astype(np.int32),
-                           sub.data.astype(float))  # one call for every row
-        for k, key in enumerate(order):
-            con, lo, hi, _ = merged[key]
+        self.highs.addRows(a.shape[0], form.row_lo, form.row_hi, a.nnz,
+                           a.indptr[:-1].astype(np.int32), a.indices.astype(np.int32),
+                           a.data.astype(float))  # one call for every row
+        for k, con in enumerate(form.constraints):
+            key, lower, upper = id(con), form.lower[k], form.upper[k]
             self._row[key] = first + k
-            # the bounds as numbers (None: none) in one Pyomo call, not one per has_lb/lower/...
-            lower, _, upper = con.to_bounded_expression(evaluate_bounds=True)
             self._rhs_cache[key] = (first + k, lower is not None, upper is not None,
-                                    0.0 if lower is None else lo - lower,
-                                    0.0 if upper is None else hi - upper)
+                                    0.0 if lower is None else form.row_lo[k] - lower,
+                                    0.0 if upper is None else form.row_hi[k] - upper)
 
     # ----------------------------------------------------------------- access
     @property

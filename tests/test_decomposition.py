@@ -27,6 +27,7 @@ from gridcosim.scenarios import variants
 from gridcosim.scenarios.loader import load_scenario
 from gridcosim.scenarios.network import NetworkData, load_network
 from gridcosim.scenarios.schema import Scenario
+from gridcosim.simulator.decomposition import controller_pool
 from gridcosim.simulator.decomposition.controller_pool import make_pool
 from gridcosim.simulator.decomposition.loop import Decomposition
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
@@ -397,6 +398,16 @@ def test_two_workers_give_the_same_schedule(base: Scenario,
         assert len(other.p_ex_kw) == len(sched.p_ex_kw)
         for t, (a, b) in enumerate(zip(sched.p_ex_kw, other.p_ex_kw, strict=True)):
             assert abs(a - b) <= 1e-6, (name, t, a, b)
+
+
+@pytest.mark.parametrize(("cores", "workers", "slots"), [
+    (2, 2, 1), (1, 2, 1), (4, 2, 2), (4, 8, 3), (16, 3, 3)])
+def test_workers_leave_a_core_to_the_dso_while_they_build(
+        monkeypatch: pytest.MonkeyPatch, cores: int, workers: int, slots: int) -> None:
+    """At most cores - 1 workers build at once (at least one): the DSO builds beside them."""
+    monkeypatch.setattr(controller_pool.os, "sched_getaffinity", lambda _pid: set(range(cores)),
+                        raising=False)
+    assert controller_pool.build_slots(workers) == slots
 
 
 # ---------------------------------------------------------------------------- stabilisation

@@ -203,16 +203,35 @@ def test_missing_short_circuit_data_is_caught(small, column, how):
     assert_caught(ppe.PandapowerPhaseEngine.from_net(net, small), small, "ext_grid", column)
 
 
-def test_nan_results_with_converged_true_are_caught(eulv_pp, eulv_engine):
-    heavy = PhaseInjection(906, "b", -200.0, 0.0)  # 200 kW on one phase at the far end
-    point = PhaseOperatingPoint.nominal(eulv_pp, single_phase=(heavy,))
-    assert eulv_engine.solve(PhaseOperatingPoint.nominal(eulv_pp)).converged
-    result = eulv_engine.solve(point)  # warm-started from the nominal solution
-    assert eulv_engine.net.converged and eulv_engine.net.res_bus_3ph["vm_b_pu"].isna().all()
+def test_nan_results_with_converged_true_are_caught(eulv_pp, monkeypatch):
+    """pandapower #3068: an overloaded feeder may come back NaN with ``converged`` True.
+
+    Whether a given overload shows it depends on the machine's floating point: the point
+    below (200 kW on one phase at the far end) gave it on earlier machines and raises
+    ``LoadflowNotConverged`` on others (2026-12-02). Either is a failed result; the
+    symptom itself is produced here, the real run's voltages set to NaN with
+    ``converged`` True, so the guard is tested on every machine.
+    """
+    engine = ppe.PandapowerPhaseEngine(eulv_pp)
+    nominal = PhaseOperatingPoint.nominal(eulv_pp)
+    overloaded = PhaseOperatingPoint.nominal(
+        eulv_pp, single_phase=(PhaseInjection(906, "b", -200.0, 0.0),))
+    assert engine.solve(nominal).converged
+    result = engine.solve(overloaded)  # warm-started from the nominal solution
+    assert not result.converged and ("#3068" in result.message
+                                     or "LoadflowNotConverged" in result.message)
+    real = ppe.runpp_3ph
+
+    def nan_results(net, **kwargs):  # noqa: ANN001, ANN003, ANN202 - runpp_3ph's signature
+        real(net, **kwargs)
+        net.res_bus_3ph["vm_b_pu"] = np.nan
+        net.converged = True
+
+    monkeypatch.setattr(ppe, "runpp_3ph", nan_results)
+    result = engine.solve(nominal)
     assert not result.converged and "NaN" in result.message and "#3068" in result.message
-    result = eulv_engine.solve(point)  # flat start after a failure: pandapower raises
-    assert not result.converged and "LoadflowNotConverged" in result.message
-    assert eulv_engine.solve(PhaseOperatingPoint.nominal(eulv_pp)).converged  # recovers
+    monkeypatch.setattr(ppe, "runpp_3ph", real)
+    assert engine.solve(nominal).converged  # recovers
 
 
 def test_a_single_nan_is_caught(engine, small, monkeypatch):

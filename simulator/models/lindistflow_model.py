@@ -228,7 +228,10 @@ def add_injection_variables(b: pyo.Block, w: NetworkWindow) -> None:
     ex = {e.mg: e for e in w.exchanges}
     b.p_sub = pyo.Var(b.T)
     b.q_sub = pyo.Var(b.T)
-    b.curtail = pyo.Var(b.CN, b.T, bounds=lambda b, n, t: (0.0, float(w.load_kw.at[n, t])))
+    slots = list(b.T)  # a Pyomo set is slow to iterate: once, not once per bus
+    loads = dict(zip([(n, t) for n in b.CN for t in slots], curtailment_bounds(b, w),
+                     strict=True))
+    b.curtail = pyo.Var(b.CN, b.T, bounds=lambda b, n, t: (0.0, loads[n, t]))
     b.q_svc = pyo.Var(b.SV, b.T,
                       bounds=lambda b, s, t: (w.svcs[s].q_min_kvar, w.svcs[s].q_max_kvar))
     b.p_ex = pyo.Var(b.MG, b.T, bounds=lambda b, i, t: (ex[i].p_min_kw, ex[i].p_max_kw))
