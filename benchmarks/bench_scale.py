@@ -20,7 +20,10 @@ network first (``read s``, not part of the window's time), then times the window
 Peak memory, the figure checked: the largest total proportional set size (PSS, from
 ``/proc/<pid>/smaps_rollup``) of the child and all its worker processes, sampled every
 20 ms during the window (scenario, network, master, models, solver; pages a forked worker
-shares with the coordinator are counted once, every worker is counted). For reference the
+shares with the coordinator are counted once, every worker is counted). Sampling costs
+most of a core, so each decomposition run is made twice: its times come from a child
+without the sampler, its memory from one with it (the monolithic run, one HiGHS thread
+for 90 s, is one sampled child). For reference the
 table also gives ``ru_maxrss`` of the child and ``RUSAGE_CHILDREN`` (the largest peak
 among its workers), which count shared pages twice and only one worker. It prints a
 table, the ratios decomposition / monolithic and 1 worker / 2 workers, and the issue's
@@ -36,14 +39,16 @@ cProfile statistics to ``FILE.<run>``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import json
+import math
 import resource
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 SCENARIO = "simbench-mvlv-rural-100mg"
@@ -173,7 +178,7 @@ def run_one(run: str, args: argparse.Namespace) -> RunResult:
     network = network_for(scenario)  # cached: solve_scenario reads the same object
     read_s = time.perf_counter() - tick
     tick = time.perf_counter()
-    with PssSampler() as pss:
+    with PssSampler() if args.sample_memory else contextlib.nullcontext() as pss:
         if method == "monolithic":
             solution = solve_scenario(scenario, "monolithic")
             phases = {"pool_s": solution.info["build_s"], "master_s": 0.0,
@@ -184,14 +189,33 @@ def run_one(run: str, args: argparse.Namespace) -> RunResult:
     own, kids = _peaks_mib()
     return RunResult(run, str(solution.status), float(solution.objective_usd),
                      int(solution.info.get("iterations", 0)), read_s, window_s,
-                     peak_self_mib=own, peak_child_mib=kids, peak_pss_mib=pss.peak_mib,
+                     peak_self_mib=own, peak_child_mib=kids,
+                     peak_pss_mib=pss.peak_mib if pss is not None else math.nan,
                      **phases)
 
 
-def child(run: str, args: argparse.Namespace) -> RunResult:
+def measured(run: str, args: argparse.Namespace) -> RunResult:
+    """``run``'s times from a run without the memory sampler, its memory from one with it.
+
+    Reading ``smaps_rollup`` walks a process's pages (about 10 ms for 700 MiB): every
+    20 ms for the coordinator and both workers that is most of a core, which the timed
+    window would share on 2 cores. The monolithic run (one single-threaded HiGHS solve,
+    90 s) is run once, sampled, for both.
+    """
+    if RUNS[run][0] == "monolithic":
+        return child(run, args, sample_memory=True)
+    timed = child(run, args, sample_memory=False)
+    memory = child(run, args, sample_memory=True)
+    return replace(timed, peak_self_mib=memory.peak_self_mib,
+                   peak_child_mib=memory.peak_child_mib, peak_pss_mib=memory.peak_pss_mib)
+
+
+def child(run: str, args: argparse.Namespace, *, sample_memory: bool) -> RunResult:
     """``run`` in a fresh Python process (its own peak memory)."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", run,
            "--scenario", args.scenario]
+    if sample_memory:
+        cmd.append("--sample-memory")
     for flag, value in (("--microgrids", args.microgrids), ("--slots", args.slots),
                         ("--profile", args.profile)):
         if value is not None:
@@ -264,6 +288,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", choices=sorted(RUNS), help="runs (default: all)")
     parser.add_argument("--profile", help="cProfile output file of each child (suffixed)")
     parser.add_argument("--child", choices=sorted(RUNS), help=argparse.SUPPRESS)
+    parser.add_argument("--sample-memory", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         profiler = cProfile.Profile() if args.profile else None
@@ -274,7 +299,7 @@ def main() -> None:
         print(json.dumps(asdict(result)))
         return
     stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    results = [child(run, args) for run in RUNS if not args.only or run in args.only]
+    results = [measured(run, args) for run in RUNS if not args.only or run in args.only]
     by = {r.run: r for r in results}
     print(f"{args.scenario}: first window, measured {stamp} (started), "
           f"{len(results)} runs each in a fresh process\n")

@@ -126,12 +126,19 @@ class HighsModel(HighsChanges):
         self.highs.addRows(a.shape[0], form.row_lo, form.row_hi, a.nnz,
                            a.indptr[:-1].astype(np.int32), a.indices.astype(np.int32),
                            a.data.astype(float))  # one call for every row
+        # each row's offset between its compiled bounds and Pyomo's (a constant moved)
+        has_lo = [b is not None for b in form.lower]
+        has_hi = [b is not None for b in form.upper]
+        off_lo = (form.row_lo - np.array([b if b is not None else 0.0 for b in form.lower],
+                                         dtype=float)).tolist()
+        off_hi = (form.row_hi - np.array([b if b is not None else 0.0 for b in form.upper],
+                                         dtype=float)).tolist()
         for k, con in enumerate(form.constraints):
-            key, lower, upper = id(con), form.lower[k], form.upper[k]
+            key = id(con)
             self._row[key] = first + k
-            self._rhs_cache[key] = (first + k, lower is not None, upper is not None,
-                                    0.0 if lower is None else form.row_lo[k] - lower,
-                                    0.0 if upper is None else form.row_hi[k] - upper)
+            self._rhs_cache[key] = (first + k, has_lo[k], has_hi[k],
+                                    off_lo[k] if has_lo[k] else 0.0,
+                                    off_hi[k] if has_hi[k] else 0.0)
 
     # ----------------------------------------------------------------- access
     @property
