@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pyomo.environ as pyo
 import pytest
+from test_network_sources import SIMBENCH_LV
 
 from gridcosim.scenarios.loader import load_scenario
 from gridcosim.scenarios.network import network_for
@@ -22,7 +23,6 @@ from gridcosim.simulator.models.lindistflow_model import add_network, linear
 from gridcosim.simulator.models.master_model import build_master
 from gridcosim.simulator.models.monolithic_model import build_monolithic
 from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds
-from gridcosim.tests.test_network_sources import SIMBENCH_LV
 
 
 def windows(name: str):  # noqa: ANN201 - (network window, microgrid windows)
