@@ -174,13 +174,3 @@ def _assemble(order: _ColumnOrder, obj_cols: list[int], objective: Any, cons: li
         np.array([-INF if lo is None else lo for lo in lower], dtype=float),
         np.array([INF if hi is None else hi for hi in upper], dtype=float), lower, upper)
 
-
-def same_form(a: StandardForm, b: StandardForm) -> bool:
-    """Whether two standard forms are the same (columns, rows, coefficients, bounds)."""
-    return (len(a.columns) == len(b.columns) and len(a.constraints) == len(b.constraints)
-            and all(x is y for x, y in zip(a.columns, b.columns, strict=True))
-            and all(x is y for x, y in zip(a.constraints, b.constraints, strict=True))
-            and np.array_equal(a.cost, b.cost) and a.offset == b.offset
-            and np.array_equal(a.row_lo, b.row_lo) and np.array_equal(a.row_hi, b.row_hi)
-            and (a.matrix != b.matrix).nnz == 0 and a.matrix.shape == b.matrix.shape)
-

@@ -18,11 +18,26 @@ from test_network_sources import SIMBENCH_LV
 from gridcosim.scenarios.loader import load_scenario
 from gridcosim.scenarios.network import network_for
 from gridcosim.simulator.highs_model import HighsModel
-from gridcosim.simulator.linear_compile import _flat_form, _pyomo_form, same_form, standard_form
+from gridcosim.simulator.linear_compile import (
+    StandardForm,
+    _flat_form,
+    _pyomo_form,
+    standard_form,
+)
 from gridcosim.simulator.models.lindistflow_model import add_network, linear
 from gridcosim.simulator.models.master_model import build_master
 from gridcosim.simulator.models.monolithic_model import build_monolithic
 from gridcosim.simulator.windows import microgrid_window, network_window, published_bounds
+
+
+def same_form(a: StandardForm, b: StandardForm) -> bool:
+    """Whether two standard forms are the same (columns, rows, coefficients, bounds)."""
+    return (len(a.columns) == len(b.columns) and len(a.constraints) == len(b.constraints)
+            and all(x is y for x, y in zip(a.columns, b.columns, strict=True))
+            and all(x is y for x, y in zip(a.constraints, b.constraints, strict=True))
+            and np.array_equal(a.cost, b.cost) and a.offset == b.offset
+            and np.array_equal(a.row_lo, b.row_lo) and np.array_equal(a.row_hi, b.row_hi)
+            and a.matrix.shape == b.matrix.shape and (a.matrix != b.matrix).nnz == 0)
 
 
 def windows(name: str):  # noqa: ANN201 - (network window, microgrid windows)
