@@ -5,6 +5,7 @@ Run from the repository root::
     python benchmarks/bench_scale.py                       # the full case (several minutes)
     python benchmarks/bench_scale.py --microgrids 4 --slots 3      # a smoke-test size
     python benchmarks/bench_scale.py --only dec1 --profile /tmp/dec1.prof        # cProfile
+    python benchmarks/bench_scale.py --only dec1 dec2 --repeats 5     # medians of 5 pairs
 
 Three runs of the scenario's first window, each in a fresh child process so that its peak
 memory is its own: the decomposition with ``workers=1`` (``dec1``), with ``workers=2``
@@ -44,6 +45,7 @@ import cProfile
 import json
 import math
 import resource
+import statistics
 import subprocess
 import sys
 import threading
@@ -287,6 +289,9 @@ def main() -> None:
     parser.add_argument("--slots", type=int, help="window length (default: the scenario's)")
     parser.add_argument("--only", nargs="*", choices=sorted(RUNS), help="runs (default: all)")
     parser.add_argument("--profile", help="cProfile output file of each child (suffixed)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="run each decomposition this many times, interleaved; the "
+                             "verdicts use the median window (the monolithic runs once)")
     parser.add_argument("--child", choices=sorted(RUNS), help=argparse.SUPPRESS)
     parser.add_argument("--sample-memory", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -299,14 +304,27 @@ def main() -> None:
         print(json.dumps(asdict(result)))
         return
     stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    results = [measured(run, args) for run in RUNS if not args.only or run in args.only]
-    by = {r.run: r for r in results}
-    print(f"{args.scenario}: first window, measured {stamp} (started), "
-          f"{len(results)} runs each in a fresh process\n")
+    chosen = [run for run in RUNS if not args.only or run in args.only]
+    results = [measured(run, args) for k in range(args.repeats) for run in chosen
+               if k == 0 or RUNS[run][0] != "monolithic"]  # the monolithic once
+    by = {run: median_run([r for r in results if r.run == run]) for run in chosen}
+    print(f"{args.scenario}: first window, measured {stamp} (started), each run in a "
+          f"fresh process, {args.repeats} time(s) interleaved (medians below)\n")
     print(table(results))
     print()
+    if args.repeats > 1 and {"dec1", "dec2"} <= set(chosen):
+        pairs = zip([r for r in results if r.run == "dec1"],
+                    [r for r in results if r.run == "dec2"], strict=True)
+        print("1 worker / 2 workers, each repeat: "
+              + ", ".join(f"{one.window_s / two.window_s:.2f}" for one, two in pairs))
     check_optima(by)
     print("\n".join(verdicts(by)))
+
+
+def median_run(runs: list[RunResult]) -> RunResult:
+    """The run with the median window time (the lower one of an even count)."""
+    window = statistics.median_low([r.window_s for r in runs])
+    return next(r for r in runs if r.window_s == window)
 
 
 if __name__ == "__main__":
