@@ -126,19 +126,12 @@ class HighsModel(HighsChanges):
         self.highs.addRows(a.shape[0], form.row_lo, form.row_hi, a.nnz,
                            a.indptr[:-1].astype(np.int32), a.indices.astype(np.int32),
                            a.data.astype(float))  # one call for every row
-        # each row's offset between its compiled bounds and Pyomo's (a constant moved)
-        has_lo = [b is not None for b in form.lower]
-        has_hi = [b is not None for b in form.upper]
-        off_lo = (form.row_lo - np.array([b if b is not None else 0.0 for b in form.lower],
-                                         dtype=float)).tolist()
-        off_hi = (form.row_hi - np.array([b if b is not None else 0.0 for b in form.upper],
-                                         dtype=float)).tolist()
-        for k, con in enumerate(form.constraints):
-            key = id(con)
-            self._row[key] = first + k
-            self._rhs_cache[key] = (first + k, has_lo[k], has_hi[k],
-                                    off_lo[k] if has_lo[k] else 0.0,
-                                    off_hi[k] if has_hi[k] else 0.0)
+        has_lo, has_hi = np.isfinite(form.row_lo).tolist(), np.isfinite(form.row_hi).tolist()
+        for k, (con, off) in enumerate(zip(form.constraints, form.row_offset.tolist(),
+                                           strict=True)):
+            self._row[id(con)] = first + k
+            self._rhs_cache[id(con)] = (first + k, has_lo[k], has_hi[k],
+                                        off if has_lo[k] else 0.0, off if has_hi[k] else 0.0)
 
     # ----------------------------------------------------------------- access
     @property

@@ -45,9 +45,8 @@ class StandardForm:
         constraints: The Pyomo constraint of each row.
         row_lo: Lower bound of each row (``-INF``: none).
         row_hi: Upper bound of each row (``INF``: none).
-        lower: Each constraint's lower bound as Pyomo states it (``None``: none); the
-            row bound minus any constant the compile moved out of the body.
-        upper: Likewise the upper bound.
+        row_offset: Each row's compiled bounds minus the bounds Pyomo states for it: the
+            body's constant, moved to the bounds by the compile (0 for a flat row).
 
     """
 
@@ -58,8 +57,7 @@ class StandardForm:
     constraints: list[Any]
     row_lo: np.ndarray
     row_hi: np.ndarray
-    lower: list[float | None]
-    upper: list[float | None]
+    row_offset: np.ndarray
 
 
 def standard_form(model: pyo.Block) -> StandardForm:
@@ -81,14 +79,22 @@ def _pyomo_form(model: pyo.Block) -> StandardForm:
     picked = np.array([r[3] for r in rows], dtype=np.int64)
     a = info.A.tocsr()
     cons = [r[0] for r in rows]
-    bounds = [con.to_bounded_expression(evaluate_bounds=True) for con in cons]
+    row_lo = np.array([r[1] for r in rows], dtype=float)
+    row_hi = np.array([r[2] for r in rows], dtype=float)
     cost = info.c.toarray().ravel() if info.c.shape[0] else np.zeros(len(info.columns))
     return StandardForm(
         list(info.columns), np.asarray(cost, dtype=float),
         float(info.c_offset[0]) if len(info.c_offset) else 0.0,
-        a[picked] if len(picked) else a[:0], cons,
-        np.array([r[1] for r in rows], dtype=float), np.array([r[2] for r in rows], dtype=float),
-        [b[0] for b in bounds], [b[2] for b in bounds])
+        a[picked] if len(picked) else a[:0], cons, row_lo, row_hi, _offsets(cons, row_lo, row_hi))
+
+
+def _offsets(cons: list[Any], row_lo: np.ndarray, row_hi: np.ndarray) -> np.ndarray:
+    """Compiled bound minus Pyomo's bound of each row (the same on both sides)."""
+    out = np.zeros(len(cons))
+    for k, con in enumerate(cons):
+        lower, _, upper = con.to_bounded_expression(evaluate_bounds=True)
+        out[k] = row_lo[k] - lower if lower is not None else row_hi[k] - upper
+    return out
 
 
 def _flat_form(model: pyo.Block) -> StandardForm | None:
@@ -172,5 +178,5 @@ def _assemble(order: _ColumnOrder, obj_cols: list[int], objective: Any, cons: li
     return StandardForm(
         [order.variables[j] for j in keep], cost[keep], float(objective.constant), a, cons,
         np.array([-INF if lo is None else lo for lo in lower], dtype=float),
-        np.array([INF if hi is None else hi for hi in upper], dtype=float), lower, upper)
+        np.array([INF if hi is None else hi for hi in upper], dtype=float), np.zeros(len(cons)))
 

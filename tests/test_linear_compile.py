@@ -37,6 +37,7 @@ def same_form(a: StandardForm, b: StandardForm) -> bool:
             and all(x is y for x, y in zip(a.constraints, b.constraints, strict=True))
             and np.array_equal(a.cost, b.cost) and a.offset == b.offset
             and np.array_equal(a.row_lo, b.row_lo) and np.array_equal(a.row_hi, b.row_hi)
+            and np.array_equal(a.row_offset, b.row_offset)
             and a.matrix.shape == b.matrix.shape and (a.matrix != b.matrix).nnz == 0)
 
 
