@@ -8,7 +8,8 @@ HDF5 orders its writes so that the file on disk is a consistent state at every m
 even while a flush is running. A run killed at any point leaves a file that opens with
 ``h5py.File(path, "r", swmr=True)`` (what :func:`~gridcosim.outputs.reader.read` does)
 and holds exactly the flushed windows. Appended slots, convergence rows (with their
-iteration rows) and checkpoints are held in memory until :meth:`TrajectoryWriter.flush`.
+iteration rows) and checkpoints are held in memory until :meth:`TrajectoryWriter.flush`,
+which a Ctrl-C or SIGTERM does not cut (:mod:`.deferred_signals`).
 
 A write error (disk full, file size limit) during a flush raises
 :class:`~gridcosim.scenarios.errors.OutputError`; the file keeps the windows of the last
@@ -35,6 +36,7 @@ import h5py
 import numpy as np
 
 from gridcosim.outputs.convergence import ColumnKind, ConvergenceTable
+from gridcosim.outputs.deferred_signals import signals_deferred
 from gridcosim.outputs.file_layout import (
     CheckpointDatasets,
     checked_initial,
@@ -255,13 +257,10 @@ class TrajectoryWriter:
     def discard(self) -> None:
         """Drop everything appended since the last flush (a window that did not finish)."""
         self._len = 0
-        self._last_time = self._flushed_last_time()
+        self._last_time = float(self._root_time[self._written - 1]) if self._written else -math.inf
         self._convergence.discard()
         self._iterations.discard()
         self._checkpoints.clear()
-
-    def _flushed_last_time(self) -> float:
-        return float(self._root_time[self._written - 1]) if self._written else -math.inf
 
     # ---- writing ------------------------------------------------------------------------
 
@@ -278,12 +277,13 @@ class TrajectoryWriter:
         """
         self._check_open()
         try:
-            self._write_buffers()
-            self._file.flush()  # the data first, then the counts that make it visible
-            counts = (self._written, self._convergence.written, self._checkpoints_written)
-            self._checkpoint.committed[:] = np.array(counts, dtype=np.int64)
-            self._file.flush()
-            self._visible = counts
+            with signals_deferred():  # a Ctrl-C lands after the window
+                self._write_buffers()
+                self._file.flush()  # the data first, then the counts that make it visible
+                counts = (self._written, self._convergence.written, self._checkpoints_written)
+                self._checkpoint.committed[:] = np.array(counts, dtype=np.int64)
+                self._file.flush()
+                self._visible = counts
         except (OSError, RuntimeError) as err:
             if not is_write_failure(err):
                 raise

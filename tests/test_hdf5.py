@@ -567,3 +567,32 @@ def test_kind_attributes_are_written_and_checked(tmp_path: Path) -> None:
         make_writer(tmp_path / "b.h5", kind_attrs={"nope": {"entity": "x"}})
     with pytest.raises(ValueError, match="must be a number, string or bool"):
         make_writer(tmp_path / "c.h5", kind_attrs={"bus": {"entity": [1, 2]}})
+
+
+def test_ctrl_c_during_a_flush_lands_after_the_window(tmp_path, monkeypatch):
+    """SIGINT between a window's slots and its convergence row: both are written.
+
+    Before, the KeyboardInterrupt came out of the flush with the slots written and the
+    row still buffered; the interrupted run's discard then dropped the row, and the file
+    held a slot more than windows.
+    """
+    path = tmp_path / "ctrl_c.h5"
+    w = make_writer(path)
+    w.append_slots(np.arange(4.0), window_values(np.random.default_rng(1), 4))
+    w.append_convergence(conv_row(0))
+    table = w._convergence
+    flush_rows = table.flush
+
+    def interrupted_flush() -> None:
+        monkeypatch.setattr(table, "flush", flush_rows)  # once
+        signal.raise_signal(signal.SIGINT)  # Ctrl-C while the window is being written
+        flush_rows()
+
+    monkeypatch.setattr(table, "flush", interrupted_flush)
+    with pytest.raises(KeyboardInterrupt):
+        w.flush()
+    w.discard()  # what an interrupted run does with its unfinished window
+    w.close("interrupted")
+    tr = read(path)
+    assert tr.slots == 4 and len(tr.convergence) == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
