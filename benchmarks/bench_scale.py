@@ -150,6 +150,7 @@ def _peaks_mib() -> tuple[float, float]:
 
 
 def _decomposition(scenario, network, workers: int) -> tuple[object, dict[str, float]]:  # noqa: ANN001
+    from gridcosim.scenarios.series import scenario_series
     from gridcosim.simulator.decomposition.controller_pool import make_pool
     from gridcosim.simulator.decomposition.loop import Decomposition
     from gridcosim.simulator.decomposition.settings import DecompositionSettings
@@ -158,10 +159,13 @@ def _decomposition(scenario, network, workers: int) -> tuple[object, dict[str, f
 
     settings = DecompositionSettings(workers=workers)
     tick = time.perf_counter()
-    pool = make_pool([microgrid_window(scenario, mg) for mg in scenario.microgrids], settings)
+    series = scenario_series(scenario, network)
+    pool = make_pool([microgrid_window(scenario, mg, series=series)
+                      for mg in scenario.microgrids], settings)
     try:
         pool_s = time.perf_counter() - tick
-        dec = Decomposition(network_window(scenario, network, pool.bounds()), pool, settings)
+        dec = Decomposition(network_window(scenario, network, pool.bounds(), series=series),
+                            pool, settings)
         master_s = time.perf_counter() - tick - pool_s
         solution = with_unit_schedules(dec.run(), pool)
     finally:

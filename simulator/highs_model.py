@@ -23,6 +23,7 @@ negative one.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import highspy
@@ -147,6 +148,24 @@ class HighsModel(HighsChanges):
     def col(self, var: Any) -> int:
         """Column index of a Pyomo variable."""
         return self._col[id(var)]
+
+    def columns(self, variables: Iterable[Any]) -> np.ndarray:
+        """Column indices of Pyomo variables (in bulk)."""
+        col = self._col
+        return np.fromiter((col[id(v)] for v in variables), dtype=np.int64)
+
+    def slot_columns(self, var: Any) -> dict[Any, np.ndarray]:
+        """Columns of a variable indexed ``(key, t)`` over slots: key -> columns by slot.
+
+        Keys and slots in the variable's index order; one pass over its data (indexing
+        the variable once per key and slot costs several times more on large models).
+        """
+        out: dict[Any, list[int]] = {}
+        col = self._col
+        for index, data in var.items():
+            key = index[0] if len(index) == 2 else index[:-1]
+            out.setdefault(key, []).append(col[id(data)])
+        return {key: np.array(cols, dtype=np.int64) for key, cols in out.items()}
 
     def row(self, con: Any) -> int:
         """Row index of a Pyomo constraint."""

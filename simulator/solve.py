@@ -7,6 +7,7 @@ from typing import Literal
 
 from gridcosim.scenarios.network import network_for
 from gridcosim.scenarios.schema import Scenario
+from gridcosim.scenarios.series import scenario_series
 from gridcosim.simulator.decomposition.controller_pool import ResponderPool, make_pool
 from gridcosim.simulator.decomposition.loop import Decomposition, Validator
 from gridcosim.simulator.decomposition.settings import DecompositionSettings
@@ -35,10 +36,11 @@ def solve_scenario(scenario: Scenario, method: Method = "decomposition",
     """
     settings = settings or DecompositionSettings()
     network = network_for(scenario)
-    mg_windows = [microgrid_window(scenario, mg) for mg in scenario.microgrids]
+    series = scenario_series(scenario, network)  # once: read and scaled for every window
+    mg_windows = [microgrid_window(scenario, mg, series=series) for mg in scenario.microgrids]
     if method == "monolithic":
         bounds = [published_bounds(w) for w in mg_windows]
-        window = network_window(scenario, network, bounds)
+        window = network_window(scenario, network, bounds, series=series)
         solution = solve_monolithic(window, mg_windows)
         if ac:
             from gridcosim.simulator.validation.ac_loop import ac_check_info
@@ -47,7 +49,7 @@ def solve_scenario(scenario: Scenario, method: Method = "decomposition",
         return solution
     pool = make_pool(mg_windows, settings)
     try:
-        window = network_window(scenario, network, pool.bounds())
+        window = network_window(scenario, network, pool.bounds(), series=series)
         if ac:
             from gridcosim.simulator.validation.ac_loop import ac_decomposition
 

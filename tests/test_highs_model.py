@@ -245,3 +245,25 @@ def test_time_limit_holds_per_solve_not_over_the_instance_life() -> None:
     assert len(statuses) > 5 and set(statuses) == {"optimal"}
     hm.reset()
     assert hm.solve().status == "optimal"  # no limit
+
+
+def test_slot_columns_equal_one_lookup_per_index() -> None:
+    """``slot_columns`` gives, per key, the columns ``col(var[key, t])`` in slot order."""
+    m = pyo.ConcreteModel()
+    m.K = pyo.Set(initialize=["b", "a", "c"], ordered=True)  # not sorted: index order kept
+    m.T = pyo.RangeSet(0, 3)
+    m.E = pyo.Set(initialize=[])
+    m.x = pyo.Var(m.K, m.T, bounds=(0, 1))
+    m.y = pyo.Var(m.E, m.T, bounds=(0, 1))
+    m.z = pyo.Var(m.K, m.K, m.T, bounds=(0, 1))
+    m.obj = pyo.Objective(expr=sum(m.x.values()) + sum(m.z.values()))
+    m.c = pyo.Constraint(expr=m.x["c", 3] + m.z["a", "b", 0] >= 0.5)
+    hm = HighsModel(m)
+    found = hm.slot_columns(m.x)
+    assert list(found) == ["b", "a", "c"]
+    for k in m.K:
+        assert found[k].tolist() == [hm.col(m.x[k, t]) for t in m.T]
+    assert hm.slot_columns(m.y) == {}
+    pairs = hm.slot_columns(m.z)
+    assert pairs[("a", "b")].tolist() == [hm.col(m.z["a", "b", t]) for t in m.T]
+    assert len(pairs) == 9

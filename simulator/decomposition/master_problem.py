@@ -82,8 +82,9 @@ class MasterProblem:
         self.time_limit_s = time_limit_s
         net = self.model.net
         self.slots = list(net.T)
-        self.p_cols = {i: [self.hm.col(net.p_ex[i, t]) for t in self.slots] for i in net.MG}
-        self.q_cols = {i: [self.hm.col(net.q_ex[i, t]) for t in self.slots] for i in net.MG}
+        p_ex, q_ex = self.hm.slot_columns(net.p_ex), self.hm.slot_columns(net.q_ex)
+        self.p_cols = {i: p_ex[i].tolist() for i in net.MG}
+        self.q_cols = {i: q_ex[i].tolist() for i in net.MG}
         self.eta_col = {i: self.hm.col(self.model.eta[i]) for i in net.MG}
         self.rel_gap = mip_rel_gap
         self._begin(window)

@@ -38,9 +38,8 @@ class NetworkEvaluator:
         for eta in self.model.eta.values():
             self.hm.set_col_bounds(self.hm.col(eta), 0.0, 0.0)
         net = self.model.net
-        slots = list(net.T)
-        self._cols = {i: ([self.hm.col(net.p_ex[i, t]) for t in slots],
-                          [self.hm.col(net.q_ex[i, t]) for t in slots]) for i in net.MG}
+        p_ex, q_ex = self.hm.slot_columns(net.p_ex), self.hm.slot_columns(net.q_ex)
+        self._cols = {i: (p_ex[i].tolist(), q_ex[i].tolist()) for i in net.MG}
         self._reloader = (reloader.on(self.hm) if reloader is not None and compiled is not None
                           else NetworkReloader(self.hm, net))
         self._schedule_cols = self._columns(net)
@@ -48,15 +47,12 @@ class NetworkEvaluator:
         self._limit_rows = [self.hm.row(c) for c in net.thermal.values()]
 
     def _columns(self, net: Any) -> dict[str, Any]:
-        def cols(var: Any, keys: list) -> np.ndarray:
-            return np.array([self.hm.col(var[k]) for k in keys], dtype=np.int64)
-
         slots = list(net.T)
         return {
-            "p_sub": cols(net.p_sub, slots), "q_sub": cols(net.q_sub, slots),
-            "v": {n: cols(net.v, [(n, t) for t in slots]) for n in net.N},
-            "q_svc": {s: cols(net.q_svc, [(s, t) for t in slots]) for s in net.SV},
-            "curtail": {n: cols(net.curtail, [(n, t) for t in slots]) for n in net.CN},
+            "p_sub": np.array([self.hm.col(net.p_sub[t]) for t in slots], dtype=np.int64),
+            "q_sub": np.array([self.hm.col(net.q_sub[t]) for t in slots], dtype=np.int64),
+            "v": self.hm.slot_columns(net.v), "q_svc": self.hm.slot_columns(net.q_svc),
+            "curtail": self.hm.slot_columns(net.curtail),
         }
 
     def reload(self, previous: NetworkWindow, window: NetworkWindow) -> None:

@@ -44,9 +44,8 @@ def power_flow_basis(hm: HighsModel, block: pyo.Block) -> WarmBasis | None:
     col_status = np.full(cols, _ZERO, dtype=np.int8)  # nonbasic: at a bound, else at zero
     col_status[np.isfinite(col_hi)] = _UPPER
     col_status[np.isfinite(col_lo)] = _LOWER
-    state = np.array([hm.col(data) for name in STATE_VARIABLES
-                      if (var := block.component(name)) is not None for data in var.values()],
-                     dtype=np.int64)
+    state = hm.columns(data for name in STATE_VARIABLES
+                       if (var := block.component(name)) is not None for data in var.values())
     free = state[col_lo[state] < col_hi[state]]  # the root's fixed voltages stay nonbasic
     col_status[free] = _BASIC
     row_status = np.where(row_lo < row_hi, _BASIC, _LOWER).astype(np.int8)  # slacks basic

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -91,6 +92,11 @@ class NetworkWindow:
     def slots(self) -> int:
         """Number of slots T."""
         return len(self.price_usd_per_kwh)
+
+    @cached_property
+    def own_load_range(self) -> LoadRange:
+        """The range of this window's own bus loads (balanced networks; computed once)."""
+        return LoadRange.of(self.network, self.load_kw, self.load_kvar)
 
 
 def add_network(b: pyo.Block, w: NetworkWindow, *, screen_thermal: bool = True) -> None:
@@ -190,7 +196,7 @@ def screen_covers(a: NetworkWindow, b: NetworkWindow) -> bool:
     """
     if isinstance(a.network, PhaseNetwork):
         return True  # LinDist3Flow keeps every side
-    return window_load_range(a).covers(LoadRange.of(b.network, b.load_kw, b.load_kvar))
+    return window_load_range(a).covers(b.own_load_range)
 
 
 def load_network_data(b: pyo.Block, w: NetworkWindow) -> None:

@@ -98,7 +98,7 @@ def window_load_range(w: NetworkWindow) -> LoadRange:
     """The load range a model built for ``w`` is screened with (the run's, else ``w``'s)."""
     if w.load_range is not None:
         return w.load_range
-    return LoadRange.of(w.network, w.load_kw, w.load_kvar)
+    return w.own_load_range
 
 
 def bus_intervals(w: NetworkWindow, loads: LoadRange) -> np.ndarray:

@@ -53,8 +53,12 @@ class OperatingPoint:
 def load_power_factors(window: NetworkWindow) -> dict[int, float]:
     """Q/P ratio of every bus load (the curtailment's reactive share, as in the master)."""
     net = window.network
-    p, q = net.load_p_kw, net.load_q_kvar
-    return {int(n): float(q[n] / p[n]) for n in net.bus_ids if p[n] > 0}
+    buses = list(net.bus_ids)
+    p = net.load_p_kw.reindex(buses).to_numpy(dtype=float)
+    q = net.load_q_kvar.reindex(buses).to_numpy(dtype=float)
+    loaded = np.flatnonzero(p > 0)  # in bulk: one lookup per bus cost 1.3 ms per window
+    return dict(zip([int(buses[k]) for k in loaded], (q[loaded] / p[loaded]).tolist(),
+                    strict=True))
 
 
 def operating_points(window: NetworkWindow, schedule: NetworkSchedule,
