@@ -1,8 +1,9 @@
 """The distribution system operator (DSO) agent.
 
 The DSO owns the network (topology, impedances, bus loads, SVCs, limits) and runs the
-decomposition's master side; it checks every planned window with AC power flows
-(pandapower) and, if asked, adds AC feasibility cuts until the plan is AC-feasible. It
+decomposition's master side; it checks each planned slot that runs with an AC power flow
+(recorded as ``bus/vm_pu``) and, if asked, adds AC feasibility cuts until every slot of
+the plan is AC-feasible. It
 talks to the microgrid controllers only through the engine's pool of responders and its
 messages: it does not import the microgrid or DER agent modules and never holds a
 microgrid's units.
@@ -120,7 +121,10 @@ class DSOAgent(GridAgent):
         self._realised_flow: RealisedPowerFlow | None = None
         self.realised: RealisedSlot | None = None
         self._models: NetworkModels | None = None
-        self.ac_report: ValidationReport | None = None
+        #: the plan's AC check: its cut generator and solution, checked slot by slot when a
+        #: slot is recorded (a window's other slots are planned again before they run)
+        self._planned: tuple[ACCutGenerator | PhaseCutGenerator, Solution] | None = None
+        self._ac_reports: dict[int, ValidationReport] = {}
         self.plan: NetworkSchedule | None = None
         self.plan_start = 0
         self.reports: list[WindowReport] = []
@@ -168,7 +172,8 @@ class DSOAgent(GridAgent):
             solution = replace(solution, prices=settlement_prices(
                 engine.evaluator, solution.exchanges, start, window.slot_hours))
         self.plan, self.plan_start = solution.network, start
-        self.ac_report = self._check(cuts, solution)
+        self._planned = (cuts, solution) if solution.network is not None else None
+        self._ac_reports = {}
         self.reports.append(window_report(start, slots, solution, tuple(engine.records)))
         return solution
 
@@ -180,13 +185,18 @@ class DSOAgent(GridAgent):
             return ACDecomposition(window, pool, self._settings, cuts, self._models, basis)
         return Decomposition(window, pool, self._settings, models=self._models, basis=basis)
 
-    @staticmethod
-    def _check(cuts: ACCutGenerator | PhaseCutGenerator,
-               solution: Solution) -> ValidationReport | None:
-        """AC power flows of the planned schedule (recorded as ``bus/vm_pu``)."""
-        if solution.network is None:
+    def planned_ac_report(self, k: int) -> ValidationReport | None:
+        """The AC power flow of the plan's slot ``k`` (``None``: no plan), run once.
+
+        Run when the slot is recorded: a window's later slots are planned again, by the
+        next window, before they run, and their AC results would never be read.
+        """
+        if self._planned is None:
             return None
-        return cuts.check(solution.network, solution.exchanges)
+        if k not in self._ac_reports:
+            cuts, solution = self._planned
+            self._ac_reports[k] = cuts.check(solution.network, solution.exchanges, (k,))
+        return self._ac_reports[k]
 
     def curtailment_kw(self, bus: int) -> tuple[float, ...]:
         """The plan's curtailment of a bus's load per slot (empty: none)."""
@@ -253,12 +263,13 @@ class DSOAgent(GridAgent):
 
     def _ac_values(self, k: int) -> dict[str, Any]:
         nan = float("nan")
-        report = self.ac_report
+        report = self.planned_ac_report(k)
+        result = None if report is None else report.slots[0]
         out: dict[str, Any] = {"vm_pu": [nan] * len(self.bus_ids), "losses": nan, "gap": nan,
-                               "converged": nan if report is None else float(report.slots[k].ok)}
-        if report is not None and report.slots[k].ok:
+                               "converged": nan if result is None else float(result.ok)}
+        if result is not None and result.ok:
             out["vm_pu"] = report.vm_pu_table().loc[k, list(self.bus_ids)].tolist()
-            out["losses"], out["gap"] = report.slots[k].losses_kw, report.vm_gap_pu(k)
+            out["losses"], out["gap"] = result.losses_kw, report.vm_gap_pu(0)
         return out
 
 

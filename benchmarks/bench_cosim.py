@@ -12,9 +12,11 @@ progress bar. The table splits the wall time of the stepping loop:
 * optimisation: the sum of every coordinated window's decomposition wall time
   (``WindowReport.wall_s`` in ``model.dso.reports``, the loop of docs/formulation.md §4);
 * power flow: AC power flows (``NetworkValidator.solve``, timed by wrapping it). The DSO
-  runs one per slot of every planned window to record ``bus/vm_pu`` and the LinDistFlow
-  gap; with ``--ac`` (AC feasibility cuts) it also runs them inside the decomposition loop,
-  and those are taken out of the optimisation row so nothing is counted twice. Building
+  runs one for each planned slot that is committed, to record ``bus/vm_pu`` and the
+  LinDistFlow gap (a window's other slots are planned again before they run), and one of
+  the realised slot; with ``--ac`` (AC feasibility cuts) it also runs them inside the
+  decomposition loop, and those are taken out of the optimisation row so nothing is
+  counted twice. Building
   the compiled feeder once per run is part of ``window build``;
 * agents: everything else in the loop (``total - optimisation - power flow - recording``),
   shown in two parts: ``window build`` is the re-planning outside the decomposition loop

@@ -45,6 +45,7 @@ from gridcosim.simulator.models.microgrid_model import MicrogridState, Microgrid
 from gridcosim.simulator.recording import Recorder
 from gridcosim.simulator.schedule import MicrogridSchedule, UnitSchedule
 from gridcosim.simulator.solve import solve_scenario
+from gridcosim.simulator.validation.validator import NetworkValidator
 
 TOL = 1e-6
 
@@ -474,6 +475,28 @@ def test_bus_voltages_recorded_within_limits(day_ahead_split: Run) -> None:
     assert np.isfinite(vm).all()
     assert vm.min() >= spec.v_min_pu - 1e-6 and vm.max() <= spec.v_max_pu + 1e-6
 
+
+
+def test_one_planned_ac_flow_per_committed_slot(seed: Scenario, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """K = 1, H = 6: the plan's AC flow runs for the committed slot only (21 before).
+
+    With no noise the realised slot is the plan's first slot, so the planned flow recorded
+    as ``bus/vm_pu`` and the realised flow (``vm_real_pu``) must agree.
+    """
+    slots: list[int] = []
+    solve = NetworkValidator.solve
+
+    def counted(self: NetworkValidator, point: Any) -> Any:
+        slots.append(point.slot)
+        return solve(self, point)
+
+    monkeypatch.setattr(NetworkValidator, "solve", counted)
+    tr = simulate(seed, tmp_path / "rh.h5", horizon=6, commit=1).trajectory
+    assert len(slots) == 2 * 6  # one planned and one realised flow per slot
+    planned, real = (tr.groups["bus"][v].to_numpy() for v in ("vm_pu", "vm_real_pu"))
+    assert np.isfinite(planned).all() and planned.shape == (6, len(tr.entity_ids["bus"]))
+    np.testing.assert_allclose(planned, real, atol=1e-6)
 
 # ---------------------------------------------------------------- agents
 FORBIDDEN_FOR_DSO = (MicrogridControllerAgent, GeneratorAgent, RenewableAgent, StorageAgent,

@@ -26,7 +26,7 @@ infeasible and the loop stops with status ``infeasible``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Literal
 
@@ -85,16 +85,22 @@ class ACCutGenerator:
         self.history: list[tuple[ValidationReport, tuple[ACFeasibilityCut, ...]]] = []
 
     # ---------------------------------------------------------------- validate
-    def check(self, schedule: NetworkSchedule,
-              exchanges: Mapping[str, Exchange]) -> ValidationReport:
-        """AC results of every slot of a schedule (no cut), with its LinDistFlow voltages."""
+    def check(self, schedule: NetworkSchedule, exchanges: Mapping[str, Exchange],
+              slots: Sequence[int] | None = None) -> ValidationReport:
+        """AC results of a schedule's slots (no cut), with its LinDistFlow voltages.
+
+        ``slots``: only these slots, in this order (the report's ``slots`` then follow
+        it); ``None``: every slot.
+        """
         points = operating_points(self.window, schedule, exchanges)
+        if slots is not None:
+            points = [points[t] for t in slots]
         return self._validate(points, schedule)
 
     def _validate(self, points: list[OperatingPoint],
                   schedule: NetworkSchedule) -> ValidationReport:
-        vm_lin = np.array([[schedule.vm_pu[b][t] for b in self.validator.bus_ids]
-                           for t in range(len(points))]) if schedule.vm_pu else None
+        vm_lin = np.array([[schedule.vm_pu[b][p.slot] for b in self.validator.bus_ids]
+                           for p in points]) if schedule.vm_pu else None
         return self.validator.validate(points, vm_lin_pu=vm_lin, tol_pu=self.tol_pu)
 
     def validate(self, schedule: NetworkSchedule, exchanges: Mapping[str, Exchange]
