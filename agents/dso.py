@@ -11,11 +11,12 @@ microgrid's units.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import mesa
+import numpy as np
 
 from gridcosim.agents.base import GridAgent, Output, Record
 from gridcosim.scenarios.network import NetworkData
@@ -261,6 +262,13 @@ class DSOAgent(GridAgent):
                 "ac_losses_kw": [ac["losses"]], "max_abs_vm_gap_pu": [ac["gap"]],
                 "ac_converged": [ac["converged"]]}
 
+    def _in_bus_order(self, ids: Sequence[int | str], values: np.ndarray) -> np.ndarray:
+        """Per-bus values given in ``ids`` order, in the DSO's bus order."""
+        if tuple(ids) == tuple(self.bus_ids):
+            return values
+        where = {b: n for n, b in enumerate(ids)}
+        return values[[where[b] for b in self.bus_ids]]
+
     def _ac_values(self, k: int) -> dict[str, Any]:
         nan = float("nan")
         report = self.planned_ac_report(k)
@@ -268,7 +276,7 @@ class DSOAgent(GridAgent):
         out: dict[str, Any] = {"vm_pu": [nan] * len(self.bus_ids), "losses": nan, "gap": nan,
                                "converged": nan if result is None else float(result.ok)}
         if result is not None and result.ok:
-            out["vm_pu"] = report.vm_pu_table().loc[k, list(self.bus_ids)].tolist()
+            out["vm_pu"] = self._in_bus_order(report.bus_ids, result.vm_pu).tolist()
             out["losses"], out["gap"] = result.losses_kw, report.vm_gap_pu(0)
         return out
 

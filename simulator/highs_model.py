@@ -40,7 +40,7 @@ from gridcosim.simulator.highs_instance import (
     quiet_highs,
 )
 from gridcosim.simulator.linear_compile import StandardForm, standard_form
-from gridcosim.simulator.warm_basis import SlotShift, WarmBasis
+from gridcosim.simulator.warm_basis import SlotShift, WarmBasis, statuses_at_optimum
 
 
 class HighsModel(HighsChanges):
@@ -71,6 +71,7 @@ class HighsModel(HighsChanges):
         self._state = 0  # counts solves and resets: what :meth:`basis` was read at
         self._basis_read: tuple[int, WarmBasis | None] | None = None
         self._deferred: WarmBasis | None = None  # a reset basis applied at the next solve
+        self._optimum: tuple[int, SolveOutcome] | None = None  # the last optimal LP solve
         self._compile(relax_integrality)
         self._compiled = (self.num_rows, self.num_cols, self._n_int)
 
@@ -98,7 +99,7 @@ class HighsModel(HighsChanges):
         new._n_int = 0 if relax_integrality else other._n_int
         rows, cols, _ = other._compiled
         new._solved, new._compiled = False, (rows, cols, new._n_int)
-        new._state, new._basis_read, new._deferred = 0, None, None
+        new._state, new._basis_read, new._deferred, new._optimum = 0, None, None, None
         if new._n_int:
             new.highs.setOptionValue("presolve", "choose")
         return new
@@ -252,9 +253,34 @@ class HighsModel(HighsChanges):
         """
         self._start_deferred()
         if self._basis_read is None or self._basis_read[0] != self._state:
-            found = self.highs.getBasis()
-            self._basis_read = (self._state, WarmBasis.from_highs(found) if found.valid else None)
+            basis = self._basis_at_optimum()
+            if basis is None:
+                found = self.highs.getBasis()
+                basis = WarmBasis.from_highs(found) if found.valid else None
+            self._basis_read = (self._state, basis)
         return self._basis_read[1]
+
+    def _basis_at_optimum(self) -> WarmBasis | None:
+        """The basis of the optimal LP solve just made, read in bulk (``None``: not that).
+
+        :func:`~gridcosim.simulator.warm_basis.statuses_at_optimum` gives the statuses
+        ``getBasis`` would give, from the basic variables, the solution and the bounds.
+        """
+        if self._optimum is None or self._optimum[0] != self._state:
+            return None
+        outcome = self._optimum[1]
+        lp = self.highs.getLp()
+        found, basic = self.highs.getBasicVariables()
+        if found != highspy.HighsStatus.kOk or lp.sense_ != highspy.ObjSense.kMinimize:
+            return None
+        basic = np.asarray(basic)
+        row_value = np.asarray(self.highs.getSolution().row_value)
+        bounds = [np.asarray(v, dtype=float) for v in (
+            lp.col_lower_, lp.col_upper_, lp.row_lower_, lp.row_upper_)]
+        return WarmBasis(
+            statuses_at_optimum(basic[basic >= 0], outcome.x, outcome.col_dual, *bounds[:2]),
+            statuses_at_optimum(-1 - basic[basic < 0], row_value, -outcome.row_dual,
+                                *bounds[2:]))
 
     # ----------------------------------------------------------------- solve
     def solve(self, *, time_limit_s: float | None = None) -> SolveOutcome:
@@ -313,8 +339,11 @@ class HighsModel(HighsChanges):
             bound = obj
             duals = np.asarray(sol.row_dual) if sol.dual_valid else None
             col_duals = np.asarray(sol.col_dual) if sol.dual_valid else None
-            return SolveOutcome(status, obj, bound, np.asarray(sol.col_value), duals, wall,
-                                col_duals)
+            out = SolveOutcome(status, obj, bound, np.asarray(sol.col_value), duals, wall,
+                               col_duals)
+            self._optimum = (self._state, out) if (
+                status == "optimal" and duals is not None) else None
+            return out
         return SolveOutcome(status, obj, bound, np.asarray(sol.col_value), duals, wall)
 
     def value(self, outcome: SolveOutcome, var: Any) -> float:

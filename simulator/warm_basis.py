@@ -19,6 +19,8 @@ import pyomo.environ as pyo
 
 #: HiGHS basis statuses by code (kLower, kBasic, kUpper, kZero, kNonbasic).
 _STATUS = [highspy.HighsBasisStatus(k) for k in range(5)]
+_STATUS_OBJECTS = np.array(_STATUS, dtype=object)
+LOWER, BASIC, UPPER, ZERO = 0, 1, 2, 3
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,8 +51,8 @@ class WarmBasis:
     def to_highs(self) -> Any:
         """As a ``highspy.HighsBasis``."""
         out = highspy.HighsBasis()
-        out.col_status = [_STATUS[k] for k in self.col_status.tolist()]
-        out.row_status = [_STATUS[k] for k in self.row_status.tolist()]
+        out.col_status = _STATUS_OBJECTS[self.col_status].tolist()
+        out.row_status = _STATUS_OBJECTS[self.row_status].tolist()
         out.valid = True
         return out
 
@@ -74,6 +76,35 @@ class WarmBasis:
 
 #: First word of a basis text that records its slot (earlier texts start with a count).
 _TAGGED = -1
+
+
+def statuses_at_optimum(basic: np.ndarray, value: np.ndarray, dual: np.ndarray,
+                        lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """The statuses HiGHS reports for the columns (or rows) of an optimal LP basis.
+
+    Read this way, from the basic indices, the solution and the bounds (all numpy), a
+    basis costs a fraction of ``Highs.getBasis``, whose status lists come back one Python
+    enum per entry (about 5 ms for the 20,000 of the week's network LP). The rule is
+    HiGHS's own (``HEkk::getHighsBasis``): a nonbasic variable has the status of the
+    bound it sits on; a fixed one ``kLower`` if its dual, in the simplex's sign, is
+    non-negative, else ``kUpper``; a free one ``kZero``.
+
+    Args:
+        basic: Indices of the basic ones.
+        value: Column values (row activities).
+        dual: Reduced costs of a minimisation (for rows: minus the row duals HiGHS
+            reports, which it gives with the opposite sign).
+        lower: Lower bounds.
+        upper: Upper bounds.
+
+    """
+    status = np.where(np.abs(value - lower) <= np.abs(value - upper), LOWER, UPPER
+                      ).astype(np.int8)
+    fixed = lower == upper
+    status[fixed] = np.where(dual[fixed] >= 0, LOWER, UPPER)
+    status[np.isneginf(lower) & np.isposinf(upper)] = ZERO
+    status[basic] = BASIC
+    return status
 
 
 @dataclass(frozen=True, eq=False)

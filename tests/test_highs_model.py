@@ -12,6 +12,7 @@ import pyomo.environ as pyo
 import pytest
 
 from gridcosim.simulator.highs_model import HighsModel
+from gridcosim.simulator.warm_basis import WarmBasis
 
 
 def max_x_up_to_3() -> tuple[pyo.ConcreteModel, HighsModel]:
@@ -267,3 +268,53 @@ def test_slot_columns_equal_one_lookup_per_index() -> None:
     pairs = hm.slot_columns(m.z)
     assert pairs[("a", "b")].tolist() == [hm.col(m.z["a", "b", t]) for t in m.T]
     assert len(pairs) == 9
+
+
+def random_lp(seed: int) -> pyo.ConcreteModel:
+    """14 boxed columns (4 fixed), 4 equality and 3 ``<=`` rows, random costs."""
+    rng = np.random.default_rng(seed)
+    n = 14
+    m = pyo.ConcreteModel()
+    m.J = pyo.RangeSet(0, n - 1)
+    lo = rng.uniform(-2, 0, n)
+    hi = lo + rng.uniform(0.5, 3, n)
+    hi[:4] = lo[:4]
+    m.x = pyo.Var(m.J, bounds=lambda _, j: (lo[j], hi[j]))
+    a = rng.normal(size=(7, n)) * (rng.uniform(size=(7, n)) < 0.6)
+    c = rng.normal(size=n)
+    m.eq = pyo.Constraint(range(4), rule=lambda _, i: sum(a[i, j] * m.x[j] for j in m.J)
+                          == 0.1 * i)
+    m.le = pyo.Constraint(range(4, 7), rule=lambda _, i: sum(a[i, j] * m.x[j] for j in m.J)
+                          <= 0.5)
+    m.obj = pyo.Objective(expr=sum(c[j] * m.x[j] for j in m.J))
+    return m
+
+
+def test_basis_read_in_bulk_equals_highs_get_basis() -> None:
+    """The optimal basis read from basic indices, solution and bounds is HiGHS's own.
+
+    Seed 9 covers every branch of the rule: fixed columns and equality rows at both
+    statuses (by the sign of their duals), columns at each bound, basic rows.
+    """
+    hm = HighsModel(random_lp(9))
+    assert hm.solve().status == "optimal"
+    fast = hm._basis_at_optimum()
+    ref = WarmBasis.from_highs(hm.highs.getBasis())
+    assert fast is not None and hm.basis() is not None
+    assert set(ref.col_status[:4].tolist()) == {0, 2}  # fixed: kLower and kUpper
+    assert set(ref.row_status[:4].tolist()) == {0, 2}  # equalities: kLower and kUpper
+    assert {0, 1, 2} <= set(ref.col_status.tolist()) and 1 in ref.row_status
+    np.testing.assert_array_equal(fast.col_status, ref.col_status)
+    np.testing.assert_array_equal(fast.row_status, ref.row_status)
+    np.testing.assert_array_equal(hm.basis().row_status, ref.row_status)
+
+
+def test_basis_after_a_change_is_read_from_highs() -> None:
+    """After a bound change the solution is stale: the basis comes from ``getBasis``."""
+    m = random_lp(9)
+    hm = HighsModel(m)
+    hm.solve()
+    hm.set_cols_bounds([hm.col(m.x[5])], -1.0, 1.0)
+    assert hm._basis_at_optimum() is None
+    ref = WarmBasis.from_highs(hm.highs.getBasis())
+    np.testing.assert_array_equal(hm.basis().col_status, ref.col_status)
