@@ -269,14 +269,13 @@ class HighsModel(HighsChanges):
         if self._optimum is None or self._optimum[0] != self._state:
             return None
         outcome = self._optimum[1]
-        lp = self.highs.getLp()
         found, basic = self.highs.getBasicVariables()
-        if found != highspy.HighsStatus.kOk or lp.sense_ != highspy.ObjSense.kMinimize:
+        if (found != highspy.HighsStatus.kOk
+                or self.highs.getLp().sense_ != highspy.ObjSense.kMinimize):
             return None
         basic = np.asarray(basic)
         row_value = np.asarray(self.highs.getSolution().row_value)
-        bounds = [np.asarray(v, dtype=float) for v in (
-            lp.col_lower_, lp.col_upper_, lp.row_lower_, lp.row_upper_)]
+        bounds = self.lp_bounds()
         return WarmBasis(
             statuses_at_optimum(basic[basic >= 0], outcome.x, outcome.col_dual, *bounds[:2]),
             statuses_at_optimum(-1 - basic[basic < 0], row_value, -outcome.row_dual,
