@@ -168,6 +168,11 @@ class HighsModel(HighsChanges):
             out.setdefault(key, []).append(col[id(data)])
         return {key: np.array(cols, dtype=np.int64) for key, cols in out.items()}
 
+    @property
+    def state(self) -> int:
+        """The solver-state counter: it moves with every solve, reset and change."""
+        return self._state
+
     def row(self, con: Any) -> int:
         """Row index of a Pyomo constraint."""
         return self._row[id(con)]

@@ -184,6 +184,34 @@ def test_prices_do_not_depend_on_the_lps_solve_history(
     np.testing.assert_allclose(got_q, reference.prices("q"), rtol=0, atol=TOL)
 
 
+def test_settlement_at_the_last_solve_narrowed_is_not_solved_again(
+        day_ahead: Run, reference: ReferenceLP) -> None:
+    """The settlement right after the price round that found the schedule fixes the
+    reactive exchanges the round chose within their bands: that LP is not solved again,
+    and its answer is what a network LP solved afresh at the fixed exchanges gives."""
+    g = day_ahead.tr.groups["microgrid"]
+    band = {mg: RestoredExchange(
+        tuple(g["p_ex_kw"][mg]), tuple(g["q_ex_kvar"][mg]), 0.0,
+        tuple(q - 30.0 for q in g["q_ex_kvar"][mg]), tuple(q + 30.0 for q in g["q_ex_kvar"][mg]))
+        for mg in reference.names}
+    evaluator = NetworkEvaluator(build_master(reference.window))
+    out = evaluator.evaluate(band)
+    assert out.status == "optimal"
+    chosen = evaluator.with_reactive(band, out)
+    fixed = {mg: RestoredExchange(ex.p_kw, ex.q_kvar, 0.0) for mg, ex in chosen.items()}
+    state = evaluator.hm.state
+    assert evaluator.evaluate(fixed) is out and evaluator.hm.state == state  # no solve
+    fresh = NetworkEvaluator(build_master(reference.window)).evaluate(fixed)
+    assert fresh.objective == pytest.approx(out.objective, rel=1e-12)
+    got, want = evaluator.marginal_values(out), evaluator.marginal_values(fresh)
+    for mg in reference.names:
+        np.testing.assert_allclose(np.array(got[mg]), np.array(want[mg]), rtol=0, atol=1e-9)
+    # a reactive value outside what the last solve chose is solved for
+    moved = {**fixed, reference.names[0]: dataclasses.replace(
+        fixed[reference.names[0]], q_kvar=tuple(q + 1.0 for q in fixed[reference.names[0]].q_kvar))}
+    assert evaluator.evaluate(moved) is not out and evaluator.hm.state != state
+
+
 # ------------------------------------------------------------------ (b) the settlement
 def test_settlement_is_price_times_exchange_times_slot_hours(day_ahead: Run) -> None:
     dt = day_ahead.model.series.slot_hours

@@ -17,6 +17,16 @@ from gridcosim.simulator.models.lindistflow_model import NetworkWindow
 from gridcosim.simulator.models.master_model import slot_variables
 from gridcosim.simulator.schedule import NetworkSchedule
 
+#: An exchange's column bounds: (active lower, upper), (reactive lower, upper), per slot.
+_Bounds = tuple[tuple[tuple[float, ...], tuple[float, ...]],
+                tuple[tuple[float, ...], tuple[float, ...]]]
+
+
+def _bounds(ex: RestoredExchange) -> _Bounds:
+    """The bounds :meth:`NetworkEvaluator.evaluate` gives an exchange's columns."""
+    q = (ex.q_min_kvar, ex.q_max_kvar) if ex.q_min_kvar else (ex.q_kvar, ex.q_kvar)
+    return (ex.p_kw, ex.p_kw), q
+
 
 class NetworkEvaluator:
     """Network cost of given microgrid exchanges.
@@ -45,6 +55,8 @@ class NetworkEvaluator:
         self._schedule_cols = self._columns(net)
         self._limit_cols = np.concatenate(list(self._schedule_cols["v"].values()))
         self._limit_rows = [self.hm.row(c) for c in net.thermal.values()]
+        #: the last solve: the model's state after it, the exchange bounds it had, its outcome
+        self._last: tuple[int, dict[str, _Bounds], SolveOutcome] | None = None
 
     def _columns(self, net: Any) -> dict[str, Any]:
         slots = list(net.T)
@@ -65,13 +77,45 @@ class NetworkEvaluator:
         Active exchanges are fixed; a reactive exchange is fixed too, or free within the
         schedule's reactive band when the microgrid gave one (the DSO then picks the
         reactive support it needs, :meth:`with_reactive`).
+
+        If nothing changed since the last solve but the reactive bounds, narrowed around
+        the values that solve chose (the settlement after the price round that found the
+        schedule), its outcome is the answer and HiGHS is not run: that optimum stays
+        feasible, so optimal, and its basis stays optimal with the same duals (a fixed
+        column's reduced cost may have either sign), which is what HiGHS would return
+        after no iteration.
         """
+        bounds = {mg: _bounds(ex) for mg, ex in exchanges.items()}
+        if self._narrowed(bounds):
+            return self._last[2]
         for mg, (p_cols, q_cols) in self._cols.items():
-            ex = exchanges[mg]
-            self.hm.set_cols_bounds(p_cols, ex.p_kw, ex.p_kw)
-            lo, hi = (ex.q_min_kvar, ex.q_max_kvar) if ex.q_min_kvar else (ex.q_kvar, ex.q_kvar)
-            self.hm.set_cols_bounds(q_cols, lo, hi)
-        return self.hm.solve()
+            (p_lo, p_hi), (q_lo, q_hi) = bounds[mg]
+            self.hm.set_cols_bounds(p_cols, p_lo, p_hi)
+            self.hm.set_cols_bounds(q_cols, q_lo, q_hi)
+        out = self.hm.solve()
+        self._last = (self.hm.state, bounds, out)
+        return out
+
+    def _narrowed(self, bounds: dict[str, _Bounds]) -> bool:
+        """Whether ``bounds`` are the last solve's, the reactive ones narrowed around its values.
+
+        Only if the model has not changed since (no other bound, row or basis) and that
+        solve was optimal.
+        """
+        if self._last is None:
+            return False
+        state, last, out = self._last
+        if state != self.hm.state or out.status != "optimal" or out.x is None:
+            return False
+        for mg, ((p_lo, p_hi), (q_lo, q_hi)) in bounds.items():
+            (old_p_lo, old_p_hi), (old_q_lo, old_q_hi) = last[mg]
+            if p_lo != old_p_lo or p_hi != old_p_hi:
+                return False
+            q = out.x[self._cols[mg][1]]
+            if not (np.all(np.asarray(old_q_lo) <= q_lo) and np.all(q_lo <= q)
+                    and np.all(q <= q_hi) and np.all(np.asarray(q_hi) <= old_q_hi)):
+                return False
+        return True
 
     def with_reactive(self, exchanges: Mapping[str, RestoredExchange], outcome: SolveOutcome
                       ) -> dict[str, RestoredExchange]:
