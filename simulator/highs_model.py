@@ -279,11 +279,10 @@ class HighsModel(HighsChanges):
                 or self.highs.getLp().sense_ != highspy.ObjSense.kMinimize):
             return None
         basic = np.asarray(basic)
-        row_value = np.asarray(self.highs.getSolution().row_value)
         bounds = self.lp_bounds()
         return WarmBasis(
             statuses_at_optimum(basic[basic >= 0], outcome.x, outcome.col_dual, *bounds[:2]),
-            statuses_at_optimum(-1 - basic[basic < 0], row_value, -outcome.row_dual,
+            statuses_at_optimum(-1 - basic[basic < 0], outcome.row_value, -outcome.row_dual,
                                 *bounds[2:]))
 
     # ----------------------------------------------------------------- solve
@@ -334,21 +333,14 @@ class HighsModel(HighsChanges):
         info = self.highs.getInfo()
         if info.primal_solution_status != 2:  # 2 = kSolutionStatusFeasible
             return SolveOutcome(status, None, None, None, None, wall)
-        sol = self.highs.getSolution()
+        sol = self.highs.getSolution()  # a copy: later solves leave it as it is
         obj = info.objective_function_value + self._offset
         if self.is_mip:
-            bound = info.mip_dual_bound + self._offset
-            duals = None
-        else:
-            bound = obj
-            duals = np.asarray(sol.row_dual) if sol.dual_valid else None
-            col_duals = np.asarray(sol.col_dual) if sol.dual_valid else None
-            out = SolveOutcome(status, obj, bound, np.asarray(sol.col_value), duals, wall,
-                               col_duals)
-            self._optimum = (self._state, out) if (
-                status == "optimal" and duals is not None) else None
-            return out
-        return SolveOutcome(status, obj, bound, np.asarray(sol.col_value), duals, wall)
+            return SolveOutcome.from_highs(status, obj, info.mip_dual_bound + self._offset,
+                                           sol, wall, duals=False)
+        out = SolveOutcome.from_highs(status, obj, obj, sol, wall, duals=sol.dual_valid)
+        self._optimum = (self._state, out) if status == "optimal" and sol.dual_valid else None
+        return out
 
     def value(self, outcome: SolveOutcome, var: Any) -> float:
         """Value of a Pyomo variable in ``outcome``."""

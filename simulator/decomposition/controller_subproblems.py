@@ -10,7 +10,7 @@ every instance).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -231,7 +231,7 @@ class CompiledElastic:
         for model, lo, hi in ranges:
             x[self.unit_cols(model, model.reactive)] = lo + frac * (hi - lo)
         x[self._q_ex_cols] = q_kvar
-        return replace(out, x=x, row_dual=None, col_dual=None)
+        return out.with_x(x)
 
     def unit_cols(self, model: DerModel, component: str) -> np.ndarray:
         """Columns of one of a kind's components, shape (units, slots)."""
